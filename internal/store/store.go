@@ -1,0 +1,236 @@
+// Package store defines tokengate's domain records and the Store interface
+// that every storage backend implements. The core (grants, keys, CLI) needs
+// exactly these operations and no more; backends live in sub-packages
+// (sqlite, postgres) and prove themselves with the storetest conformance suite.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors returned by every backend. Callers test with errors.Is.
+var (
+	// ErrNotFound means the record does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means a record with the same identity already exists.
+	ErrConflict = errors.New("already exists")
+	// ErrTokenReused means a refresh token that was already rotated was
+	// presented again; the backend has revoked its whole family.
+	ErrTokenReused = errors.New("refresh token reused; family revoked")
+	// ErrTokenRevoked means the refresh token's family was revoked.
+	ErrTokenRevoked = errors.New("refresh token revoked")
+	// ErrTokenExpired means the refresh token is past its expiry.
+	ErrTokenExpired = errors.New("refresh token expired")
+	// ErrUnavailable means the backend cannot be reached (database down,
+	// pool exhausted past its timeout). The server answers 503.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// User is a person (or service account) that logs in with a password or an
+// API key.
+type User struct {
+	Username     string
+	PasswordHash string // argon2id PHC string; empty means no password login
+	Disabled     bool
+	Scopes       []string // scopes this user may be granted; empty means any the client allows
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Client is an OAuth 2.0 client (RFC 6749 §2).
+type Client struct {
+	ID         string
+	SecretHash []byte // SHA-256 of the secret; nil for public clients
+	Public     bool
+	Grants     []string // allowed grant_type values
+	Scopes     []string // scopes the client may request; also its default when scope is omitted
+	// Per-client overrides; zero means the server default.
+	AccessTokenTTL       time.Duration
+	RefreshTokenTTL      time.Duration
+	RefreshReuseInterval time.Duration
+	CreatedAt            time.Time
+}
+
+// APIKey is a long-lived secret a user or client exchanges for access tokens.
+type APIKey struct {
+	ID         string // short public identifier, used by list and revoke
+	Hash       []byte // SHA-256 of the whole key
+	Name       string
+	Username   string // owner when the key belongs to a user
+	ClientID   string // owner when the key belongs to a client
+	Prefix     string // first characters of the key, safe to display
+	Last4      string // last four characters, safe to display
+	Scopes     []string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time // zero: never
+	LastUsedAt time.Time // zero: never used
+	RevokedAt  time.Time // zero: not revoked
+}
+
+// Family is one login session: every refresh token descended from one
+// login shares it. Generation counts rotations; the only live token of a
+// family is the one whose generation equals the family's.
+type Family struct {
+	ID         string
+	Subject    string // username, or client id for client-only grants
+	ClientID   string
+	Scopes     []string
+	AuthTime   time.Time
+	Generation int64
+	RotatedAt  time.Time // time of the latest rotation; zero before the first
+	Revoked    bool
+	ExpiresAt  time.Time // expiry of the current generation's token
+	// Extra holds grant-specific data to carry across refreshes (for
+	// example the audience of a token-exchange login). It is opaque to the store.
+	Extra map[string]string
+}
+
+// RefreshToken is one stored refresh token, identified by the SHA-256 of
+// its value. Only the hash ever reaches the store.
+type RefreshToken struct {
+	Hash       []byte
+	FamilyID   string
+	Generation int64
+	IssuedAt   time.Time
+	ExpiresAt  time.Time
+}
+
+// Rotation asks the store to replace the refresh token whose hash is
+// OldHash by NewHash, atomically.
+type Rotation struct {
+	OldHash   []byte
+	NewHash   []byte
+	Now       time.Time
+	ExpiresAt time.Time // expiry of the new token
+	// ReuseInterval is the grace period in which the token rotated most
+	// recently may be presented again (see Store.RotateRefresh). Zero is strict.
+	ReuseInterval time.Duration
+}
+
+// SigningKey is a JWT signing key. Private is the PKCS#8 DER of the
+// private key, encrypted when a master key is configured.
+type SigningKey struct {
+	ID        string // kid
+	Algorithm string // EdDSA, ES256 or RS256
+	Private   []byte
+	Encrypted bool
+	CreatedAt time.Time
+	// RetiredAt is when the key stopped signing; zero for the active key.
+	RetiredAt time.Time
+	// ExpiresAt is when the key may be deleted: after the last token it
+	// signed has expired. Zero while the key is active.
+	ExpiresAt time.Time
+}
+
+// Users is the user part of the store.
+type Users interface {
+	CreateUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, username string) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	// UpdateUser replaces the password hash, disabled flag and scopes.
+	UpdateUser(ctx context.Context, u User) error
+	// DeleteUser removes the user and revokes every family it owns.
+	DeleteUser(ctx context.Context, username string) error
+}
+
+// Clients is the client part of the store.
+type Clients interface {
+	CreateClient(ctx context.Context, c Client) error
+	GetClient(ctx context.Context, id string) (Client, error)
+	ListClients(ctx context.Context) ([]Client, error)
+	// DeleteClient removes the client and revokes every family it owns.
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// APIKeys is the API key part of the store.
+type APIKeys interface {
+	CreateAPIKey(ctx context.Context, k APIKey) error
+	// GetAPIKeyByHash returns the key whose SHA-256 is hash.
+	GetAPIKeyByHash(ctx context.Context, hash []byte) (APIKey, error)
+	ListAPIKeys(ctx context.Context) ([]APIKey, error)
+	// RevokeAPIKey marks the key revoked; ErrNotFound when absent.
+	RevokeAPIKey(ctx context.Context, id string, at time.Time) error
+	// TouchAPIKey records a use of the key.
+	TouchAPIKey(ctx context.Context, id string, at time.Time) error
+}
+
+// Refresh is the refresh token part of the store.
+type Refresh interface {
+	// CreateFamily stores a new family with its first token (generation 0).
+	CreateFamily(ctx context.Context, f Family, t RefreshToken) error
+	// GetRefresh returns a token and its family by the token's hash.
+	// It reports ErrNotFound when the hash is unknown and never fails
+	// for reasons of state: callers inspect the family.
+	GetRefresh(ctx context.Context, hash []byte) (RefreshToken, Family, error)
+	// RotateRefresh atomically retires the token r.OldHash and stores
+	// r.NewHash as the family's next generation. It is a compare-and-swap
+	// on the family's generation, so of concurrent rotations of one token
+	// exactly one succeeds. It returns the family as it is after rotation.
+	//
+	// Errors: ErrNotFound (unknown hash), ErrTokenRevoked (family
+	// revoked), ErrTokenExpired (token expired), ErrTokenReused (the token
+	// was already rotated: the family is now revoked). With a non-zero
+	// ReuseInterval, the token of the generation just before the current one
+	// presented within that interval after the latest rotation rotates again
+	// instead (the current token dies) and nothing is revoked.
+	RotateRefresh(ctx context.Context, r Rotation) (Family, error)
+	// RevokeFamily revokes one family; revoking twice is not an error.
+	RevokeFamily(ctx context.Context, familyID string) error
+	// RevokeSubjectFamilies revokes every family of a subject and returns
+	// how many were revoked.
+	RevokeSubjectFamilies(ctx context.Context, subject string) (int, error)
+}
+
+// Denylist holds the jti of revoked access tokens until they expire.
+type Denylist interface {
+	DenyAccessToken(ctx context.Context, jti string, expiresAt time.Time) error
+	IsAccessTokenDenied(ctx context.Context, jti string) (bool, error)
+}
+
+// Keys is the signing key part of the store.
+type Keys interface {
+	// ListSigningKeys returns every stored key, newest first.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// AddSigningKey stores k as the active key and retires the previously
+	// active key (RetiredAt = k.CreatedAt, ExpiresAt = retireUntil) in one
+	// transaction. When expectActive is non-empty the swap happens only if
+	// that key is still the active one; otherwise it reports ErrConflict,
+	// so two nodes rotating together make one new key, not two.
+	AddSigningKey(ctx context.Context, k SigningKey, expectActive string, retireUntil time.Time) error
+}
+
+// Attempts counts failed logins per key (a username or a client IP) for
+// brute-force protection. Counters live in the store so that several nodes
+// share them.
+type Attempts interface {
+	// RecordFailure adds one failure for key. Failures older than window
+	// are forgotten first. It returns the count within the window after
+	// the addition.
+	RecordFailure(ctx context.Context, key string, now time.Time, window time.Duration) (int, error)
+	// Failures returns the count of failures for key within the window
+	// ending at now, and the time of the latest one.
+	Failures(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error)
+	// ResetFailures forgets every failure of key.
+	ResetFailures(ctx context.Context, key string) error
+}
+
+// Store is everything tokengate keeps. Implementations are safe for
+// concurrent use.
+type Store interface {
+	Users
+	Clients
+	APIKeys
+	Refresh
+	Denylist
+	Keys
+	Attempts
+	// DeleteExpired removes expired refresh tokens, families, denylist
+	// entries and signing keys, returning how many rows went.
+	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}
