@@ -1,0 +1,459 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"tokengate/internal/admin"
+	"tokengate/internal/config"
+	"tokengate/internal/secret"
+	"tokengate/internal/server"
+	"tokengate/internal/store"
+)
+
+// sub splits "NOUN VERB ..." and complains about a missing verb.
+func (m *Main) sub(noun string, args []string, verbs string) (string, []string, error) {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintf(m.Stderr, "usage: tokengate %s %s\n", noun, verbs)
+		return "", nil, errUsage
+	}
+	return args[0], args[1:], nil
+}
+
+func (m *Main) badVerb(noun, verb, verbs string) error {
+	fmt.Fprintf(m.Stderr, "tokengate %s: unknown subcommand %q (want %s)\n", noun, verb, verbs)
+	return errUsage
+}
+
+// oneArg checks a command got exactly one positional argument.
+func (m *Main) oneArg(cmd string, pos []string, what string) (string, error) {
+	if len(pos) != 1 || pos[0] == "" {
+		fmt.Fprintf(m.Stderr, "usage: tokengate %s %s [flags]\n", cmd, what)
+		return "", errUsage
+	}
+	return pos[0], nil
+}
+
+func (m *Main) printJSON(v any) error {
+	enc := json.NewEncoder(m.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (m *Main) user(ctx context.Context, args []string) error {
+	const verbs = "add|list|passwd|disable|enable|delete"
+	verb, args, err := m.sub("user", args, verbs)
+	if err != nil {
+		return err
+	}
+	fs := m.newFlags("user " + verb)
+	var c common
+	c.register(fs)
+	scopes := fs.String("scopes", "", `space-separated scopes the user may be granted (add)`)
+	asJSON := fs.Bool("json", false, "JSON output (list)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "list":
+		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
+			users, err := st.ListUsers(ctx)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				type row struct {
+					Username string    `json:"username"`
+					Disabled bool      `json:"disabled"`
+					Scopes   []string  `json:"scopes"`
+					Created  time.Time `json:"created_at"`
+				}
+				out := make([]row, 0, len(users))
+				for _, u := range users {
+					out = append(out, row{u.Username, u.Disabled, nonNil(u.Scopes), u.CreatedAt.UTC()})
+				}
+				return m.printJSON(out)
+			}
+			tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "USERNAME\tDISABLED\tSCOPES\tCREATED")
+			for _, u := range users {
+				fmt.Fprintf(tw, "%s\t%v\t%s\t%s\n", u.Username, u.Disabled, strings.Join(u.Scopes, " "), fmtTime(u.CreatedAt))
+			}
+			return tw.Flush()
+		})
+	case "add", "passwd", "disable", "enable", "delete":
+	default:
+		return m.badVerb("user", verb, verbs)
+	}
+	name, err := m.oneArg("user "+verb, pos, "NAME")
+	if err != nil {
+		return err
+	}
+	return m.withStore(ctx, c, func(cfg config.Config, st store.Store) error {
+		now := time.Now()
+		switch verb {
+		case "add", "passwd":
+			var existing store.User
+			if verb == "passwd" {
+				if existing, err = st.GetUser(ctx, name); err != nil {
+					return fmt.Errorf("user %q: %w", name, err)
+				}
+			} else if _, err := st.GetUser(ctx, name); err == nil {
+				return fmt.Errorf("user %q: %w", name, store.ErrConflict)
+			}
+			pw, err := m.readSecret("password for "+name+": ", true)
+			if err != nil {
+				return err
+			}
+			h, err := server.NewHasher(&cfg)
+			if err != nil {
+				return err
+			}
+			hash, err := h.Hash(ctx, pw)
+			if err != nil {
+				return err
+			}
+			if verb == "passwd" {
+				existing.PasswordHash, existing.UpdatedAt = hash, now
+				if err := st.UpdateUser(ctx, existing); err != nil {
+					return err
+				}
+				fmt.Fprintf(m.Stdout, "password of %s changed\n", name)
+				return nil
+			}
+			if err := st.CreateUser(ctx, store.User{Username: name, PasswordHash: hash, Scopes: strings.Fields(*scopes), CreatedAt: now, UpdatedAt: now}); err != nil {
+				return fmt.Errorf("user %q: %w", name, err)
+			}
+			fmt.Fprintf(m.Stdout, "user %s added\n", name)
+		case "disable", "enable":
+			u, err := st.GetUser(ctx, name)
+			if err != nil {
+				return fmt.Errorf("user %q: %w", name, err)
+			}
+			u.Disabled, u.UpdatedAt = verb == "disable", now
+			if err := st.UpdateUser(ctx, u); err != nil {
+				return err
+			}
+			fmt.Fprintf(m.Stdout, "user %s %sd\n", name, verb)
+		case "delete":
+			if err := st.DeleteUser(ctx, name); err != nil {
+				return fmt.Errorf("user %q: %w", name, err)
+			}
+			fmt.Fprintf(m.Stdout, "user %s deleted; its sessions are revoked\n", name)
+		}
+		return nil
+	})
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (m *Main) client(ctx context.Context, args []string) error {
+	const verbs = "add|list|delete"
+	verb, args, err := m.sub("client", args, verbs)
+	if err != nil {
+		return err
+	}
+	fs := m.newFlags("client " + verb)
+	var c common
+	c.register(fs)
+	grants := fs.String("grants", "", "comma-separated grant types (add), e.g. password,refresh_token,client_credentials")
+	scopes := fs.String("scopes", "", "space-separated scopes the client may request (add)")
+	public := fs.Bool("public", false, "public client without a secret (add)")
+	secretStdin := fs.Bool("secret-stdin", false, "import an existing secret from stdin instead of generating one (add)")
+	asJSON := fs.Bool("json", false, "JSON output (list)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "list":
+		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
+			cls, err := st.ListClients(ctx)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				type row struct {
+					ID      string    `json:"client_id"`
+					Public  bool      `json:"public"`
+					Grants  []string  `json:"grants"`
+					Scopes  []string  `json:"scopes"`
+					Created time.Time `json:"created_at"`
+				}
+				out := make([]row, 0, len(cls))
+				for _, cl := range cls {
+					out = append(out, row{cl.ID, cl.Public, nonNil(cl.Grants), nonNil(cl.Scopes), cl.CreatedAt.UTC()})
+				}
+				return m.printJSON(out)
+			}
+			tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "CLIENT_ID\tPUBLIC\tGRANTS\tSCOPES\tCREATED")
+			for _, cl := range cls {
+				fmt.Fprintf(tw, "%s\t%v\t%s\t%s\t%s\n", cl.ID, cl.Public, strings.Join(cl.Grants, ","), strings.Join(cl.Scopes, " "), fmtTime(cl.CreatedAt))
+			}
+			return tw.Flush()
+		})
+	case "add", "delete":
+	default:
+		return m.badVerb("client", verb, verbs)
+	}
+	id, err := m.oneArg("client "+verb, pos, "ID")
+	if err != nil {
+		return err
+	}
+	if verb == "delete" {
+		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
+			if err := st.DeleteClient(ctx, id); err != nil {
+				return fmt.Errorf("client %q: %w", id, err)
+			}
+			fmt.Fprintf(m.Stdout, "client %s deleted; its sessions are revoked\n", id)
+			return nil
+		})
+	}
+	gl := splitComma(*grants)
+	if len(gl) == 0 {
+		fmt.Fprintln(m.Stderr, "tokengate client add: --grants is required, e.g. --grants password,refresh_token")
+		return errUsage
+	}
+	if err := admin.CheckGrants(gl); err != nil {
+		return err
+	}
+	if *public && *secretStdin {
+		fmt.Fprintln(m.Stderr, "tokengate client add: a --public client has no secret to import")
+		return errUsage
+	}
+	return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
+		var sec string
+		var err error
+		switch {
+		case *public:
+		case *secretStdin:
+			if sec, err = m.readSecret("client secret: ", false); err != nil {
+				return err
+			}
+		default:
+			if sec, err = admin.NewClientSecret(nil); err != nil {
+				return err
+			}
+		}
+		cl := store.Client{ID: id, Public: *public, Grants: gl, Scopes: strings.Fields(*scopes), CreatedAt: time.Now()}
+		if sec != "" {
+			cl.SecretHash = secret.Hash(sec)
+		}
+		if err := st.CreateClient(ctx, cl); err != nil {
+			return fmt.Errorf("client %q: %w", id, err)
+		}
+		fmt.Fprintf(m.Stdout, "client %s added\n", id)
+		if sec != "" && !*secretStdin {
+			fmt.Fprintf(m.Stdout, "client_secret: %s\n(shown once; only its hash is stored)\n", sec)
+		}
+		return nil
+	})
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (m *Main) apikey(ctx context.Context, args []string) error {
+	const verbs = "create|list|revoke"
+	verb, args, err := m.sub("apikey", args, verbs)
+	if err != nil {
+		return err
+	}
+	fs := m.newFlags("apikey " + verb)
+	var c common
+	c.register(fs)
+	user := fs.String("user", "", "owner user (create)")
+	clientID := fs.String("client", "", "owner client (create)")
+	scope := fs.String("scope", "", "space-separated scopes of the key (create)")
+	expires := fs.String("expires", "", "lifetime, e.g. 90d or 720h (create; default never)")
+	name := fs.String("name", "", "label (create)")
+	asJSON := fs.Bool("json", false, "JSON output (list)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "create":
+		if len(pos) != 0 || (*user == "") == (*clientID == "") {
+			fmt.Fprintln(m.Stderr, "usage: tokengate apikey create --user NAME | --client ID [--scope S] [--expires 90d] [--name LABEL]")
+			return errUsage
+		}
+		var exp time.Duration
+		if *expires != "" {
+			if exp, err = config.ParseDuration(*expires); err != nil || exp <= 0 {
+				fmt.Fprintf(m.Stderr, "tokengate apikey create: bad --expires %q (use e.g. 90d)\n", *expires)
+				return errUsage
+			}
+		}
+		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
+			now := time.Now()
+			rec := store.APIKey{Name: *name, Username: *user, ClientID: *clientID, Scopes: strings.Fields(*scope), CreatedAt: now}
+			if exp > 0 {
+				rec.ExpiresAt = now.Add(exp)
+			}
+			key, rec, err := admin.NewAPIKey(ctx, st, nil, rec)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(m.Stdout, "api key %s created\n%s\n(shown once; only its hash is stored)\n", rec.ID, key)
+			return nil
+		})
+	case "list":
+		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
+			keys, err := st.ListAPIKeys(ctx)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				type row struct {
+					ID       string     `json:"id"`
+					Name     string     `json:"name"`
+					Owner    string     `json:"owner"`
+					Prefix   string     `json:"prefix"`
+					Last4    string     `json:"last4"`
+					Scopes   []string   `json:"scopes"`
+					Created  time.Time  `json:"created_at"`
+					LastUsed *time.Time `json:"last_used_at"`
+					Expires  *time.Time `json:"expires_at"`
+					Revoked  bool       `json:"revoked"`
+				}
+				opt := func(t time.Time) *time.Time {
+					if t.IsZero() {
+						return nil
+					}
+					u := t.UTC()
+					return &u
+				}
+				out := make([]row, 0, len(keys))
+				for _, k := range keys {
+					out = append(out, row{k.ID, k.Name, owner(k), k.Prefix, k.Last4, nonNil(k.Scopes), k.CreatedAt.UTC(), opt(k.LastUsedAt), opt(k.ExpiresAt), !k.RevokedAt.IsZero()})
+				}
+				return m.printJSON(out)
+			}
+			tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tOWNER\tKEY\tSCOPES\tCREATED\tLAST USED\tEXPIRES\tREVOKED")
+			for _, k := range keys {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s…%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, owner(k), k.Prefix, k.Last4, strings.Join(k.Scopes, " "),
+					fmtTime(k.CreatedAt), fmtTime(k.LastUsedAt), fmtTime(k.ExpiresAt), fmtTime(k.RevokedAt))
+			}
+			return tw.Flush()
+		})
+	case "revoke":
+		id, err := m.oneArg("apikey revoke", pos, "ID")
+		if err != nil {
+			return err
+		}
+		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
+			if err := st.RevokeAPIKey(ctx, id, time.Now()); err != nil {
+				return fmt.Errorf("api key %q: %w", id, err)
+			}
+			fmt.Fprintf(m.Stdout, "api key %s revoked\n", id)
+			return nil
+		})
+	}
+	return m.badVerb("apikey", verb, verbs)
+}
+
+func owner(k store.APIKey) string {
+	if k.Username != "" {
+		return "user:" + k.Username
+	}
+	return "client:" + k.ClientID
+}
+
+func (m *Main) keysCmd(ctx context.Context, args []string) error {
+	const verbs = "list|rotate"
+	verb, args, err := m.sub("keys", args, verbs)
+	if err != nil {
+		return err
+	}
+	fs := m.newFlags("keys " + verb)
+	var c common
+	c.register(fs)
+	asJSON := fs.Bool("json", false, "JSON output (list)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if verb != "list" && verb != "rotate" {
+		return m.badVerb("keys", verb, verbs)
+	}
+	return m.withStore(ctx, c, func(cfg config.Config, st store.Store) error {
+		km, err := server.NewKeyManager(&cfg, st, nil)
+		if err != nil {
+			return err
+		}
+		if err := km.Init(ctx); err != nil {
+			return err
+		}
+		if verb == "rotate" {
+			k, err := km.Rotate(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(m.Stdout, "new active signing key %s (%s); previous key stays published until its tokens expire\n", k.ID, k.Algorithm)
+			return nil
+		}
+		infos := km.Keys()
+		if *asJSON {
+			return m.printJSON(infos)
+		}
+		tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KID\tALG\tACTIVE\tCREATED\tRETIRED\tEXPIRES")
+		for _, k := range infos {
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.Active, fmtTime(k.CreatedAt), fmtTime(k.RetiredAt), fmtTime(k.ExpiresAt))
+		}
+		return tw.Flush()
+	})
+}
+
+func (m *Main) tokenCmd(ctx context.Context, args []string) error {
+	const verbs = "revoke"
+	verb, args, err := m.sub("token", args, verbs)
+	if err != nil {
+		return err
+	}
+	if verb != "revoke" {
+		return m.badVerb("token", verb, verbs)
+	}
+	fs := m.newFlags("token revoke")
+	var c common
+	c.register(fs)
+	user := fs.String("user", "", "revoke every refresh token of this user")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *user == "" {
+		fmt.Fprintln(m.Stderr, "usage: tokengate token revoke --user NAME")
+		return errUsage
+	}
+	return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
+		if _, err := st.GetUser(ctx, *user); err != nil && errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("user %q: %w", *user, err)
+		}
+		n, err := st.RevokeSubjectFamilies(ctx, *user)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "revoked %d session(s) of %s\n", n, *user)
+		return nil
+	})
+}

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"tokengate/internal/config"
+	"tokengate/internal/store"
+	"tokengate/internal/store/sqlite"
+)
+
+// Main is the program: its streams and environment are fields so tests
+// can run commands in-process.
+type Main struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+// errUsage marks a mistake in the command line; the message was printed.
+var errUsage = errors.New("usage")
+
+// Run runs one command and returns the exit code.
+func (m *Main) Run(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(m.Stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = m.serve(ctx, args[1:])
+	case "migrate":
+		err = m.migrate(ctx, args[1:])
+	case "user":
+		err = m.user(ctx, args[1:])
+	case "client":
+		err = m.client(ctx, args[1:])
+	case "apikey":
+		err = m.apikey(ctx, args[1:])
+	case "keys":
+		err = m.keysCmd(ctx, args[1:])
+	case "token":
+		err = m.tokenCmd(ctx, args[1:])
+	case "-h", "--help", "help":
+		fmt.Fprint(m.Stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(m.Stderr, "tokengate: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+		return 2
+	default:
+		fmt.Fprintf(m.Stderr, "tokengate %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+const usage = `usage: tokengate COMMAND [flags]
+
+commands:
+  serve     run the server (--config FILE --addr HOST:PORT --db DSN --dev)
+  migrate   apply schema migrations and exit
+  user      add|list|passwd|disable|enable|delete users
+  client    add|list|delete OAuth clients
+  apikey    create|list|revoke API keys
+  keys      list|rotate signing keys
+  token     revoke --user NAME: revoke every refresh token of a user
+
+Every command takes --config FILE and --db DSN (or TOKENGATE_CONFIG, TOKENGATE_DB).
+`
+
+// common are the flags every command shares.
+type common struct {
+	config string
+	db     string
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.config, "config", "", "YAML config file (env TOKENGATE_CONFIG)")
+	fs.StringVar(&c.db, "db", "", "database: a file path, sqlite:PATH or postgres://... (env TOKENGATE_DB)")
+}
+
+// newFlags makes a FlagSet that reports to m.Stderr.
+func (m *Main) newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	return fs
+}
+
+// parse parses flags that may come before or after positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, errUsage
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// loadConfig reads the config (flag, then env), overlays env and flags,
+// and validates it.
+func (m *Main) loadConfig(c common, override func(*config.Config)) (config.Config, error) {
+	cfg, err := config.LoadFromEnv(c.config, m.Getenv)
+	if err != nil {
+		return cfg, err
+	}
+	if c.db != "" {
+		cfg.DB = c.db
+	}
+	if override != nil {
+		override(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// openStore opens the store a DSN names and applies migrations.
+func openStore(ctx context.Context, dsn string) (store.Store, error) {
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return nil, errors.New("the PostgreSQL store is not available in this build yet; use a SQLite file (sqlite:PATH)")
+	case strings.Contains(dsn, "://"):
+		return nil, fmt.Errorf("unsupported database URL scheme in %q: use a file path, sqlite:PATH or postgres://", redactDSN(dsn))
+	}
+	path := strings.TrimPrefix(dsn, "sqlite:")
+	if path == "" {
+		return nil, errors.New("empty database path")
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("creating database directory: %w", err)
+		}
+	}
+	return sqlite.Open(ctx, path)
+}
+
+// redactDSN hides a password in a database URL before it is printed.
+func redactDSN(dsn string) string {
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		return dsn
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		creds := rest[:at]
+		if user, _, hasPw := strings.Cut(creds, ":"); hasPw {
+			return scheme + "://" + user + ":xxxxx@" + rest[at+1:]
+		}
+	}
+	return dsn
+}
+
+// withStore loads the config, opens the store and runs fn.
+func (m *Main) withStore(ctx context.Context, c common, fn func(cfg config.Config, st store.Store) error) error {
+	cfg, err := m.loadConfig(c, nil)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(cfg, st)
+}
+
+func (m *Main) migrate(ctx context.Context, args []string) error {
+	fs := m.newFlags("migrate")
+	var c common
+	c.register(fs)
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	return m.withStore(ctx, c, func(cfg config.Config, st store.Store) error {
+		fmt.Fprintln(m.Stdout, "migrations applied")
+		return nil
+	})
+}
+
+// newLogger makes the process logger.
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// readSecret reads a password or secret: from stdin when it is not a
+// terminal (one line), else by prompting without echo. Never from argv.
+func (m *Main) readSecret(prompt string, confirm bool) (string, error) {
+	if f, ok := m.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(m.Stderr, prompt)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(m.Stderr)
+		if err != nil {
+			return "", fmt.Errorf("reading from terminal: %w", err)
+		}
+		if confirm {
+			fmt.Fprint(m.Stderr, "again: ")
+			b2, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(m.Stderr)
+			if err != nil {
+				return "", fmt.Errorf("reading from terminal: %w", err)
+			}
+			if string(b) != string(b2) {
+				return "", errors.New("the two entries differ")
+			}
+		}
+		return string(b), nil
+	}
+	line, err := bufio.NewReader(io.LimitReader(m.Stdin, 4097)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading stdin: %w", err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if len(line) > 4096 {
+		return "", errors.New("secret longer than 4096 bytes")
+	}
+	if line == "" {
+		return "", errors.New("empty secret on stdin")
+	}
+	return line, nil
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"tokengate/internal/admin"
+	"tokengate/internal/config"
+	"tokengate/internal/secret"
+	"tokengate/internal/server"
+	"tokengate/internal/store"
+)
+
+func (m *Main) serve(ctx context.Context, args []string) error {
+	fs := m.newFlags("serve")
+	var c common
+	c.register(fs)
+	addr := fs.String("addr", "", "listen address HOST:PORT (env TOKENGATE_ADDR; default 127.0.0.1:8080)")
+	dev := fs.Bool("dev", false, "development mode: create a client and a user and print their credentials once")
+	logFormat := fs.String("log-format", "", "log format: text or json")
+	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	start := time.Now()
+	cfg, err := m.loadConfig(c, func(cfg *config.Config) {
+		if *addr != "" {
+			cfg.Addr = *addr
+		}
+		if *logFormat != "" {
+			cfg.Log.Format = *logFormat
+		}
+		if *logLevel != "" {
+			cfg.Log.Level = *logLevel
+		}
+	})
+	if err != nil {
+		return err
+	}
+	log := newLogger(m.Stderr, cfg.Log.Format, cfg.Log.Level)
+	st, err := openStore(ctx, cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening: %w", err)
+	}
+	defer ln.Close()
+	srv, err := server.New(ctx, server.Options{Config: cfg, Store: st, Logger: log})
+	if err != nil {
+		return err
+	}
+	if *dev {
+		if err := m.devCredentials(ctx, st, srv, cfg); err != nil {
+			return err
+		}
+	}
+	log.Info("tokengate listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "db", redactDSN(cfg.DB), "startup", time.Since(start).Round(time.Millisecond))
+	if err := srv.Run(ctx, ln); err != nil {
+		return err
+	}
+	log.Info("tokengate stopped")
+	return nil
+}
+
+// devCredentials creates a development client and user when absent and
+// prints their credentials once; afterwards they exist and only their
+// names are printed.
+func (m *Main) devCredentials(ctx context.Context, st store.Store, srv *server.Server, cfg config.Config) error {
+	const clientID, username = "dev-client", "dev"
+	now := time.Now()
+	_, cerr := st.GetClient(ctx, clientID)
+	_, uerr := st.GetUser(ctx, username)
+	if cerr == nil && uerr == nil {
+		fmt.Fprintf(m.Stdout, "development client %q and user %q exist; their secrets were printed on first start\n", clientID, username)
+		return nil
+	}
+	if !errors.Is(cerr, store.ErrNotFound) && cerr != nil {
+		return cerr
+	}
+	if !errors.Is(uerr, store.ErrNotFound) && uerr != nil {
+		return uerr
+	}
+	fmt.Fprintln(m.Stdout, "DEVELOPMENT CREDENTIALS (shown once; only hashes are stored):")
+	if errors.Is(cerr, store.ErrNotFound) {
+		sec, err := admin.NewClientSecret(nil)
+		if err != nil {
+			return err
+		}
+		err = st.CreateClient(ctx, store.Client{ID: clientID, SecretHash: secret.Hash(sec), Grants: []string{"password", "refresh_token", "client_credentials", "urn:tokengate:params:oauth:grant-type:api-key"}, Scopes: []string{"read", "write"}, CreatedAt: now})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "  client_id=%s client_secret=%s\n", clientID, sec)
+	}
+	if errors.Is(uerr, store.ErrNotFound) {
+		pw, err := secret.RandomString(nil, 20)
+		if err != nil {
+			return err
+		}
+		h, err := srv.Hasher().Hash(ctx, pw)
+		if err != nil {
+			return err
+		}
+		if err := st.CreateUser(ctx, store.User{Username: username, PasswordHash: h, CreatedAt: now, UpdatedAt: now}); err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "  username=%s password=%s\n", username, pw)
+	}
+	fmt.Fprintf(m.Stdout, "token endpoint: %s/oauth/token\n", cfg.Issuer)
+	return nil
+}

@@ -1,0 +1,207 @@
+package config
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// ApplyEnv overlays TOKENGATE_* environment variables read through getenv.
+func (c *Config) ApplyEnv(getenv func(string) string) {
+	if v := getenv("TOKENGATE_ADDR"); v != "" {
+		c.Addr = v
+	}
+	if v := getenv("TOKENGATE_DB"); v != "" {
+		c.DB = v
+	}
+	if v := getenv("TOKENGATE_ISSUER"); v != "" {
+		c.Issuer = v
+	}
+	if v := getenv("TOKENGATE_MASTER_KEY"); v != "" {
+		c.MasterKey = v
+	}
+	if v := getenv("TOKENGATE_LOG_FORMAT"); v != "" {
+		c.Log.Format = v
+	}
+}
+
+// LoadFromEnv is Load with the file named by flag or TOKENGATE_CONFIG,
+// then the environment overlaid.
+func LoadFromEnv(file string, getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if file == "" {
+		file = getenv("TOKENGATE_CONFIG")
+	}
+	cfg, err := Load(file)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.ApplyEnv(getenv)
+	return cfg, nil
+}
+
+// Validate checks every value and fills the derived ones (the issuer).
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return c.KeyError("addr", "invalid listen address %q: want HOST:PORT", c.Addr)
+	}
+	if c.Issuer == "" {
+		c.Issuer = "http://" + c.Addr
+	} else if u, err := url.Parse(c.Issuer); err != nil || u.Scheme == "" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return c.KeyError("issuer", "issuer must be an absolute URL without query or fragment")
+	}
+	if c.AccessTokenTTL.D() < time.Second {
+		return c.KeyError("access_token_ttl", "must be at least 1s")
+	}
+	if c.RefreshTokenTTL.D() < time.Second {
+		return c.KeyError("refresh_token_ttl", "must be at least 1s")
+	}
+	switch c.SigningAlg {
+	case "EdDSA", "ES256", "RS256":
+	default:
+		return c.KeyError("signing_alg", "unsupported algorithm %q: use EdDSA, ES256 or RS256", c.SigningAlg)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return c.KeyError("log.format", "must be text or json, not %q", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return c.KeyError("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	ph := c.PasswordHashing
+	if ph.MemoryKiB != 0 && (ph.MemoryKiB < 1024 || ph.MemoryKiB > 1<<20) {
+		return c.KeyError("password_hashing.memory_kib", "must be between 1024 and 1048576")
+	}
+	if ph.Time > 64 {
+		return c.KeyError("password_hashing.time", "must be at most 64")
+	}
+	if ph.Threads > 16 {
+		return c.KeyError("password_hashing.threads", "must be at most 16")
+	}
+	if ph.Workers < 0 || ph.Queue < 0 {
+		return c.KeyError("password_hashing", "workers and queue must not be negative")
+	}
+	if c.RateLimit.PerSecond < 0 || c.RateLimit.Burst < 0 || c.RateLimit.MaxTrackedIPs < 0 {
+		return c.KeyError("rate_limit", "values must not be negative")
+	}
+	for i, p := range c.RateLimit.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			return c.KeyError(fmt.Sprintf("rate_limit.trusted_proxies[%d]", i), "not an IP address or CIDR: %q", p)
+		}
+	}
+	if err := c.validateRoutes(); err != nil {
+		return err
+	}
+	return c.validateBootstrap()
+}
+
+func (c *Config) validateRoutes() error {
+	for i, r := range c.Routes {
+		key := fmt.Sprintf("routes[%d]", i)
+		if r.Path == "" || !strings.HasPrefix(r.Path, "/") {
+			return c.KeyError(key+".path", "path must start with /")
+		}
+		if strings.ContainsAny(r.Path, " {}?#") {
+			return c.KeyError(key+".path", "path %q must be a plain path", r.Path)
+		}
+		if r.Endpoint == "" {
+			return c.KeyError(key+".endpoint", "missing endpoint")
+		}
+		switch r.Method {
+		case "", "GET", "POST":
+		default:
+			return c.KeyError(key+".method", "method must be GET or POST, not %q", r.Method)
+		}
+		switch r.RefreshTokenFormat {
+		case "", "opaque", "jwt":
+		default:
+			return c.KeyError(key+".refresh_token_format", "must be opaque or jwt, not %q", r.RefreshTokenFormat)
+		}
+		for j, cl := range r.Claims {
+			if cl != "exi" && cl != "usefor" {
+				return c.KeyError(fmt.Sprintf("%s.claims[%d]", key, j), "unknown claim %q: supported are exi and usefor", cl)
+			}
+		}
+		switch r.Response {
+		case "", "json", "empty_html":
+		default:
+			return c.KeyError(key+".response", "must be json or empty_html, not %q", r.Response)
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateBootstrap() error {
+	users := map[string]bool{}
+	for i, u := range c.Bootstrap.Users {
+		key := fmt.Sprintf("bootstrap.users[%d]", i)
+		if u.Username == "" {
+			return c.KeyError(key+".username", "missing username")
+		}
+		if users[u.Username] {
+			return c.KeyError(key+".username", "user %q declared twice", u.Username)
+		}
+		users[u.Username] = true
+		if u.Password != "" && u.PasswordHash != "" {
+			return c.KeyError(key, "give password or password_hash, not both")
+		}
+		if u.PasswordHash != "" && !strings.HasPrefix(u.PasswordHash, "$argon2id$") {
+			return c.KeyError(key+".password_hash", "must be an argon2id PHC string ($argon2id$...)")
+		}
+	}
+	clients := map[string]bool{}
+	for i, cl := range c.Bootstrap.Clients {
+		key := fmt.Sprintf("bootstrap.clients[%d]", i)
+		if cl.ID == "" {
+			return c.KeyError(key+".id", "missing id")
+		}
+		if clients[cl.ID] {
+			return c.KeyError(key+".id", "client %q declared twice", cl.ID)
+		}
+		clients[cl.ID] = true
+		if cl.Public && (cl.Secret != "" || cl.SecretHash != "") {
+			return c.KeyError(key, "a public client has no secret")
+		}
+		if !cl.Public && cl.Secret == "" && cl.SecretHash == "" {
+			return c.KeyError(key, "a confidential client needs secret or secret_hash")
+		}
+		if cl.Secret != "" && cl.SecretHash != "" {
+			return c.KeyError(key, "give secret or secret_hash, not both")
+		}
+		if cl.SecretHash != "" {
+			if b, err := hex.DecodeString(cl.SecretHash); err != nil || len(b) != 32 {
+				return c.KeyError(key+".secret_hash", "must be 64 hex digits (SHA-256)")
+			}
+		}
+		if len(cl.Grants) == 0 {
+			return c.KeyError(key+".grants", "list at least one grant type")
+		}
+	}
+	for i, k := range c.Bootstrap.APIKeys {
+		key := fmt.Sprintf("bootstrap.api_keys[%d]", i)
+		if (k.Key == "") == (k.KeyHash == "") {
+			return c.KeyError(key, "give key or key_hash (exactly one)")
+		}
+		if k.KeyHash != "" {
+			if b, err := hex.DecodeString(k.KeyHash); err != nil || len(b) != 32 {
+				return c.KeyError(key+".key_hash", "must be 64 hex digits (SHA-256)")
+			}
+		}
+		if (k.User == "") == (k.Client == "") {
+			return c.KeyError(key, "name the owner: user or client (exactly one)")
+		}
+		if k.Name == "" {
+			return c.KeyError(key+".name", "missing name")
+		}
+	}
+	return nil
+}

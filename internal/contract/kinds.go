@@ -1,0 +1,158 @@
+package contract
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+
+	"tokengate/internal/config"
+	"tokengate/internal/oauth"
+)
+
+// Env is what endpoints are built from.
+type Env struct {
+	Service *oauth.Service
+	Log     *slog.Logger
+	// RemoteIP resolves the client's address (honouring trusted proxies).
+	RemoteIP RemoteIP
+	// JWKS returns the current JSON Web Key Set document.
+	JWKS func() []byte
+	// Metadata returns the RFC 8414 document.
+	Metadata func() []byte
+}
+
+// Option names a route option, for validation.
+type Option string
+
+// Route options an endpoint kind may accept.
+const (
+	OptRotate        Option = "rotate_refresh_tokens"
+	OptRefreshFormat Option = "refresh_token_format"
+	OptClaims        Option = "claims"
+	OptDefaultClient Option = "default_client"
+	OptResponse      Option = "response"
+)
+
+// Kind is one endpoint kind a route may name.
+type Kind struct {
+	// Method is the HTTP method the endpoint answers.
+	Method string
+	// Options lists the route options it accepts.
+	Options []Option
+	// Role is the RFC 8414 role the endpoint plays, if any ("token",
+	// "revocation", "introspection", "jwks").
+	Role  string
+	build func(env *Env, r config.Route, prof oauth.Profile) http.Handler
+}
+
+var issuing = []Option{OptRotate, OptRefreshFormat, OptClaims, OptDefaultClient}
+
+// Kinds returns every endpoint kind by name. New contracts add entries here.
+func Kinds() map[string]Kind {
+	return map[string]Kind{
+		"token": {Method: http.MethodPost, Options: issuing, Role: "token",
+			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return tokenEndpoint(env, p) }},
+		"revoke": {Method: http.MethodPost, Options: []Option{OptResponse, OptDefaultClient}, Role: "revocation",
+			build: func(env *Env, r config.Route, p oauth.Profile) http.Handler {
+				return revokeEndpoint(env, p, r.Response == "empty_html")
+			}},
+		"introspect": {Method: http.MethodPost, Role: "introspection",
+			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return introspectEndpoint(env, p) }},
+		"jwks": {Method: http.MethodGet, Role: "jwks",
+			build: func(env *Env, _ config.Route, _ oauth.Profile) http.Handler {
+				return staticJSON(func() []byte { return env.JWKS() }, "public, max-age=300")
+			}},
+		"metadata": {Method: http.MethodGet,
+			build: func(env *Env, _ config.Route, _ oauth.Profile) http.Handler {
+				return staticJSON(func() []byte { return env.Metadata() }, "public, max-age=3600")
+			}},
+	}
+}
+
+// DefaultRoutes are served when the config declares none.
+func DefaultRoutes() []config.Route {
+	return []config.Route{
+		{Path: "/oauth/token", Endpoint: "token"},
+		{Path: "/oauth/revoke", Endpoint: "revoke"},
+		{Path: "/oauth/introspect", Endpoint: "introspect"},
+		{Path: "/.well-known/oauth-authorization-server", Endpoint: "metadata"},
+		{Path: "/.well-known/jwks.json", Endpoint: "jwks"},
+	}
+}
+
+// ProfileOf turns a route's options into the core's issuing profile.
+func ProfileOf(r config.Route) oauth.Profile {
+	return oauth.Profile{
+		NoRotation:    r.RotateRefreshTokens != nil && !*r.RotateRefreshTokens,
+		JWTRefresh:    r.RefreshTokenFormat == "jwt",
+		UseFor:        slices.Contains(r.Claims, "usefor"),
+		Exi:           slices.Contains(r.Claims, "exi"),
+		DefaultClient: r.DefaultClient,
+	}
+}
+
+// setOptions lists the options a route sets.
+func setOptions(r config.Route) []Option {
+	var out []Option
+	if r.RotateRefreshTokens != nil {
+		out = append(out, OptRotate)
+	}
+	if r.RefreshTokenFormat != "" {
+		out = append(out, OptRefreshFormat)
+	}
+	if len(r.Claims) > 0 {
+		out = append(out, OptClaims)
+	}
+	if r.DefaultClient != "" {
+		out = append(out, OptDefaultClient)
+	}
+	if r.Response != "" {
+		out = append(out, OptResponse)
+	}
+	return out
+}
+
+// Built is a route ready to mount.
+type Built struct {
+	Route   config.Route
+	Method  string
+	Kind    Kind
+	Handler http.Handler
+}
+
+// Build validates routes against the kinds and builds their handlers.
+// Errors name the route's key in the config file.
+func Build(cfg *config.Config, env *Env, routes []config.Route) ([]Built, error) {
+	kinds := Kinds()
+	out := make([]Built, 0, len(routes))
+	type pathMethod struct{ path, method string }
+	seen := map[pathMethod]int{}
+	for i, r := range routes {
+		key := fmt.Sprintf("routes[%d]", i)
+		k, ok := kinds[r.Endpoint]
+		if !ok {
+			names := make([]string, 0, len(kinds))
+			for n := range kinds {
+				names = append(names, n)
+			}
+			slices.Sort(names)
+			return nil, cfg.KeyError(key+".endpoint", "unknown endpoint %q; known: %v", r.Endpoint, names)
+		}
+		for _, o := range setOptions(r) {
+			if !slices.Contains(k.Options, o) {
+				return nil, cfg.KeyError(key+"."+string(o), "option %s does not apply to endpoint %q", o, r.Endpoint)
+			}
+		}
+		method := k.Method
+		if r.Method != "" && r.Method != k.Method {
+			return nil, cfg.KeyError(key+".method", "endpoint %q answers %s, not %s", r.Endpoint, k.Method, r.Method)
+		}
+		if j, dup := seen[pathMethod{r.Path, method}]; dup {
+			return nil, cfg.KeyError(key+".path", "%s %s is already served by routes[%d]", method, r.Path, j)
+		}
+		seen[pathMethod{r.Path, method}] = i
+		out = append(out, Built{Route: r, Method: method, Kind: k, Handler: k.build(env, r, ProfileOf(r))})
+	}
+	return out, nil
+}

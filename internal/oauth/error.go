@@ -1,0 +1,121 @@
+package oauth
+
+import (
+	"errors"
+	"net/http"
+	"time"
+)
+
+// Error codes of RFC 6749 §5.2, RFC 7009 §2.2.1 and RFC 6750 §3.1, plus
+// temporarily_unavailable for overload.
+const (
+	CodeInvalidRequest         = "invalid_request"
+	CodeInvalidClient          = "invalid_client"
+	CodeInvalidGrant           = "invalid_grant"
+	CodeUnauthorizedClient     = "unauthorized_client"
+	CodeUnsupportedGrantType   = "unsupported_grant_type"
+	CodeInvalidScope           = "invalid_scope"
+	CodeUnsupportedTokenType   = "unsupported_token_type"
+	CodeServerError            = "server_error"
+	CodeTemporarilyUnavailable = "temporarily_unavailable"
+	CodeSlowDown               = "slow_down"
+)
+
+// Reason refines an error for contracts whose dialects tell cases apart
+// that OAuth folds into one code (a FastAPI-style API answers 404 for a
+// refresh token that never existed and 400 for one already used).
+type Reason string
+
+// Reasons a contract may render differently.
+const (
+	ReasonNone           Reason = ""
+	ReasonMissing        Reason = "missing"         // a required parameter is absent
+	ReasonMalformed      Reason = "malformed"       // a parameter is present but unusable
+	ReasonBadCredentials Reason = "bad_credentials" // username/password or key wrong
+	ReasonUnknownToken   Reason = "unknown_token"   // the token was never issued here
+	ReasonTokenExpired   Reason = "token_expired"
+	ReasonTokenReused    Reason = "token_reused"
+	ReasonTokenRevoked   Reason = "token_revoked"
+	ReasonLocked         Reason = "locked" // too many failures: back-off
+)
+
+// Error is the one OAuth error type. Contracts render it in their dialect;
+// the default dialect renders {error, error_description} with Status.
+type Error struct {
+	Code        string
+	Description string // safe for clients: never a secret, never internals
+	Status      int
+	Reason      Reason
+	// Param names the parameter at fault, when one is.
+	Param string
+	// RetryAfter is set for 429 and 503 answers.
+	RetryAfter time.Duration
+	// BasicAuth is set when the client tried HTTP Basic; a 401 then
+	// carries WWW-Authenticate (RFC 6749 §5.2).
+	BasicAuth bool
+	// Cause is an internal error for logs; it is never rendered.
+	Cause error
+}
+
+func (e *Error) Error() string {
+	if e.Description == "" {
+		return e.Code
+	}
+	return e.Code + ": " + e.Description
+}
+
+// Unwrap returns the internal cause.
+func (e *Error) Unwrap() error { return e.Cause }
+
+// AsError returns err as an *Error; any other error becomes server_error
+// (500) with the original kept as Cause for logging.
+func AsError(err error) *Error {
+	var oe *Error
+	if errors.As(err, &oe) {
+		return oe
+	}
+	return &Error{Code: CodeServerError, Description: "internal error", Status: http.StatusInternalServerError, Cause: err}
+}
+
+func errInvalidRequest(param, desc string, reason Reason) *Error {
+	return &Error{Code: CodeInvalidRequest, Description: desc, Status: http.StatusBadRequest, Param: param, Reason: reason}
+}
+
+// ErrMissing is invalid_request naming the missing parameter.
+func ErrMissing(param string) *Error {
+	return errInvalidRequest(param, "missing required parameter: "+param, ReasonMissing)
+}
+
+// ErrRepeated is invalid_request naming the repeated parameter.
+func ErrRepeated(param string) *Error {
+	return errInvalidRequest(param, "parameter given more than once: "+param, ReasonMalformed)
+}
+
+// ErrInvalidRequest is invalid_request with a description.
+func ErrInvalidRequest(desc string) *Error {
+	return errInvalidRequest("", desc, ReasonMalformed)
+}
+
+func errInvalidClient(basic bool) *Error {
+	return &Error{Code: CodeInvalidClient, Description: "client authentication failed", Status: http.StatusUnauthorized, BasicAuth: basic}
+}
+
+func errInvalidGrant(desc string, reason Reason) *Error {
+	return &Error{Code: CodeInvalidGrant, Description: desc, Status: http.StatusBadRequest, Reason: reason}
+}
+
+func errInvalidScope(desc string) *Error {
+	return &Error{Code: CodeInvalidScope, Description: desc, Status: http.StatusBadRequest, Param: "scope"}
+}
+
+func errUnauthorizedClient(desc string) *Error {
+	return &Error{Code: CodeUnauthorizedClient, Description: desc, Status: http.StatusBadRequest}
+}
+
+func errUnavailable(cause error) *Error {
+	return &Error{Code: CodeTemporarilyUnavailable, Description: "server is busy, retry later", Status: http.StatusServiceUnavailable, RetryAfter: time.Second, Cause: cause}
+}
+
+func errServer(cause error) *Error {
+	return &Error{Code: CodeServerError, Description: "internal error", Status: http.StatusInternalServerError, Cause: cause}
+}

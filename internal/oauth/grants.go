@@ -1,0 +1,271 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"tokengate/internal/secret"
+	"tokengate/internal/store"
+	"tokengate/internal/token"
+)
+
+// maxCredentialLen bounds usernames, passwords and tokens before any work
+// is done on them.
+const maxCredentialLen = 4096
+
+var errBadCredentials = &Error{Code: CodeInvalidGrant, Description: "invalid username or password", Status: http.StatusBadRequest, Reason: ReasonBadCredentials}
+
+// grantPassword is the resource owner password credentials grant
+// (RFC 6749 §4.3). Unknown users, disabled users and wrong passwords all
+// cost one argon2id verification and get the same answer.
+func (s *Service) grantPassword(ctx context.Context, c *store.Client, r *TokenRequest, p *Profile) (*TokenResponse, error) {
+	if r.Username == "" {
+		return nil, ErrMissing("username")
+	}
+	if r.Password == "" {
+		return nil, ErrMissing("password")
+	}
+	if len(r.Username) > maxCredentialLen || len(r.Password) > maxCredentialLen {
+		return nil, errBadCredentials
+	}
+	u, err := s.CheckPassword(ctx, r.Username, r.Password, r.RemoteIP)
+	if err != nil {
+		return nil, err
+	}
+	scopes, oerr := resolveScopes(r.Scope, r.ScopeGiven, c.Scopes, nilIfEmpty(u.Scopes))
+	if oerr != nil {
+		return nil, oerr
+	}
+	return s.issue(ctx, c, u.Username, scopes, contains(c.Grants, GrantRefreshToken), p, nil)
+}
+
+// CheckPassword verifies a user's password behind the brute-force guard
+// and the hashing limit. Contracts with their own login endpoints call it
+// through Login.
+func (s *Service) CheckPassword(ctx context.Context, username, password, ip string) (*store.User, error) {
+	if err := s.guard.check(ctx, username, ip); err != nil {
+		return nil, err
+	}
+	u, err := s.store.GetUser(ctx, username)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, s.storeErr(err, errServer(err))
+	}
+	hash := u.PasswordHash
+	if err != nil || u.Disabled {
+		hash = "" // verify against the dummy: same work, same answer
+	}
+	if verr := s.hasher.Verify(ctx, password, hash); verr != nil {
+		if errors.Is(verr, secret.ErrBusy) {
+			return nil, errUnavailable(verr)
+		}
+		if errors.Is(verr, context.Canceled) || errors.Is(verr, context.DeadlineExceeded) {
+			return nil, errUnavailable(verr)
+		}
+		if !errors.Is(verr, secret.ErrMismatch) {
+			s.log.Warn("stored password hash unusable", "user", username, "err", verr)
+		}
+		s.guard.fail(ctx, username, ip)
+		return nil, errBadCredentials
+	}
+	s.guard.succeed(ctx, username)
+	return &u, nil
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+// grantClientCredentials is RFC 6749 §4.4: a confidential client acts on
+// its own behalf. No refresh token is issued (§4.4.3).
+func (s *Service) grantClientCredentials(ctx context.Context, c *store.Client, r *TokenRequest, p *Profile) (*TokenResponse, error) {
+	if c.Public {
+		return nil, errUnauthorizedClient("public clients may not use client_credentials")
+	}
+	scopes, err := resolveScopes(r.Scope, r.ScopeGiven, c.Scopes, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.issue(ctx, c, c.ID, scopes, false, p, nil)
+}
+
+// grantRefresh is RFC 6749 §6 with rotation and reuse detection
+// (RFC 9700 §4.14.2).
+func (s *Service) grantRefresh(ctx context.Context, c *store.Client, r *TokenRequest, p *Profile) (*TokenResponse, error) {
+	if r.RefreshToken == "" {
+		return nil, ErrMissing("refresh_token")
+	}
+	return s.Refresh(ctx, c, r.RefreshToken, r.Scope, r.ScopeGiven, p)
+}
+
+var (
+	errUnknownRefresh = errInvalidGrant("refresh token is invalid", ReasonUnknownToken)
+	errExpiredRefresh = errInvalidGrant("refresh token has expired", ReasonTokenExpired)
+	errReusedRefresh  = errInvalidGrant("refresh token was already used; the session is revoked", ReasonTokenReused)
+	errRevokedRefresh = errInvalidGrant("refresh token has been revoked", ReasonTokenRevoked)
+)
+
+// Refresh exchanges a refresh token of client c for new tokens.
+func (s *Service) Refresh(ctx context.Context, c *store.Client, raw, scope string, scopeGiven bool, p *Profile) (*TokenResponse, error) {
+	if len(raw) > maxCredentialLen {
+		return nil, errUnknownRefresh
+	}
+	now := s.now()
+	if p.JWTRefresh {
+		// The JWT proves it was issued here and for refresh before the
+		// store is asked about its state.
+		if _, err := s.signer.Verify(raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeJWT, Use: UseRefresh, Now: now}); err != nil {
+			if errors.Is(err, token.ErrExpired) {
+				return nil, errExpiredRefresh
+			}
+			return nil, errUnknownRefresh
+		}
+	}
+	hash := secret.Hash(raw)
+	tok, fam, err := s.store.GetRefresh(ctx, hash)
+	if err != nil {
+		return nil, s.storeErr(err, errUnknownRefresh)
+	}
+	if fam.ClientID != c.ID {
+		// Not this client's token (RFC 6749 §6): answer as for an unknown one.
+		return nil, errUnknownRefresh
+	}
+	scopes, oerr := narrowScopes(scope, scopeGiven, fam.Scopes)
+	if oerr != nil {
+		return nil, oerr
+	}
+	if fam.Subject != c.ID {
+		u, err := s.store.GetUser(ctx, fam.Subject)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, s.storeErr(err, errServer(err))
+		}
+		if err != nil || u.Disabled {
+			return nil, errInvalidGrant("the user may no longer log in", ReasonTokenRevoked)
+		}
+	}
+	audience := fam.Extra["aud"]
+	if p.NoRotation {
+		switch {
+		case fam.Revoked:
+			return nil, errRevokedRefresh
+		case !now.Before(tok.ExpiresAt):
+			return nil, errExpiredRefresh
+		case tok.Generation != fam.Generation:
+			return nil, errReusedRefresh
+		}
+		at, exp, err := s.signAccess(c, fam.Subject, scopes, audience, now, p)
+		if err != nil {
+			return nil, errServer(err)
+		}
+		return &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(now) / time.Second), Scope: joinScopes(scopes), ExpiresAt: exp}, nil
+	}
+	rexp := now.Add(s.refreshTTL(c))
+	newRT, err := s.newRefreshValue(c, fam.Subject, now, rexp, p)
+	if err != nil {
+		return nil, errServer(err)
+	}
+	_, err = s.store.RotateRefresh(ctx, store.Rotation{OldHash: hash, NewHash: secret.Hash(newRT), Now: now, ExpiresAt: rexp, ReuseInterval: c.RefreshReuseInterval})
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrTokenReused):
+		s.log.Warn("refresh token reuse detected; family revoked", "client_id", c.ID, "family", fam.ID)
+		return nil, errReusedRefresh
+	case errors.Is(err, store.ErrTokenRevoked):
+		return nil, errRevokedRefresh
+	case errors.Is(err, store.ErrTokenExpired):
+		return nil, errExpiredRefresh
+	default:
+		return nil, s.storeErr(err, errUnknownRefresh)
+	}
+	at, exp, err := s.signAccess(c, fam.Subject, scopes, audience, now, p)
+	if err != nil {
+		return nil, errServer(err)
+	}
+	return &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(now) / time.Second), RefreshToken: newRT, Scope: joinScopes(scopes), ExpiresAt: exp}, nil
+}
+
+// grantAPIKey exchanges an API key for an access token with the key's
+// scopes. No refresh token: the key itself is the long-lived credential.
+func (s *Service) grantAPIKey(ctx context.Context, c *store.Client, r *TokenRequest, p *Profile) (*TokenResponse, error) {
+	if r.APIKey == "" {
+		return nil, ErrMissing("api_key")
+	}
+	sub, scopes, err := s.CheckAPIKey(ctx, r.APIKey, r.RemoteIP)
+	if err != nil {
+		return nil, err
+	}
+	granted, oerr := resolveScopes(r.Scope, r.ScopeGiven, scopes, nil)
+	if oerr != nil {
+		return nil, oerr
+	}
+	return s.issue(ctx, c, sub, granted, false, p, nil)
+}
+
+var errBadKey = &Error{Code: CodeInvalidGrant, Description: "invalid API key", Status: http.StatusBadRequest, Reason: ReasonBadCredentials}
+
+// CheckAPIKey authenticates an API key and returns its owner and scopes.
+// Unknown, revoked, expired and malformed keys fail alike.
+func (s *Service) CheckAPIKey(ctx context.Context, key, ip string) (string, []string, error) {
+	if len(key) > maxCredentialLen || key == "" || !secret.APIKeyPlausible(key) {
+		return "", nil, errBadKey
+	}
+	if err := s.guard.check(ctx, "", ip); err != nil {
+		return "", nil, err
+	}
+	k, err := s.store.GetAPIKeyByHash(ctx, secret.Hash(key))
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			s.guard.fail(ctx, "", ip)
+		}
+		return "", nil, s.storeErr(err, errBadKey)
+	}
+	now := s.now()
+	if !k.RevokedAt.IsZero() || (!k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt)) {
+		s.guard.fail(ctx, "", ip)
+		return "", nil, errBadKey
+	}
+	subject := k.ClientID
+	if k.Username != "" {
+		u, err := s.store.GetUser(ctx, k.Username)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", nil, s.storeErr(err, errServer(err))
+		}
+		if err != nil || u.Disabled {
+			return "", nil, errBadKey
+		}
+		subject = u.Username
+	}
+	// Last use is recorded at minute precision: one write per key per
+	// minute, not one per exchange.
+	if now.Sub(k.LastUsedAt) >= time.Minute {
+		if err := s.store.TouchAPIKey(ctx, k.ID, now); err != nil {
+			s.log.Warn("recording API key use failed", "key_id", k.ID, "err", err)
+		}
+	}
+	return subject, k.Scopes, nil
+}
+
+func joinScopes(s []string) string {
+	switch len(s) {
+	case 0:
+		return ""
+	case 1:
+		return s[0]
+	}
+	n := len(s) - 1
+	for _, x := range s {
+		n += len(x)
+	}
+	b := make([]byte, 0, n)
+	for i, x := range s {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, x...)
+	}
+	return string(b)
+}

@@ -1,0 +1,118 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"tokengate/internal/secret"
+	"tokengate/internal/store"
+	"tokengate/internal/token"
+)
+
+// looksLikeJWT reports whether s has the three-part compact shape.
+func looksLikeJWT(s string) bool { return strings.Count(s, ".") == 2 }
+
+// Revoke implements RFC 7009 for an authenticated client: a refresh token
+// revokes its whole family; an access token's jti is denied until it
+// expires. Unknown tokens, and tokens of other clients, are ignored (the
+// answer is the same 200), so revocation reveals nothing.
+func (s *Service) Revoke(ctx context.Context, c *store.Client, raw string) error {
+	if raw == "" {
+		return ErrMissing("token")
+	}
+	if len(raw) > maxCredentialLen {
+		return nil
+	}
+	_, fam, err := s.store.GetRefresh(ctx, secret.Hash(raw))
+	switch {
+	case err == nil:
+		if fam.ClientID != c.ID {
+			return nil
+		}
+		if err := s.store.RevokeFamily(ctx, fam.ID); err != nil {
+			return s.storeErr(err, errServer(err))
+		}
+		return nil
+	case !errors.Is(err, store.ErrNotFound):
+		return s.storeErr(err, errServer(err))
+	}
+	if !looksLikeJWT(raw) {
+		return nil
+	}
+	cl, err := s.signer.Verify(raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeAccess, Now: s.now()})
+	if err != nil || cl.ClientID != c.ID || cl.ID == "" {
+		return nil
+	}
+	if err := s.store.DenyAccessToken(ctx, cl.ID, cl.ExpiresAt); err != nil {
+		return s.storeErr(err, errServer(err))
+	}
+	return nil
+}
+
+// Introspection is the answer of RFC 7662 §2.2.
+type Introspection struct {
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	Username  string   `json:"username,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+	Exp       int64    `json:"exp,omitempty"`
+	Iat       int64    `json:"iat,omitempty"`
+	Nbf       int64    `json:"nbf,omitempty"`
+	Sub       string   `json:"sub,omitempty"`
+	Aud       []string `json:"aud,omitempty"`
+	Iss       string   `json:"iss,omitempty"`
+	Jti       string   `json:"jti,omitempty"`
+}
+
+// Introspect implements RFC 7662 for an authenticated client. Revoked,
+// expired, rotated and unknown tokens are inactive.
+func (s *Service) Introspect(ctx context.Context, raw string) (*Introspection, error) {
+	if raw == "" {
+		return nil, ErrMissing("token")
+	}
+	inactive := &Introspection{}
+	if len(raw) > maxCredentialLen {
+		return inactive, nil
+	}
+	now := s.now()
+	tok, fam, err := s.store.GetRefresh(ctx, secret.Hash(raw))
+	switch {
+	case err == nil:
+		if fam.Revoked || tok.Generation != fam.Generation || !now.Before(tok.ExpiresAt) {
+			return inactive, nil
+		}
+		out := &Introspection{Active: true, Scope: joinScopes(fam.Scopes), ClientID: fam.ClientID, TokenType: "refresh_token",
+			Exp: tok.ExpiresAt.Unix(), Iat: tok.IssuedAt.Unix(), Sub: fam.Subject, Iss: s.settings.Issuer}
+		if fam.Subject != fam.ClientID {
+			out.Username = fam.Subject
+		}
+		return out, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, s.storeErr(err, errServer(err))
+	}
+	if !looksLikeJWT(raw) {
+		return inactive, nil
+	}
+	cl, err := s.signer.Verify(raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeAccess, Use: UseAccess, Now: now})
+	if err != nil {
+		return inactive, nil
+	}
+	denied, err := s.store.IsAccessTokenDenied(ctx, cl.ID)
+	if err != nil {
+		return nil, s.storeErr(err, errServer(err))
+	}
+	if denied {
+		return inactive, nil
+	}
+	out := &Introspection{Active: true, Scope: cl.Scope, ClientID: cl.ClientID, TokenType: "Bearer",
+		Exp: cl.ExpiresAt.Unix(), Iat: cl.IssuedAt.Unix(), Sub: cl.Subject, Aud: cl.Audience, Iss: cl.Issuer, Jti: cl.ID}
+	if !cl.NotBefore.IsZero() {
+		out.Nbf = cl.NotBefore.Unix()
+	}
+	if cl.Subject != cl.ClientID {
+		out.Username = cl.Subject
+	}
+	return out, nil
+}

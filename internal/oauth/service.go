@@ -1,0 +1,424 @@
+// Package oauth is tokengate's core: it authenticates clients, runs the
+// grants of the token endpoint (RFC 6749, RFC 8693), revokes (RFC 7009)
+// and introspects (RFC 7662) tokens. It knows nothing of HTTP dialects:
+// contracts parse requests into a TokenRequest and render its answers.
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"tokengate/internal/secret"
+	"tokengate/internal/store"
+	"tokengate/internal/token"
+)
+
+// Grant type identifiers.
+const (
+	GrantPassword          = "password"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+	// GrantAPIKey exchanges a tokengate API key for an access token
+	// (an RFC 6749 §4.5 extension grant).
+	GrantAPIKey = "urn:tokengate:params:oauth:grant-type:api-key"
+)
+
+// Token use values carried in the "usefor" claim by contracts that ask
+// for it.
+const (
+	UseAccess  = "access"
+	UseRefresh = "refresh"
+)
+
+// Signer issues and verifies JWTs; *token.Manager implements it.
+type Signer interface {
+	Sign(c token.Claims, typ string) (string, error)
+	Verify(raw string, o token.VerifyOptions) (token.Claims, error)
+}
+
+// Settings are the server-wide defaults.
+type Settings struct {
+	Issuer          string
+	Audience        string
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+}
+
+// Hooks let the server observe grants without the core knowing about
+// metrics libraries.
+type Hooks struct {
+	// GrantDone is called once per token request with the grant type and
+	// the error code ("" on success).
+	GrantDone func(grant, code string)
+}
+
+// Service runs the grants. It is safe for concurrent use.
+type Service struct {
+	store    store.Store
+	signer   Signer
+	hasher   *secret.Hasher
+	settings Settings
+	log      *slog.Logger
+	hooks    Hooks
+	now      func() time.Time
+	rand     io.Reader
+	grants   map[string]grantFunc
+	guard    *Guard
+}
+
+// Options configure a Service.
+type Options struct {
+	Store    store.Store
+	Signer   Signer
+	Hasher   *secret.Hasher
+	Settings Settings
+	Logger   *slog.Logger
+	Hooks    Hooks
+	Now      func() time.Time // default time.Now
+	Rand     io.Reader        // default crypto/rand.Reader
+	// Guard counts failed logins; nil disables brute-force protection.
+	Guard *Guard
+}
+
+// NewService returns a ready Service.
+func NewService(o Options) (*Service, error) {
+	if o.Store == nil || o.Signer == nil || o.Hasher == nil {
+		return nil, errors.New("oauth: store, signer and hasher are required")
+	}
+	if o.Settings.Issuer == "" {
+		return nil, errors.New("oauth: issuer is required")
+	}
+	if o.Settings.AccessTokenTTL <= 0 {
+		o.Settings.AccessTokenTTL = 15 * time.Minute
+	}
+	if o.Settings.RefreshTokenTTL <= 0 {
+		o.Settings.RefreshTokenTTL = 30 * 24 * time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	s := &Service{
+		store: o.Store, signer: o.Signer, hasher: o.Hasher, settings: o.Settings,
+		log: o.Logger, hooks: o.Hooks, now: o.Now, rand: o.Rand, guard: o.Guard,
+	}
+	s.grants = map[string]grantFunc{
+		GrantPassword:          s.grantPassword,
+		GrantRefreshToken:      s.grantRefresh,
+		GrantClientCredentials: s.grantClientCredentials,
+		GrantAPIKey:            s.grantAPIKey,
+	}
+	return s, nil
+}
+
+// Settings returns the server-wide defaults the service runs with.
+func (s *Service) Settings() Settings { return s.settings }
+
+// SupportedGrants lists the grant types the service can run.
+func (s *Service) SupportedGrants() []string {
+	out := make([]string, 0, len(s.grants))
+	for _, g := range []string{GrantPassword, GrantRefreshToken, GrantClientCredentials, GrantAPIKey} {
+		if _, ok := s.grants[g]; ok {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// RegisterGrant adds an extension grant (RFC 6749 §4.5). It must be
+// called before the service handles requests.
+func (s *Service) RegisterGrant(grantType string, fn func(ctx context.Context, c *store.Client, r *TokenRequest, p *Profile) (*Subject, error)) {
+	s.grants[grantType] = func(ctx context.Context, c *store.Client, r *TokenRequest, p *Profile) (*TokenResponse, error) {
+		sub, err := fn(ctx, c, r, p)
+		if err != nil {
+			return nil, err
+		}
+		return s.IssueForSubject(ctx, c, sub, r, p)
+	}
+}
+
+// Profile is how one route issues and accepts tokens. The zero value is
+// the OAuth 2.0 default: opaque rotating refresh tokens and RFC 9068
+// access tokens.
+type Profile struct {
+	// NoRotation keeps a refresh token valid until it expires instead of
+	// replacing it on every use.
+	NoRotation bool
+	// JWTRefresh issues refresh tokens as signed JWTs (typ JWT, usefor
+	// refresh) that are still tracked in the store.
+	JWTRefresh bool
+	// UseFor adds the "usefor" claim (access or refresh).
+	UseFor bool
+	// Exi adds the "exi" claim: seconds until expiry at issue.
+	Exi bool
+	// DefaultClient is the client a request without client credentials
+	// acts as. It must be a public client.
+	DefaultClient string
+	// NoRefresh issues no refresh token from this route.
+	NoRefresh bool
+}
+
+// TokenRequest is a token endpoint request in the core's terms.
+type TokenRequest struct {
+	GrantType    string
+	ClientID     string
+	ClientSecret string
+	BasicAuth    bool // credentials came in an Authorization: Basic header
+	Username     string
+	Password     string
+	RefreshToken string
+	Scope        string
+	ScopeGiven   bool
+	APIKey       string
+	// Token exchange (RFC 8693) and JWT bearer (RFC 7523) parameters.
+	SubjectToken     string
+	SubjectTokenType string
+	Audience         string
+	Assertion        string
+	// RemoteIP is the client's address, for brute-force accounting.
+	RemoteIP string
+}
+
+// TokenResponse is the result of a successful grant.
+type TokenResponse struct {
+	AccessToken  string
+	TokenType    string
+	ExpiresIn    int64
+	RefreshToken string
+	Scope        string
+	ExpiresAt    time.Time
+}
+
+// Subject is who an extension grant authenticated.
+type Subject struct {
+	Name   string   // local username or client id
+	Scopes []string // what this subject may be granted; nil means any the client may have
+	// Refresh says whether a refresh token may accompany the access token.
+	Refresh bool
+}
+
+type grantFunc func(ctx context.Context, c *store.Client, r *TokenRequest, p *Profile) (*TokenResponse, error)
+
+// Token runs the token endpoint: it authenticates the client, checks the
+// grant is allowed, and runs it.
+func (s *Service) Token(ctx context.Context, r *TokenRequest, p *Profile) (resp *TokenResponse, err error) {
+	defer func() {
+		if s.hooks.GrantDone != nil {
+			code := ""
+			if err != nil {
+				code = AsError(err).Code
+			}
+			s.hooks.GrantDone(grantLabel(r.GrantType, s.grants), code)
+		}
+	}()
+	if p == nil {
+		p = &Profile{}
+	}
+	if r.GrantType == "" {
+		return nil, ErrMissing("grant_type")
+	}
+	grant, ok := s.grants[r.GrantType]
+	if !ok {
+		return nil, &Error{Code: CodeUnsupportedGrantType, Description: "unsupported grant_type", Status: http.StatusBadRequest, Param: "grant_type"}
+	}
+	c, err := s.AuthenticateClient(ctx, r.ClientID, r.ClientSecret, r.BasicAuth, p)
+	if err != nil {
+		return nil, err
+	}
+	if !contains(c.Grants, r.GrantType) {
+		return nil, errUnauthorizedClient("the client may not use this grant type")
+	}
+	return grant(ctx, c, r, p)
+}
+
+// grantLabel keeps metric label cardinality bounded: unknown grant types
+// are counted together.
+func grantLabel(g string, known map[string]grantFunc) string {
+	if _, ok := known[g]; ok {
+		return g
+	}
+	return "other"
+}
+
+// AuthenticateClient checks a client's credentials (RFC 6749 §2.3.1).
+// Without credentials, the profile's default client is used if it is
+// public. Unknown clients and wrong secrets fail alike.
+func (s *Service) AuthenticateClient(ctx context.Context, id, sec string, basic bool, p *Profile) (*store.Client, error) {
+	if id == "" {
+		if sec != "" {
+			return nil, ErrMissing("client_id")
+		}
+		if p == nil || p.DefaultClient == "" {
+			return nil, errInvalidClient(basic)
+		}
+		c, err := s.store.GetClient(ctx, p.DefaultClient)
+		if err != nil {
+			return nil, s.storeErr(err, errInvalidClient(basic))
+		}
+		if !c.Public {
+			return nil, errInvalidClient(basic)
+		}
+		return &c, nil
+	}
+	c, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			_ = secret.Equal(sec, nil) // same work as a real comparison
+		}
+		return nil, s.storeErr(err, errInvalidClient(basic))
+	}
+	if c.Public {
+		if sec != "" {
+			return nil, errInvalidClient(basic)
+		}
+		return &c, nil
+	}
+	if sec == "" || !secret.Equal(sec, c.SecretHash) {
+		return nil, errInvalidClient(basic)
+	}
+	return &c, nil
+}
+
+// storeErr maps a store error: not found becomes notFound, unavailability
+// becomes 503, anything else 500.
+func (s *Service) storeErr(err error, notFound *Error) *Error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return notFound
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return errUnavailable(err)
+	default:
+		return errServer(err)
+	}
+}
+
+func (s *Service) accessTTL(c *store.Client) time.Duration {
+	if c.AccessTokenTTL > 0 {
+		return c.AccessTokenTTL
+	}
+	return s.settings.AccessTokenTTL
+}
+
+func (s *Service) refreshTTL(c *store.Client) time.Duration {
+	if c.RefreshTokenTTL > 0 {
+		return c.RefreshTokenTTL
+	}
+	return s.settings.RefreshTokenTTL
+}
+
+// signAccess makes an RFC 9068 access token.
+func (s *Service) signAccess(c *store.Client, subject string, scopes []string, aud string, now time.Time, p *Profile) (string, time.Time, error) {
+	ttl := s.accessTTL(c)
+	exp := now.Add(ttl)
+	jti, err := secret.RandomString(s.rand, 22)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if aud == "" {
+		aud = s.settings.Audience
+	}
+	cl := token.Claims{
+		Issuer: s.settings.Issuer, Subject: subject, ExpiresAt: exp, IssuedAt: now, NotBefore: now,
+		ID: jti, ClientID: c.ID, Scope: strings.Join(scopes, " "),
+	}
+	if aud != "" {
+		cl.Audience = []string{aud}
+	}
+	if p.UseFor || p.Exi {
+		cl.Extra = make(map[string]any, 2)
+		if p.UseFor {
+			cl.Extra["usefor"] = UseAccess
+		}
+		if p.Exi {
+			cl.Extra["exi"] = int64(ttl / time.Second)
+		}
+	}
+	tok, err := s.signer.Sign(cl, token.TypeAccess)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("signing access token: %w", err)
+	}
+	return tok, exp, nil
+}
+
+// newRefreshValue makes a refresh token value: opaque, or a JWT when the
+// profile asks for one.
+func (s *Service) newRefreshValue(c *store.Client, subject string, now, exp time.Time, p *Profile) (string, error) {
+	if !p.JWTRefresh {
+		return secret.NewToken(s.rand, "tgr_")
+	}
+	jti, err := secret.RandomString(s.rand, 22)
+	if err != nil {
+		return "", err
+	}
+	cl := token.Claims{
+		Issuer: s.settings.Issuer, Subject: subject, ExpiresAt: exp, IssuedAt: now, NotBefore: now,
+		ID: jti, ClientID: c.ID, Extra: map[string]any{"usefor": UseRefresh},
+	}
+	if p.Exi {
+		cl.Extra["exi"] = int64(exp.Sub(now) / time.Second)
+	}
+	return s.signer.Sign(cl, token.TypeJWT)
+}
+
+// issue makes an access token and, when withRefresh, a new refresh family.
+func (s *Service) issue(ctx context.Context, c *store.Client, subject string, scopes []string, withRefresh bool, p *Profile, extra map[string]string) (*TokenResponse, error) {
+	now := s.now()
+	at, exp, err := s.signAccess(c, subject, scopes, extra["aud"], now, p)
+	if err != nil {
+		return nil, errServer(err)
+	}
+	resp := &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(now) / time.Second), Scope: strings.Join(scopes, " "), ExpiresAt: exp}
+	if !withRefresh || p.NoRefresh {
+		return resp, nil
+	}
+	rexp := now.Add(s.refreshTTL(c))
+	rt, err := s.newRefreshValue(c, subject, now, rexp, p)
+	if err != nil {
+		return nil, errServer(err)
+	}
+	famID, err := secret.RandomString(s.rand, 22)
+	if err != nil {
+		return nil, errServer(err)
+	}
+	fam := store.Family{ID: famID, Subject: subject, ClientID: c.ID, Scopes: scopes, AuthTime: now, ExpiresAt: rexp, Extra: extra}
+	if err := s.store.CreateFamily(ctx, fam, store.RefreshToken{Hash: secret.Hash(rt), FamilyID: famID, IssuedAt: now, ExpiresAt: rexp}); err != nil {
+		return nil, s.storeErr(err, errServer(err))
+	}
+	resp.RefreshToken = rt
+	return resp, nil
+}
+
+// IssueForSubject issues tokens for a subject an extension grant has
+// authenticated, applying the same scope rules as the built-in grants.
+func (s *Service) IssueForSubject(ctx context.Context, c *store.Client, sub *Subject, r *TokenRequest, p *Profile) (*TokenResponse, error) {
+	scopes, err := resolveScopes(r.Scope, r.ScopeGiven, c.Scopes, sub.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	var extra map[string]string
+	if r.Audience != "" {
+		extra = map[string]string{"aud": r.Audience}
+	}
+	return s.issue(ctx, c, sub.Name, scopes, sub.Refresh && contains(c.Grants, GrantRefreshToken), p, extra)
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

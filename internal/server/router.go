@@ -1,0 +1,51 @@
+package server
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+
+	"tokengate/internal/contract"
+)
+
+// router matches exact paths, then methods. Unlike http.ServeMux it
+// answers a wrong method with a JSON 405 and an Allow header, and does no
+// redirects: the contracts need their paths served exactly as written.
+type router struct {
+	routes   map[string]map[string]http.Handler
+	notFound http.Handler
+}
+
+func newRouter() *router { return &router{routes: map[string]map[string]http.Handler{}} }
+
+func (rt *router) handle(method, path string, h http.Handler) {
+	m := rt.routes[path]
+	if m == nil {
+		m = map[string]http.Handler{}
+		rt.routes[path] = m
+	}
+	m[method] = h
+}
+
+func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m, ok := rt.routes[r.URL.Path]
+	if !ok {
+		rt.notFound.ServeHTTP(w, r)
+		return
+	}
+	h, ok := m[r.Method]
+	if !ok && r.Method == http.MethodHead {
+		h, ok = m[http.MethodGet]
+	}
+	if !ok {
+		allow := make([]string, 0, len(m))
+		for meth := range m {
+			allow = append(allow, meth)
+		}
+		sort.Strings(allow)
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		contract.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "invalid_request", "error_description": "method not allowed"})
+		return
+	}
+	h.ServeHTTP(w, r)
+}

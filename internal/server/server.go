@@ -1,0 +1,401 @@
+// Package server wires tokengate together: it builds the core from the
+// config, mounts the configured routes behind limits, logging, metrics and
+// recovery, serves health and metrics, and shuts down gracefully.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"tokengate/internal/admin"
+	"tokengate/internal/config"
+	"tokengate/internal/contract"
+	"tokengate/internal/oauth"
+	"tokengate/internal/secret"
+	"tokengate/internal/store"
+	"tokengate/internal/token"
+)
+
+// MaxBodyBytes bounds every request body.
+const MaxBodyBytes = 64 << 10
+
+// Options are what a Server is built from.
+type Options struct {
+	Config config.Config // validated
+	Store  store.Store
+	Logger *slog.Logger
+	// Registry receives the metrics; nil makes a private one.
+	Registry *prometheus.Registry
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// KeyReload is how often signing keys are re-read from the store, so
+	// a rotation on another node is picked up. Default 5s.
+	KeyReload time.Duration
+	// CleanupEvery is how often expired rows are deleted. Default 10m.
+	CleanupEvery time.Duration
+}
+
+// Server is a ready tokengate server.
+type Server struct {
+	cfg     config.Config
+	store   store.Store
+	keys    *token.Manager
+	svc     *oauth.Service
+	hasher  *secret.Hasher
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	metrics *metrics
+	handler http.Handler
+	now     func() time.Time
+	reload  time.Duration
+	cleanup time.Duration
+}
+
+// MaxTokenTTL is the longest lifetime of any signed token the config can
+// produce; retired signing keys stay published that long.
+func MaxTokenTTL(cfg *config.Config) time.Duration {
+	d := max(cfg.AccessTokenTTL.D(), cfg.RefreshTokenTTL.D())
+	for _, c := range cfg.Bootstrap.Clients {
+		d = max(d, c.AccessTokenTTL.D(), c.RefreshTokenTTL.D())
+	}
+	return d
+}
+
+// NewKeyManager builds the signing key manager the config describes.
+func NewKeyManager(cfg *config.Config, st store.Store, now func() time.Time) (*token.Manager, error) {
+	var mk []byte
+	if cfg.MasterKey != "" {
+		mk = token.DeriveMasterKey(cfg.MasterKey)
+	}
+	return token.NewManager(st, token.Options{Algorithm: cfg.SigningAlg, MasterKey: mk, MaxTokenTTL: MaxTokenTTL(cfg), Now: now})
+}
+
+// NewHasher builds the password hasher the config describes.
+func NewHasher(cfg *config.Config) (*secret.Hasher, error) {
+	p := secret.DefaultParams
+	ph := cfg.PasswordHashing
+	if ph.MemoryKiB > 0 {
+		p.Memory = ph.MemoryKiB
+	}
+	if ph.Time > 0 {
+		p.Time = ph.Time
+	}
+	if ph.Threads > 0 {
+		p.Threads = ph.Threads
+	}
+	workers := ph.Workers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	return secret.NewHasher(secret.HasherOptions{Params: p, Workers: workers, Queue: ph.Queue})
+}
+
+// New builds a server: signing keys loaded (or made), bootstrap records
+// created, routes validated and mounted.
+func New(ctx context.Context, o Options) (*Server, error) {
+	cfg := o.Config
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	if o.KeyReload <= 0 {
+		o.KeyReload = 5 * time.Second
+	}
+	if o.CleanupEvery <= 0 {
+		o.CleanupEvery = 10 * time.Minute
+	}
+	s := &Server{cfg: cfg, store: o.Store, log: o.Logger, reg: o.Registry, now: o.Now, reload: o.KeyReload, cleanup: o.CleanupEvery}
+	var err error
+	if s.keys, err = NewKeyManager(&cfg, o.Store, o.Now); err != nil {
+		return nil, err
+	}
+	if err := s.keys.Init(ctx); err != nil {
+		return nil, fmt.Errorf("loading signing keys: %w", err)
+	}
+	if s.hasher, err = NewHasher(&cfg); err != nil {
+		return nil, err
+	}
+	s.metrics = newMetrics(o.Registry, func() float64 { return float64(s.hasher.QueueDepth()) })
+	var guard *oauth.Guard
+	if !cfg.BruteForce.Disabled {
+		bf := cfg.BruteForce
+		guard = oauth.NewGuard(o.Store, oauth.GuardOptions{Threshold: bf.Threshold, IPThreshold: bf.IPThreshold, Window: bf.Window.D(), BaseBackoff: bf.BaseBackoff.D(), MaxBackoff: bf.MaxBackoff.D()}, o.Now, o.Logger)
+	}
+	s.svc, err = oauth.NewService(oauth.Options{
+		Store: o.Store, Signer: s.keys, Hasher: s.hasher, Logger: o.Logger, Now: o.Now, Guard: guard,
+		Settings: oauth.Settings{Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTokenTTL: cfg.AccessTokenTTL.D(), RefreshTokenTTL: cfg.RefreshTokenTTL.D()},
+		Hooks:    oauth.Hooks{GrantDone: s.metrics.grantDone},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := admin.Bootstrap(ctx, o.Store, cfg.Bootstrap, s.hasher.Hash, nil, o.Now(), o.Logger); err != nil {
+		return nil, err
+	}
+	if err := s.mount(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Service returns the core, for extensions that register grants.
+func (s *Server) Service() *oauth.Service { return s.svc }
+
+// Hasher returns the password hasher.
+func (s *Server) Hasher() *secret.Hasher { return s.hasher }
+
+// Keys returns the signing key manager.
+func (s *Server) Keys() *token.Manager { return s.keys }
+
+// Handler returns the root HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) mount() error {
+	ips := newIPResolver(s.cfg.RateLimit.TrustedProxies)
+	env := &contract.Env{Service: s.svc, Log: s.log, RemoteIP: ips.clientIP, JWKS: s.keys.JWKS}
+	routes := s.cfg.Routes
+	if len(routes) == 0 {
+		routes = contract.DefaultRoutes()
+	}
+	built, err := contract.Build(&s.cfg, env, routes)
+	if err != nil {
+		return err
+	}
+	meta := s.metadataDoc(built)
+	env.Metadata = func() []byte { return meta }
+
+	var lim *limiter
+	if rl := s.cfg.RateLimit; rl.PerSecond > 0 {
+		lim = newLimiter(rl.PerSecond, rl.Burst, rl.MaxTrackedIPs, rl.ExemptLoopback)
+	}
+	rt := newRouter()
+	for _, b := range built {
+		h := b.Handler
+		if lim != nil && len(b.Kind.Options) > 0 {
+			h = rateLimited(lim, ips, h)
+		}
+		rt.handle(b.Method, b.Route.Path, s.instrument(b.Route.Path, h))
+	}
+	rt.handle(http.MethodGet, "/healthz", s.instrument("/healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		contract.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})))
+	rt.handle(http.MethodGet, "/readyz", s.instrument("/readyz", http.HandlerFunc(s.ready)))
+	rt.handle(http.MethodGet, "/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	rt.notFound = s.instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		contract.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such endpoint"})
+	}))
+	s.handler = recoverer(s.log, limitBody(rt))
+	return nil
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("readiness check failed", "err", err)
+		contract.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+		return
+	}
+	contract.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// metadataDoc builds the RFC 8414 document from the mounted routes.
+func (s *Server) metadataDoc(built []contract.Built) []byte {
+	doc := map[string]any{
+		"issuer":                                s.cfg.Issuer,
+		"grant_types_supported":                 s.svc.SupportedGrants(),
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
+		"response_types_supported":              []string{},
+	}
+	base := s.cfg.Issuer
+	for _, b := range built {
+		var key string
+		switch b.Kind.Role {
+		case "token":
+			key = "token_endpoint"
+		case "revocation":
+			key = "revocation_endpoint"
+		case "introspection":
+			key = "introspection_endpoint"
+		case "jwks":
+			key = "jwks_uri"
+		default:
+			continue
+		}
+		if _, done := doc[key]; !done {
+			doc[key] = base + b.Route.Path
+		}
+	}
+	if _, ok := doc["revocation_endpoint"]; ok {
+		doc["revocation_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post"}
+	}
+	if _, ok := doc["introspection_endpoint"]; ok {
+		doc["introspection_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post"}
+	}
+	b, _ := json.Marshal(doc)
+	return b
+}
+
+// Run serves on ln until ctx is cancelled, then stops accepting, lets
+// in-flight requests finish (up to 15s) and returns. Background work
+// (key reload, clean-up) runs while it serves.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	bg, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	go s.background(bg)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down: draining in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// background reloads signing keys and deletes expired rows.
+func (s *Server) background(ctx context.Context) {
+	reload := time.NewTicker(s.reload)
+	defer reload.Stop()
+	clean := time.NewTicker(s.cleanup)
+	defer clean.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reload.C:
+			if err := s.keys.Reload(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("reloading signing keys", "err", err)
+			}
+		case <-clean.C:
+			n, err := s.store.DeleteExpired(ctx, s.now())
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("deleting expired rows", "err", err)
+			} else if n > 0 {
+				s.log.Info("deleted expired rows", "rows", n)
+			}
+		}
+	}
+}
+
+// statusWriter records the status code for logs and metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// instrument logs and measures one route. Only the path is logged: query
+// strings and bodies may carry secrets.
+func (s *Server) instrument(route string, h http.Handler) http.Handler {
+	lat := s.metrics.latency.WithLabelValues(route)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		d := time.Since(start)
+		lat.Observe(d.Seconds())
+		s.metrics.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+		if s.log.Enabled(r.Context(), slog.LevelDebug) || sw.status >= 500 {
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("route", route),
+				slog.Int("status", sw.status), slog.Duration("duration", d))
+		}
+	})
+}
+
+// limitBody caps request bodies at MaxBodyBytes; reading past it fails
+// and the endpoints answer 413. A declared oversize length is refused
+// before reading.
+func limitBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > MaxBodyBytes {
+			contract.WriteJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "invalid_request", "error_description": "request body too large"})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// recoverer turns a panic into a 500 without echoing anything of the
+// request, and logs it without the request's body or headers.
+func recoverer(log *slog.Logger, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				buf := make([]byte, 4096)
+				buf = buf[:runtime.Stack(buf, false)]
+				log.Error("panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(buf))
+				contract.WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// rateLimited answers 429 when ip exceeds its rate.
+func rateLimited(l *limiter, ips *ipResolver, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !l.allow(ips.clientIP(r)) {
+			w.Header().Set("Retry-After", "1")
+			contract.WriteJSON(w, http.StatusTooManyRequests, map[string]string{"error": "slow_down", "error_description": "too many requests"})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

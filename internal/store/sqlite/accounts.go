@@ -1,0 +1,259 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"tokengate/internal/store"
+)
+
+// Statements revoking the families a deleted user or client owns, run in
+// the transaction of the delete.
+const (
+	revokeSubjectFamiliesSQL = `UPDATE families SET revoked = 1 WHERE subject = ? AND revoked = 0`
+	revokeClientFamiliesSQL  = `UPDATE families SET revoked = 1 WHERE client_id = ? AND revoked = 0`
+)
+
+// deleteAndRevoke deletes one row with del and, when it existed, revokes
+// the families matched by revoke, in one transaction.
+func (db *DB) deleteAndRevoke(ctx context.Context, op, del, revoke, key string) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, del, key)
+		if err != nil {
+			return err
+		}
+		if err := mustAffect(res); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, revoke, key)
+		return err
+	})
+	return wrapErr(op, err)
+}
+
+// mustAffect turns "no row affected" into sql.ErrNoRows (→ ErrNotFound).
+func mustAffect(res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return sql.ErrNoRows
+	}
+	return nil
+}
+
+const userColumns = `username, password_hash, disabled, scopes, created_at, updated_at`
+
+func scanUser(s scanner) (store.User, error) {
+	var (
+		u                store.User
+		scopes           string
+		created, updated int64
+	)
+	if err := s.Scan(&u.Username, &u.PasswordHash, &u.Disabled, &scopes, &created, &updated); err != nil {
+		return store.User{}, err
+	}
+	u.Scopes = splitList(scopes)
+	u.CreatedAt, u.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return u, nil
+}
+
+// CreateUser stores a new user; ErrConflict when the username is taken.
+func (db *DB) CreateUser(ctx context.Context, u store.User) error {
+	scopes, err := joinList("scope", u.Scopes)
+	if err != nil {
+		return fmt.Errorf("sqlite: create user: %w", err)
+	}
+	_, err = db.w.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+		u.Username, u.PasswordHash, u.Disabled, scopes, nanos(u.CreatedAt), nanos(u.UpdatedAt))
+	return wrapErr("create user", err)
+}
+
+// GetUser returns one user; ErrNotFound when absent.
+func (db *DB) GetUser(ctx context.Context, username string) (store.User, error) {
+	u, err := scanUser(db.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, username))
+	return u, wrapErr("get user", err)
+}
+
+// ListUsers returns every user ordered by username.
+func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	if err != nil {
+		return nil, wrapErr("list users", err)
+	}
+	defer rows.Close()
+	var us []store.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, wrapErr("list users", err)
+		}
+		us = append(us, u)
+	}
+	return us, wrapErr("list users", rows.Err())
+}
+
+// UpdateUser replaces the password hash, disabled flag, scopes and
+// UpdatedAt of an existing user; ErrNotFound when absent.
+func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
+	scopes, err := joinList("scope", u.Scopes)
+	if err != nil {
+		return fmt.Errorf("sqlite: update user: %w", err)
+	}
+	res, err := db.w.ExecContext(ctx, `UPDATE users SET password_hash = ?, disabled = ?, scopes = ?, updated_at = ? WHERE username = ?`,
+		u.PasswordHash, u.Disabled, scopes, nanos(u.UpdatedAt), u.Username)
+	if err == nil {
+		err = mustAffect(res)
+	}
+	return wrapErr("update user", err)
+}
+
+// DeleteUser removes the user and revokes every family whose subject it
+// is, in one transaction; ErrNotFound when absent.
+func (db *DB) DeleteUser(ctx context.Context, username string) error {
+	return db.deleteAndRevoke(ctx, "delete user", `DELETE FROM users WHERE username = ?`, revokeSubjectFamiliesSQL, username)
+}
+
+const clientColumns = `id, secret_hash, public, grants, scopes, access_token_ttl, refresh_token_ttl, refresh_reuse_interval, created_at`
+
+func scanClient(s scanner) (store.Client, error) {
+	var (
+		c                         store.Client
+		grants, scopes            string
+		accessTTL, refreshTTL, ri int64
+		created                   int64
+	)
+	if err := s.Scan(&c.ID, &c.SecretHash, &c.Public, &grants, &scopes, &accessTTL, &refreshTTL, &ri, &created); err != nil {
+		return store.Client{}, err
+	}
+	c.Grants, c.Scopes = splitList(grants), splitList(scopes)
+	c.AccessTokenTTL, c.RefreshTokenTTL, c.RefreshReuseInterval = time.Duration(accessTTL), time.Duration(refreshTTL), time.Duration(ri)
+	c.CreatedAt = fromNanos(created)
+	return c, nil
+}
+
+// CreateClient stores a new client; ErrConflict when the id is taken.
+func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
+	grants, err := joinList("grant type", c.Grants)
+	if err != nil {
+		return fmt.Errorf("sqlite: create client: %w", err)
+	}
+	scopes, err := joinList("scope", c.Scopes)
+	if err != nil {
+		return fmt.Errorf("sqlite: create client: %w", err)
+	}
+	_, err = db.w.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, nullBytes(c.SecretHash), c.Public, grants, scopes,
+		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), nanos(c.CreatedAt))
+	return wrapErr("create client", err)
+}
+
+// GetClient returns one client; ErrNotFound when absent.
+func (db *DB) GetClient(ctx context.Context, id string) (store.Client, error) {
+	c, err := scanClient(db.r.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
+	return c, wrapErr("get client", err)
+}
+
+// ListClients returns every client ordered by id.
+func (db *DB) ListClients(ctx context.Context) ([]store.Client, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+	if err != nil {
+		return nil, wrapErr("list clients", err)
+	}
+	defer rows.Close()
+	var cs []store.Client
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, wrapErr("list clients", err)
+		}
+		cs = append(cs, c)
+	}
+	return cs, wrapErr("list clients", rows.Err())
+}
+
+// DeleteClient removes the client and revokes every family issued to it,
+// in one transaction; ErrNotFound when absent.
+func (db *DB) DeleteClient(ctx context.Context, id string) error {
+	return db.deleteAndRevoke(ctx, "delete client", `DELETE FROM clients WHERE id = ?`, revokeClientFamiliesSQL, id)
+}
+
+const apiKeyColumns = `id, hash, name, username, client_id, prefix, last4, scopes, created_at, expires_at, last_used_at, revoked_at`
+
+func scanAPIKey(s scanner) (store.APIKey, error) {
+	var (
+		k                                 store.APIKey
+		scopes                            string
+		created, expires, used, revokedAt int64
+	)
+	if err := s.Scan(&k.ID, &k.Hash, &k.Name, &k.Username, &k.ClientID, &k.Prefix, &k.Last4, &scopes,
+		&created, &expires, &used, &revokedAt); err != nil {
+		return store.APIKey{}, err
+	}
+	k.Scopes = splitList(scopes)
+	k.CreatedAt, k.ExpiresAt, k.LastUsedAt, k.RevokedAt = fromNanos(created), fromNanos(expires), fromNanos(used), fromNanos(revokedAt)
+	return k, nil
+}
+
+// CreateAPIKey stores a new key; ErrConflict when its id or hash exists.
+func (db *DB) CreateAPIKey(ctx context.Context, k store.APIKey) error {
+	if len(k.Hash) == 0 {
+		return fmt.Errorf("sqlite: create api key: empty hash")
+	}
+	scopes, err := joinList("scope", k.Scopes)
+	if err != nil {
+		return fmt.Errorf("sqlite: create api key: %w", err)
+	}
+	_, err = db.w.ExecContext(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.Hash, k.Name, k.Username, k.ClientID, k.Prefix, k.Last4, scopes,
+		nanos(k.CreatedAt), nanos(k.ExpiresAt), nanos(k.LastUsedAt), nanos(k.RevokedAt))
+	return wrapErr("create api key", err)
+}
+
+// GetAPIKeyByHash returns the key whose SHA-256 is hash, whatever its
+// state; ErrNotFound when absent.
+func (db *DB) GetAPIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, error) {
+	k, err := scanAPIKey(db.r.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash))
+	return k, wrapErr("get api key", err)
+}
+
+// ListAPIKeys returns every key, oldest first.
+func (db *DB) ListAPIKeys(ctx context.Context) ([]store.APIKey, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys ORDER BY created_at, id`)
+	if err != nil {
+		return nil, wrapErr("list api keys", err)
+	}
+	defer rows.Close()
+	var ks []store.APIKey
+	for rows.Next() {
+		k, err := scanAPIKey(rows)
+		if err != nil {
+			return nil, wrapErr("list api keys", err)
+		}
+		ks = append(ks, k)
+	}
+	return ks, wrapErr("list api keys", rows.Err())
+}
+
+// RevokeAPIKey marks the key revoked at at; revoking again keeps the first
+// time. ErrNotFound when absent.
+func (db *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
+	res, err := db.w.ExecContext(ctx, `UPDATE api_keys SET revoked_at = CASE WHEN revoked_at = 0 THEN ? ELSE revoked_at END WHERE id = ?`,
+		nanos(at), id)
+	if err == nil {
+		err = mustAffect(res)
+	}
+	return wrapErr("revoke api key", err)
+}
+
+// TouchAPIKey sets the key's LastUsedAt; ErrNotFound when absent.
+func (db *DB) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
+	res, err := db.w.ExecContext(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ?`, nanos(at), id)
+	if err == nil {
+		err = mustAffect(res)
+	}
+	return wrapErr("touch api key", err)
+}

@@ -1,0 +1,172 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"tokengate/internal/store"
+)
+
+// DenyAccessToken records jti as revoked until expiresAt. Denying again
+// keeps the later expiry.
+func (db *DB) DenyAccessToken(ctx context.Context, jti string, expiresAt time.Time) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO denylist (jti, expires_at) VALUES (?, ?)
+		ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`, jti, nanos(expiresAt))
+	return wrapErr("deny access token", err)
+}
+
+// IsAccessTokenDenied reports whether jti is on the denylist. Entries stay
+// until DeleteExpired removes them; by then the token itself has expired.
+func (db *DB) IsAccessTokenDenied(ctx context.Context, jti string) (bool, error) {
+	var one int
+	err := db.isDeniedStmt.QueryRowContext(ctx, jti).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, wrapErr("check access token denylist", err)
+	}
+	return true, nil
+}
+
+// ListSigningKeys returns every stored key, newest first.
+func (db *DB) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT kid, algorithm, private, encrypted, created_at, retired_at, expires_at
+		FROM signing_keys ORDER BY created_at DESC, kid DESC`)
+	if err != nil {
+		return nil, wrapErr("list signing keys", err)
+	}
+	defer rows.Close()
+	var ks []store.SigningKey
+	for rows.Next() {
+		var (
+			k                         store.SigningKey
+			created, retired, expires int64
+		)
+		if err := rows.Scan(&k.ID, &k.Algorithm, &k.Private, &k.Encrypted, &created, &retired, &expires); err != nil {
+			return nil, wrapErr("list signing keys", err)
+		}
+		k.CreatedAt, k.RetiredAt, k.ExpiresAt = fromNanos(created), fromNanos(retired), fromNanos(expires)
+		ks = append(ks, k)
+	}
+	return ks, wrapErr("list signing keys", rows.Err())
+}
+
+// AddSigningKey stores k as the active key (its RetiredAt and ExpiresAt
+// are ignored) and retires the previously active key, in one transaction.
+// With expectActive non-empty, ErrConflict unless that key is the active
+// one. ErrConflict too when k.ID exists.
+func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey, expectActive string, retireUntil time.Time) error {
+	const op = "add signing key"
+	if k.CreatedAt.IsZero() {
+		return fmt.Errorf("sqlite: %s: zero creation time", op)
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if expectActive != "" {
+			var active string
+			err := tx.QueryRowContext(ctx, `SELECT kid FROM signing_keys WHERE retired_at = 0 ORDER BY created_at DESC LIMIT 1`).Scan(&active)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			if active != expectActive {
+				return fmt.Errorf("active key is not the expected one: %w", store.ErrConflict)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET retired_at = ?, expires_at = ? WHERE retired_at = 0`,
+			nanos(k.CreatedAt), nanos(retireUntil)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, algorithm, private, encrypted, created_at, retired_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, 0, 0)`, k.ID, k.Algorithm, k.Private, k.Encrypted, nanos(k.CreatedAt))
+		return err
+	})
+	return wrapErr(op, err)
+}
+
+// RecordFailure counts one failure for key in a fixed window that starts at
+// the first failure and lasts window; a failure after the window starts a
+// new one. It returns the count in the current window.
+func (db *DB) RecordFailure(ctx context.Context, key string, now time.Time, window time.Duration) (int, error) {
+	var n int
+	err := db.w.QueryRowContext(ctx, `INSERT INTO attempts (key, count, window_start, window_len, last_at)
+		VALUES (?1, 1, ?2, ?3, ?2)
+		ON CONFLICT (key) DO UPDATE SET
+			count        = CASE WHEN ?2 - window_start >= ?3 THEN 1 ELSE count + 1 END,
+			window_start = CASE WHEN ?2 - window_start >= ?3 THEN ?2 ELSE window_start END,
+			window_len   = ?3,
+			last_at      = ?2
+		RETURNING count`, key, nanos(now), int64(window)).Scan(&n)
+	return n, wrapErr("record failure", err)
+}
+
+// Failures returns the failure count of key's current window (0 once the
+// window has passed at now) and the time of the latest failure (zero when
+// none is recorded).
+func (db *DB) Failures(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error) {
+	var n int
+	var last int64
+	err := db.r.QueryRowContext(ctx, `SELECT CASE WHEN ? - window_start >= ? THEN 0 ELSE count END, last_at
+		FROM attempts WHERE key = ?`, nanos(now), int64(window), key).Scan(&n, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, wrapErr("get failures", err)
+	}
+	return n, fromNanos(last), nil
+}
+
+// ResetFailures forgets every failure of key.
+func (db *DB) ResetFailures(ctx context.Context, key string) error {
+	_, err := db.w.ExecContext(ctx, `DELETE FROM attempts WHERE key = ?`, key)
+	return wrapErr("reset failures", err)
+}
+
+// expiryBatch bounds the rows one clean-up transaction deletes, so that a
+// large backlog does not hold the write lock (and stall refresh grants)
+// for long.
+const expiryBatch = 2000
+
+// DeleteExpired removes refresh tokens past their expiry, families whose
+// current token has expired (with all their tokens), expired denylist
+// entries, retired signing keys past ExpiresAt and failure counters whose
+// window has passed. It works in short batches, each its own transaction,
+// and returns how many rows it removed.
+func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	// ?1 is now, ?2 the batch size. Tokens of expired families go before
+	// the families so that every deleted row is counted (the foreign key
+	// cascade would hide them).
+	statements := []string{
+		`DELETE FROM refresh_tokens WHERE hash IN (
+			SELECT t.hash FROM families f JOIN refresh_tokens t ON t.family_id = f.id
+			WHERE f.expires_at <= ?1 LIMIT ?2)`,
+		`DELETE FROM families WHERE id IN (SELECT id FROM families WHERE expires_at <= ?1 LIMIT ?2)`,
+		`DELETE FROM refresh_tokens WHERE hash IN (SELECT hash FROM refresh_tokens WHERE expires_at <= ?1 LIMIT ?2)`,
+		`DELETE FROM denylist WHERE jti IN (SELECT jti FROM denylist WHERE expires_at <= ?1 LIMIT ?2)`,
+		`DELETE FROM signing_keys WHERE kid IN (
+			SELECT kid FROM signing_keys WHERE expires_at <> 0 AND expires_at <= ?1 LIMIT ?2)`,
+		`DELETE FROM attempts WHERE key IN (SELECT key FROM attempts WHERE window_start + window_len <= ?1 LIMIT ?2)`,
+	}
+	var total int64
+	at := nanos(now)
+	for _, q := range statements {
+		for {
+			res, err := db.w.ExecContext(ctx, q, at, expiryBatch)
+			if err != nil {
+				return total, wrapErr("delete expired", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return total, wrapErr("delete expired", err)
+			}
+			total += n
+			if n < expiryBatch {
+				break
+			}
+		}
+	}
+	return total, nil
+}

@@ -1,0 +1,384 @@
+// Package sqlite is tokengate's embedded storage backend: a single SQLite
+// file accessed through the pure-Go modernc.org/sqlite driver.
+//
+// The database runs in WAL mode. Writes go through a pool holding exactly
+// one connection whose transactions begin IMMEDIATE, so write transactions
+// never deadlock or fail on lock upgrades; reads go through a separate pool
+// of read-only connections that proceed concurrently with the writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"net/url"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"tokengate/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+var _ store.Store = (*DB)(nil)
+
+// Options tunes how the database is opened. The zero value gives the
+// defaults.
+type Options struct {
+	// Synchronous is the PRAGMA synchronous level: OFF, NORMAL, FULL or
+	// EXTRA. Empty means FULL: every commit is durable on power loss.
+	// NORMAL is much faster in WAL mode but may lose the latest commits
+	// (never corrupt the file) on power loss.
+	Synchronous string
+	// BusyTimeout is how long a connection waits for a lock held by another
+	// process before failing. Zero means 5 seconds.
+	BusyTimeout time.Duration
+	// MaxReaders is the size of the read pool. Zero means
+	// max(4, GOMAXPROCS).
+	MaxReaders int
+}
+
+// DB is a store.Store backed by one SQLite file. It is safe for concurrent
+// use.
+type DB struct {
+	w *sql.DB // writer pool: exactly one connection, BEGIN IMMEDIATE
+	r *sql.DB // reader pool: query_only connections
+
+	// Prepared statements of the hot paths (refresh grant, access token
+	// validation).
+	getRefreshR  *sql.Stmt // reader
+	getRefreshW  *sql.Stmt // writer, used inside RotateRefresh
+	advanceFam   *sql.Stmt // writer
+	insertToken  *sql.Stmt // writer
+	revokeFam    *sql.Stmt // writer
+	isDeniedStmt *sql.Stmt // reader
+}
+
+// Open opens or creates the database file at path with default options,
+// applies pending migrations and returns a ready store.
+func Open(ctx context.Context, path string) (*DB, error) {
+	return OpenWithOptions(ctx, path, Options{})
+}
+
+// OpenWithOptions is Open with explicit options.
+func OpenWithOptions(ctx context.Context, path string, o Options) (*DB, error) {
+	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlite: open: %q is not a plain file path", path)
+	}
+	sync := strings.ToUpper(o.Synchronous)
+	switch sync {
+	case "":
+		sync = "FULL"
+	case "OFF", "NORMAL", "FULL", "EXTRA":
+	default:
+		return nil, fmt.Errorf("sqlite: open: invalid synchronous level %q", o.Synchronous)
+	}
+	busy := o.BusyTimeout
+	if busy <= 0 {
+		busy = 5 * time.Second
+	}
+	readers := o.MaxReaders
+	if readers <= 0 {
+		readers = max(4, runtime.GOMAXPROCS(0))
+	}
+
+	common := url.Values{}
+	common.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
+	common.Add("_pragma", "foreign_keys(1)")
+
+	wq := cloneValues(common)
+	wq.Add("_pragma", "journal_mode(WAL)")
+	wq.Add("_pragma", "synchronous("+sync+")")
+	wq.Set("_txlock", "immediate")
+	w, err := sql.Open("sqlite", path+"?"+wq.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	// Connect the writer first: it creates the file and switches it to WAL
+	// (a persistent setting) before any reader connects.
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, wrapErr("open", err)
+	}
+
+	// Readers are query_only: a write on the wrong pool fails loudly instead
+	// of racing the writer for the lock.
+	rq := cloneValues(common)
+	rq.Add("_pragma", "query_only(1)")
+	r, err := sql.Open("sqlite", path+"?"+rq.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
+	r.SetConnMaxLifetime(0)
+	r.SetConnMaxIdleTime(0)
+
+	db := &DB{w: w, r: r}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.prepare(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func cloneValues(v url.Values) url.Values {
+	c := make(url.Values, len(v))
+	for k, vs := range v {
+		c[k] = append([]string(nil), vs...)
+	}
+	return c
+}
+
+func (db *DB) prepare(ctx context.Context) error {
+	stmts := []struct {
+		dst   **sql.Stmt
+		pool  *sql.DB
+		query string
+	}{
+		{&db.getRefreshR, db.r, getRefreshSQL},
+		{&db.getRefreshW, db.w, getRefreshSQL},
+		{&db.advanceFam, db.w, advanceFamilySQL},
+		{&db.insertToken, db.w, insertTokenSQL},
+		{&db.revokeFam, db.w, `UPDATE families SET revoked = 1 WHERE id = ?`},
+		{&db.isDeniedStmt, db.r, `SELECT 1 FROM denylist WHERE jti = ?`},
+	}
+	for _, s := range stmts {
+		st, err := s.pool.PrepareContext(ctx, s.query)
+		if err != nil {
+			return wrapErr("prepare statements", err)
+		}
+		*s.dst = st
+	}
+	return nil
+}
+
+// Close closes both connection pools.
+func (db *DB) Close() error {
+	var errs []error
+	for _, s := range []*sql.Stmt{db.getRefreshR, db.getRefreshW, db.advanceFam, db.insertToken, db.revokeFam, db.isDeniedStmt} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	// Readers first, so that the writer is the last connection and
+	// checkpoints the WAL into the main file.
+	errs = append(errs, db.r.Close(), db.w.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlite: close: %w", err)
+	}
+	return nil
+}
+
+// Ping reports whether both pools can reach the database.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.r.PingContext(ctx); err != nil {
+		return wrapErr("ping", err)
+	}
+	return wrapErr("ping", db.w.PingContext(ctx))
+}
+
+// migration is one embedded migrations/NNNN_name.sql file.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func loadMigrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	seen := map[int]string{}
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", base)
+		}
+		if prev, dup := seen[v]; dup {
+			return nil, fmt.Errorf("migrations %s and %s share version %d", prev, base, v)
+		}
+		seen[v] = base
+		body, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: base, sql: string(body)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
+
+// Migrate applies every embedded migration not yet recorded in
+// schema_migrations, each in its own transaction. It is idempotent, and it
+// refuses a database whose schema is newer than this binary knows.
+func (db *DB) Migrate(ctx context.Context) error {
+	ms, err := loadMigrations()
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER NOT NULL PRIMARY KEY,
+		applied_at INTEGER NOT NULL
+	)`); err != nil {
+		return wrapErr("migrate", err)
+	}
+	var current int
+	if err := db.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return wrapErr("migrate", err)
+	}
+	if latest := ms[len(ms)-1].version; current > latest {
+		return fmt.Errorf("sqlite: migrate: database schema version %d is newer than this binary supports (%d)", current, latest)
+	}
+	for _, m := range ms {
+		if m.version <= current {
+			continue
+		}
+		err := db.inTx(ctx, func(tx *sql.Tx) error {
+			// Checked again under the write lock in case another process
+			// migrated the file meanwhile.
+			var done bool
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`, m.version).Scan(&done); err != nil {
+				return err
+			}
+			if done {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, time.Now().UnixNano())
+			return err
+		})
+		if err != nil {
+			return wrapErr("migrate "+m.name, err)
+		}
+	}
+	return nil
+}
+
+// inTx runs fn in a write transaction, committing when fn returns nil.
+func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// wrapErr prefixes err with the operation and maps driver errors onto the
+// store's sentinels: no rows → ErrNotFound, unique violations →
+// ErrConflict, locks and I/O failures → ErrUnavailable. The original error
+// stays in the chain.
+func wrapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlite: %s: %w", op, store.ErrNotFound)
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("sqlite: %s: %w: %w", op, store.ErrConflict, err)
+		}
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN,
+			sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_NOMEM:
+			return fmt.Errorf("sqlite: %s: %w: %w", op, store.ErrUnavailable, err)
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn) {
+		return fmt.Errorf("sqlite: %s: %w: %w", op, store.ErrUnavailable, err)
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+// maxNanoSec bounds the seconds representable in unix nanoseconds.
+const maxNanoSec = math.MaxInt64 / int64(time.Second)
+
+// nanos encodes t as unix nanoseconds, the zero time as 0. Times beyond
+// what int64 nanoseconds hold (before 1678, after 2262) are clamped, so a
+// "never" expiry in year 9999 stays effectively never.
+func nanos(t time.Time) int64 {
+	switch s := t.Unix(); {
+	case t.IsZero():
+		return 0
+	case s >= maxNanoSec:
+		return math.MaxInt64
+	case s <= -maxNanoSec:
+		return math.MinInt64 + 1
+	}
+	return t.UnixNano()
+}
+
+// fromNanos decodes nanos: 0 is the zero time, others are UTC.
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// joinList encodes a list of tokens (scopes, grant types) space-separated.
+// Tokens must be non-empty and free of whitespace, as RFC 6749 requires of
+// scopes, so that the encoding is lossless.
+func joinList(field string, l []string) (string, error) {
+	for _, s := range l {
+		if s == "" || strings.ContainsAny(s, " \t\r\n\f\v") {
+			return "", fmt.Errorf("invalid %s token %q", field, s)
+		}
+	}
+	return strings.Join(l, " "), nil
+}
+
+// splitList decodes joinList; "" gives nil.
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Fields(s)
+}
+
+// nullBytes stores an empty byte slice as NULL.
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}

@@ -1,0 +1,222 @@
+package storetest
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"tokengate/internal/store"
+)
+
+func testUsers(t *testing.T, s store.Store) {
+	alice := store.User{
+		Username:     "alice",
+		PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+		Scopes:       []string{"read", "write"},
+		CreatedAt:    at(0),
+		UpdatedAt:    at(0),
+	}
+	bob := store.User{Username: "bob", Disabled: true, CreatedAt: at(time.Second), UpdatedAt: at(2 * time.Second)}
+	must(t, s.CreateUser(ctx(t), alice))
+	must(t, s.CreateUser(ctx(t), bob))
+	wantErr(t, s.CreateUser(ctx(t), store.User{Username: "alice", CreatedAt: at(0), UpdatedAt: at(0)}), store.ErrConflict)
+
+	got, err := s.GetUser(ctx(t), "alice")
+	must(t, err)
+	checkUser(t, got, alice)
+	got, err = s.GetUser(ctx(t), "bob")
+	must(t, err)
+	checkUser(t, got, bob)
+	_, err = s.GetUser(ctx(t), "carol")
+	wantErr(t, err, store.ErrNotFound)
+
+	list, err := s.ListUsers(ctx(t))
+	must(t, err)
+	slices.SortFunc(list, func(a, b store.User) int { return cmpString(a.Username, b.Username) })
+	if len(list) != 2 {
+		t.Fatalf("ListUsers returned %d users, want 2", len(list))
+	}
+	checkUser(t, list[0], alice)
+	checkUser(t, list[1], bob)
+
+	upd := alice
+	upd.PasswordHash = ""
+	upd.Disabled = true
+	upd.Scopes = []string{"admin"}
+	upd.UpdatedAt = at(time.Hour)
+	must(t, s.UpdateUser(ctx(t), upd))
+	got, err = s.GetUser(ctx(t), "alice")
+	must(t, err)
+	checkUser(t, got, upd) // CreatedAt unchanged
+	wantErr(t, s.UpdateUser(ctx(t), store.User{Username: "carol", UpdatedAt: at(0)}), store.ErrNotFound)
+
+	must(t, s.DeleteUser(ctx(t), "alice"))
+	_, err = s.GetUser(ctx(t), "alice")
+	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, s.DeleteUser(ctx(t), "alice"), store.ErrNotFound)
+	got, err = s.GetUser(ctx(t), "bob")
+	must(t, err)
+	checkUser(t, got, bob)
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func testDeleteUserRevokesFamilies(t *testing.T, s store.Store) {
+	must(t, s.CreateUser(ctx(t), store.User{Username: "alice", CreatedAt: at(0), UpdatedAt: at(0)}))
+	newFamily(t, s, "fa1", "alice", "app", "a1", at(0), time.Hour)
+	newFamily(t, s, "fa2", "alice", "cli", "a2", at(0), time.Hour)
+	newFamily(t, s, "fb", "bob", "app", "b", at(0), time.Hour)
+
+	must(t, s.DeleteUser(ctx(t), "alice"))
+	for _, tok := range []string{"a1", "a2"} {
+		if f := familyOf(t, s, tok); !f.Revoked {
+			t.Errorf("family %s of deleted user not revoked", f.ID)
+		}
+		_, err := rotate(t, s, tok, tok+"'", at(time.Minute), 0)
+		wantErr(t, err, store.ErrTokenRevoked)
+	}
+	if f := familyOf(t, s, "b"); f.Revoked {
+		t.Error("family of another user revoked")
+	}
+}
+
+func testClients(t *testing.T, s store.Store) {
+	web := store.Client{
+		ID:                   "web",
+		SecretHash:           hash("web-secret"),
+		Grants:               []string{"authorization_code", "refresh_token", "client_credentials"},
+		Scopes:               []string{"openid", "email"},
+		AccessTokenTTL:       5 * time.Minute,
+		RefreshTokenTTL:      30 * 24 * time.Hour,
+		RefreshReuseInterval: 2 * time.Second,
+		CreatedAt:            at(0),
+	}
+	cli := store.Client{ID: "cli", Public: true, Grants: []string{"password"}, CreatedAt: at(time.Minute)}
+	must(t, s.CreateClient(ctx(t), web))
+	must(t, s.CreateClient(ctx(t), cli))
+	wantErr(t, s.CreateClient(ctx(t), store.Client{ID: "web", Public: true, CreatedAt: at(0)}), store.ErrConflict)
+
+	got, err := s.GetClient(ctx(t), "web")
+	must(t, err)
+	checkClient(t, got, web)
+	got, err = s.GetClient(ctx(t), "cli")
+	must(t, err)
+	checkClient(t, got, cli)
+	if got.SecretHash != nil && len(got.SecretHash) != 0 {
+		t.Errorf("public client has secret hash %x", got.SecretHash)
+	}
+	_, err = s.GetClient(ctx(t), "nope")
+	wantErr(t, err, store.ErrNotFound)
+
+	list, err := s.ListClients(ctx(t))
+	must(t, err)
+	slices.SortFunc(list, func(a, b store.Client) int { return cmpString(a.ID, b.ID) })
+	if len(list) != 2 {
+		t.Fatalf("ListClients returned %d clients, want 2", len(list))
+	}
+	checkClient(t, list[0], cli)
+	checkClient(t, list[1], web)
+
+	must(t, s.DeleteClient(ctx(t), "web"))
+	_, err = s.GetClient(ctx(t), "web")
+	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, s.DeleteClient(ctx(t), "web"), store.ErrNotFound)
+	if _, err := s.GetClient(ctx(t), "cli"); err != nil {
+		t.Fatalf("other client gone: %v", err)
+	}
+}
+
+func testDeleteClientRevokesFamilies(t *testing.T, s store.Store) {
+	must(t, s.CreateClient(ctx(t), store.Client{ID: "app", Public: true, CreatedAt: at(0)}))
+	newFamily(t, s, "f1", "alice", "app", "t1", at(0), time.Hour)
+	newFamily(t, s, "f2", "app", "app", "t2", at(0), time.Hour) // client-only grant
+	newFamily(t, s, "f3", "alice", "other", "t3", at(0), time.Hour)
+
+	must(t, s.DeleteClient(ctx(t), "app"))
+	for _, tok := range []string{"t1", "t2"} {
+		if f := familyOf(t, s, tok); !f.Revoked {
+			t.Errorf("family %s of deleted client not revoked", f.ID)
+		}
+	}
+	if f := familyOf(t, s, "t3"); f.Revoked {
+		t.Error("family of another client revoked")
+	}
+}
+
+func testAPIKeys(t *testing.T, s store.Store) {
+	userKey := store.APIKey{
+		ID:        "k1",
+		Hash:      hash("tg_user_key"),
+		Name:      "laptop",
+		Username:  "alice",
+		Prefix:    "tg_us",
+		Last4:     "_key",
+		Scopes:    []string{"read"},
+		CreatedAt: at(0),
+		ExpiresAt: at(24 * time.Hour),
+	}
+	clientKey := store.APIKey{
+		ID:        "k2",
+		Hash:      hash("tg_client_key"),
+		Name:      "ci",
+		ClientID:  "ci-bot",
+		Prefix:    "tg_cl",
+		Last4:     "_key",
+		CreatedAt: at(time.Minute),
+	}
+	must(t, s.CreateAPIKey(ctx(t), userKey))
+	must(t, s.CreateAPIKey(ctx(t), clientKey))
+	dupID := clientKey
+	dupID.Hash = hash("another")
+	dupID.ID = "k1"
+	wantErr(t, s.CreateAPIKey(ctx(t), dupID), store.ErrConflict)
+	dupHash := userKey
+	dupHash.ID = "k3"
+	wantErr(t, s.CreateAPIKey(ctx(t), dupHash), store.ErrConflict)
+
+	got, err := s.GetAPIKeyByHash(ctx(t), hash("tg_user_key"))
+	must(t, err)
+	checkAPIKey(t, got, userKey)
+	got, err = s.GetAPIKeyByHash(ctx(t), hash("tg_client_key"))
+	must(t, err)
+	checkAPIKey(t, got, clientKey)
+	_, err = s.GetAPIKeyByHash(ctx(t), hash("unknown"))
+	wantErr(t, err, store.ErrNotFound)
+
+	list, err := s.ListAPIKeys(ctx(t))
+	must(t, err)
+	slices.SortFunc(list, func(a, b store.APIKey) int { return cmpString(a.ID, b.ID) })
+	if len(list) != 2 {
+		t.Fatalf("ListAPIKeys returned %d keys, want 2", len(list))
+	}
+	checkAPIKey(t, list[0], userKey)
+	checkAPIKey(t, list[1], clientKey)
+
+	must(t, s.TouchAPIKey(ctx(t), "k1", at(time.Hour)))
+	must(t, s.TouchAPIKey(ctx(t), "k1", at(2*time.Hour)))
+	userKey.LastUsedAt = at(2 * time.Hour)
+	got, err = s.GetAPIKeyByHash(ctx(t), userKey.Hash)
+	must(t, err)
+	checkAPIKey(t, got, userKey)
+	wantErr(t, s.TouchAPIKey(ctx(t), "nope", at(0)), store.ErrNotFound)
+
+	must(t, s.RevokeAPIKey(ctx(t), "k2", at(3*time.Hour)))
+	clientKey.RevokedAt = at(3 * time.Hour)
+	got, err = s.GetAPIKeyByHash(ctx(t), clientKey.Hash)
+	must(t, err)
+	checkAPIKey(t, got, clientKey)
+	wantErr(t, s.RevokeAPIKey(ctx(t), "nope", at(0)), store.ErrNotFound)
+
+	// The other key is untouched.
+	got, err = s.GetAPIKeyByHash(ctx(t), userKey.Hash)
+	must(t, err)
+	checkAPIKey(t, got, userKey)
+}

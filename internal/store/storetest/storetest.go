@@ -1,0 +1,190 @@
+// Package storetest is the conformance suite every store.Store backend
+// must pass, in the manner of dex's storage/conformance. A backend's test
+// calls Run with a constructor of fresh, empty stores:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) store.Store { ... })
+//	}
+//
+// The suite uses fixed times (in the year 2100, so that a backend that
+// consults the wall clock never sees test records as expired) with whole
+// millisecond precision, which every backend is expected to preserve.
+package storetest
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"tokengate/internal/store"
+)
+
+// Run runs every conformance test as a subtest. newStore must return a
+// fresh, empty store for each call and arrange for it to be closed (for
+// example with t.Cleanup).
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"Users", testUsers},
+		{"DeleteUserRevokesFamilies", testDeleteUserRevokesFamilies},
+		{"Clients", testClients},
+		{"DeleteClientRevokesFamilies", testDeleteClientRevokesFamilies},
+		{"APIKeys", testAPIKeys},
+		{"RefreshRotation", testRefreshRotation},
+		{"RefreshReuseRevokesFamily", testRefreshReuse},
+		{"RefreshExpired", testRefreshExpired},
+		{"RefreshUnknown", testRefreshUnknown},
+		{"RevokeFamily", testRevokeFamily},
+		{"RevokeSubjectFamilies", testRevokeSubjectFamilies},
+		{"ReuseIntervalGrace", testReuseIntervalGrace},
+		{"ReuseIntervalElapsed", testReuseIntervalElapsed},
+		{"ReuseIntervalAncestor", testReuseIntervalAncestor},
+		{"ConcurrentRotation", testConcurrentRotation},
+		{"Denylist", testDenylist},
+		{"SigningKeys", testSigningKeys},
+		{"Attempts", testAttempts},
+		{"DeleteExpired", testDeleteExpired},
+		{"Ping", testPing},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fn(t, newStore(t))
+		})
+	}
+}
+
+// baseUnix is 2100-01-01T00:00:00Z, the origin of every time in the suite.
+const baseUnix = 4102444800
+
+// at returns the suite's base time plus d.
+func at(d time.Duration) time.Time {
+	return time.Unix(baseUnix, 0).UTC().Add(d)
+}
+
+// hash stands in for the SHA-256 of a secret.
+func hash(s string) []byte {
+	sum := sha256.Sum256([]byte(s))
+	return sum[:]
+}
+
+func ctx(t *testing.T) context.Context {
+	return t.Context()
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("unexpected error: %v", err)
+	}
+}
+
+func wantErr(t *testing.T, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("error = %v, want %v", err, target)
+	}
+}
+
+func checkUser(t *testing.T, got, want store.User) {
+	t.Helper()
+	if got.Username != want.Username || got.PasswordHash != want.PasswordHash || got.Disabled != want.Disabled ||
+		!slices.Equal(got.Scopes, want.Scopes) || !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
+		t.Errorf("user:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func checkClient(t *testing.T, got, want store.Client) {
+	t.Helper()
+	if got.ID != want.ID || !slices.Equal(got.SecretHash, want.SecretHash) || got.Public != want.Public ||
+		!slices.Equal(got.Grants, want.Grants) || !slices.Equal(got.Scopes, want.Scopes) ||
+		got.AccessTokenTTL != want.AccessTokenTTL || got.RefreshTokenTTL != want.RefreshTokenTTL ||
+		got.RefreshReuseInterval != want.RefreshReuseInterval || !got.CreatedAt.Equal(want.CreatedAt) {
+		t.Errorf("client:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func checkAPIKey(t *testing.T, got, want store.APIKey) {
+	t.Helper()
+	if got.ID != want.ID || !slices.Equal(got.Hash, want.Hash) || got.Name != want.Name ||
+		got.Username != want.Username || got.ClientID != want.ClientID || got.Prefix != want.Prefix ||
+		got.Last4 != want.Last4 || !slices.Equal(got.Scopes, want.Scopes) ||
+		!got.CreatedAt.Equal(want.CreatedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) ||
+		!got.LastUsedAt.Equal(want.LastUsedAt) || !got.RevokedAt.Equal(want.RevokedAt) {
+		t.Errorf("api key:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func checkFamily(t *testing.T, got, want store.Family) {
+	t.Helper()
+	if got.ID != want.ID || got.Subject != want.Subject || got.ClientID != want.ClientID ||
+		!slices.Equal(got.Scopes, want.Scopes) || !got.AuthTime.Equal(want.AuthTime) ||
+		got.Generation != want.Generation || !got.RotatedAt.Equal(want.RotatedAt) ||
+		got.Revoked != want.Revoked || !got.ExpiresAt.Equal(want.ExpiresAt) || !maps.Equal(got.Extra, want.Extra) {
+		t.Errorf("family:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func checkToken(t *testing.T, got, want store.RefreshToken) {
+	t.Helper()
+	if !slices.Equal(got.Hash, want.Hash) || got.FamilyID != want.FamilyID || got.Generation != want.Generation ||
+		!got.IssuedAt.Equal(want.IssuedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) {
+		t.Errorf("refresh token:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func checkSigningKey(t *testing.T, got, want store.SigningKey) {
+	t.Helper()
+	if got.ID != want.ID || got.Algorithm != want.Algorithm || !slices.Equal(got.Private, want.Private) ||
+		got.Encrypted != want.Encrypted || !got.CreatedAt.Equal(want.CreatedAt) ||
+		!got.RetiredAt.Equal(want.RetiredAt) || !got.ExpiresAt.Equal(want.ExpiresAt) {
+		t.Errorf("signing key:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// newFamily stores a family for subject and client with its first token,
+// issued at issued and valid for ttl, and returns both as stored.
+func newFamily(t *testing.T, s store.Store, id, subject, clientID, token string, issued time.Time, ttl time.Duration) (store.Family, store.RefreshToken) {
+	t.Helper()
+	f := store.Family{
+		ID:        id,
+		Subject:   subject,
+		ClientID:  clientID,
+		Scopes:    []string{"openid", "profile"},
+		AuthTime:  issued,
+		ExpiresAt: issued.Add(ttl),
+	}
+	tok := store.RefreshToken{Hash: hash(token), FamilyID: id, IssuedAt: issued, ExpiresAt: issued.Add(ttl)}
+	must(t, s.CreateFamily(ctx(t), f, tok))
+	return f, tok
+}
+
+// familyOf returns the family of the token named token.
+func familyOf(t *testing.T, s store.Store, token string) store.Family {
+	t.Helper()
+	_, f, err := s.GetRefresh(ctx(t), hash(token))
+	must(t, err)
+	return f
+}
+
+// rotate rotates the token named old into one named next at now, with a
+// one-hour expiry and the given reuse interval.
+func rotate(t *testing.T, s store.Store, old, next string, now time.Time, reuse time.Duration) (store.Family, error) {
+	t.Helper()
+	return s.RotateRefresh(ctx(t), store.Rotation{
+		OldHash:       hash(old),
+		NewHash:       hash(next),
+		Now:           now,
+		ExpiresAt:     now.Add(time.Hour),
+		ReuseInterval: reuse,
+	})
+}
+
+func testPing(t *testing.T, s store.Store) {
+	must(t, s.Ping(ctx(t)))
+}

@@ -1,0 +1,346 @@
+package token
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// Claims of a tokengate JWT. Zero fields are left out of the token.
+type Claims struct {
+	Issuer    string    // iss
+	Subject   string    // sub
+	Audience  []string  // aud: a string when one, an array when several
+	ExpiresAt time.Time // exp; required
+	IssuedAt  time.Time // iat
+	NotBefore time.Time // nbf
+	ID        string    // jti
+	ClientID  string    // client_id
+	Scope     string    // scope, space-separated
+	// Extra holds the other claims (e.g. "exi", "usefor"). It may not
+	// hold the registered names above. Verify fills it with the claims
+	// it does not map to fields, decoded as encoding/json decodes into
+	// an any (numbers are float64); nil when there are none.
+	Extra map[string]any
+}
+
+// registered reports whether name is a claim Claims has a field for.
+func registered(name string) bool {
+	switch name {
+	case "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope":
+		return true
+	}
+	return false
+}
+
+// wireClaims is the JSON form of the registered claims.
+type wireClaims struct {
+	Iss      string   `json:"iss,omitempty"`
+	Sub      string   `json:"sub,omitempty"`
+	Aud      audience `json:"aud,omitempty"`
+	Exp      int64    `json:"exp,omitempty"`
+	Nbf      int64    `json:"nbf,omitempty"`
+	Iat      int64    `json:"iat,omitempty"`
+	Jti      string   `json:"jti,omitempty"`
+	ClientID string   `json:"client_id,omitempty"`
+	Scope    string   `json:"scope,omitempty"`
+}
+
+// audience marshals as a string when it has one element.
+type audience []string
+
+// MarshalJSON implements json.Marshaler.
+func (a audience) MarshalJSON() ([]byte, error) {
+	if len(a) == 1 {
+		return json.Marshal(a[0])
+	}
+	return json.Marshal([]string(a))
+}
+
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// marshalClaims encodes c: the registered claims from a struct, then the
+// extra claims appended in key order.
+func marshalClaims(c *Claims) ([]byte, error) {
+	b, err := json.Marshal(wireClaims{
+		Iss: c.Issuer, Sub: c.Subject, Aud: audience(c.Audience),
+		Exp: unix(c.ExpiresAt), Nbf: unix(c.NotBefore), Iat: unix(c.IssuedAt),
+		Jti: c.ID, ClientID: c.ClientID, Scope: c.Scope,
+	})
+	if err != nil || len(c.Extra) == 0 {
+		return b, err
+	}
+	names := slices.Sorted(maps.Keys(c.Extra))
+	b = b[:len(b)-1] // drop '}'
+	for _, name := range names {
+		if registered(name) {
+			return nil, fmt.Errorf("extra claim %q would override a registered claim", name)
+		}
+		v, err := json.Marshal(c.Extra[name])
+		if err != nil {
+			return nil, fmt.Errorf("encoding claim %q: %w", name, err)
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, name)
+		b = append(b, ':')
+		b = append(b, v...)
+	}
+	return append(b, '}'), nil
+}
+
+// Sign signs c with the active key. The header carries alg, kid and typ
+// (TypeAccess or TypeJWT usually; other values cost a signer per call).
+// c must have an issuer and an expiry.
+func (m *Manager) Sign(c Claims, typ string) (string, error) {
+	s := m.snap.Load()
+	if s == nil {
+		return "", fmt.Errorf("token: sign: %w", ErrNotInitialized)
+	}
+	if typ == "" {
+		return "", errors.New("token: sign: empty typ")
+	}
+	if c.Issuer == "" || c.ExpiresAt.IsZero() {
+		return "", errors.New("token: sign: claims need iss and exp")
+	}
+	payload, err := marshalClaims(&c)
+	if err != nil {
+		return "", fmt.Errorf("token: sign: %w", err)
+	}
+	signer, err := s.active.signer(typ)
+	if err != nil {
+		return "", fmt.Errorf("token: sign: %w", err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("token: sign with key %s: %w", s.active.id, err)
+	}
+	out, err := jws.CompactSerialize()
+	if err != nil {
+		return "", fmt.Errorf("token: sign: serializing: %w", err)
+	}
+	return out, nil
+}
+
+// VerifyOptions say what Verify expects of a token.
+type VerifyOptions struct {
+	// Issuer must equal iss. Required.
+	Issuer string
+	// Audience, when non-empty, must be one of aud.
+	Audience string
+	// Type is the required typ header (TypeAccess, TypeJWT). Compared
+	// case-insensitively, an "application/" prefix on either side ignored
+	// (RFC 7515 §4.1.9), so "application/at+jwt" passes as TypeAccess.
+	// Required.
+	Type string
+	// Use, when non-empty, rejects a token whose "usefor" claim is
+	// present and differs (ErrUse). A token without the claim passes.
+	Use string
+	// Leeway is the clock skew allowed on exp, nbf and iat.
+	Leeway time.Duration
+	// Now is the verification time; zero means the Manager's clock.
+	Now time.Time
+}
+
+// Verify checks a compact JWS signed by one of the published keys and
+// returns its claims. Each failure wraps one of ErrMalformed,
+// ErrAlgorithm, ErrUnknownKey, ErrSignature, ErrType, ErrExpired,
+// ErrNotYetValid, ErrIssuer, ErrAudience, ErrUse (or ErrNotInitialized).
+// Errors never contain the token.
+func (m *Manager) Verify(raw string, o VerifyOptions) (Claims, error) {
+	s := m.snap.Load()
+	if s == nil {
+		return Claims{}, fmt.Errorf("token: verify: %w", ErrNotInitialized)
+	}
+	if o.Issuer == "" {
+		return Claims{}, fmt.Errorf("token: verify: %w: no issuer expected (VerifyOptions.Issuer is empty)", ErrIssuer)
+	}
+	if o.Type == "" {
+		return Claims{}, fmt.Errorf("token: verify: %w: no type expected (VerifyOptions.Type is empty)", ErrType)
+	}
+	if len(raw) > MaxTokenSize {
+		return Claims{}, fmt.Errorf("token: verify: %w: longer than %d bytes", ErrMalformed, MaxTokenSize)
+	}
+	jws, err := jose.ParseSignedCompact(raw, s.algs)
+	if err != nil {
+		var ua *jose.ErrUnexpectedSignatureAlgorithm
+		if errors.As(err, &ua) {
+			return Claims{}, fmt.Errorf("token: verify: %w: %.16q", ErrAlgorithm, string(ua.Got))
+		}
+		return Claims{}, fmt.Errorf("token: verify: %w: not a compact JWS", ErrMalformed)
+	}
+	if len(jws.Signatures) != 1 {
+		return Claims{}, fmt.Errorf("token: verify: %w: want one signature", ErrMalformed)
+	}
+	h := jws.Signatures[0].Header
+	if h.KeyID == "" {
+		return Claims{}, fmt.Errorf("token: verify: %w: no kid header", ErrUnknownKey)
+	}
+	key := s.verify[h.KeyID]
+	if key == nil {
+		return Claims{}, fmt.Errorf("token: verify: %w: kid %.40q", ErrUnknownKey, h.KeyID)
+	}
+	if h.Algorithm != string(key.alg) {
+		return Claims{}, fmt.Errorf("token: verify: %w: %.16q on a %s key", ErrAlgorithm, h.Algorithm, key.alg)
+	}
+	now := o.Now
+	if now.IsZero() {
+		now = m.now()
+	}
+	leeway := max(o.Leeway, 0)
+	if !key.expiresAt.IsZero() && !now.Before(key.expiresAt.Add(leeway)) {
+		return Claims{}, fmt.Errorf("token: verify: %w: key %s expired", ErrUnknownKey, key.id)
+	}
+	payload, err := jws.Verify(key.public)
+	if err != nil {
+		return Claims{}, fmt.Errorf("token: verify: %w (key %s)", ErrSignature, key.id)
+	}
+	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
+	if !sameType(typ, o.Type) {
+		return Claims{}, fmt.Errorf("token: verify: %w: typ %.32q, want %q", ErrType, typ, o.Type)
+	}
+	var c Claims
+	hasExp, err := decodeClaims(payload, &c)
+	if err != nil {
+		return Claims{}, fmt.Errorf("token: verify: %w: %w", ErrMalformed, err)
+	}
+	if !hasExp {
+		return Claims{}, fmt.Errorf("token: verify: %w: no exp claim", ErrMalformed)
+	}
+	if !now.Add(-leeway).Before(c.ExpiresAt) {
+		return Claims{}, fmt.Errorf("token: verify: %w", ErrExpired)
+	}
+	if !c.NotBefore.IsZero() && c.NotBefore.After(now.Add(leeway)) {
+		return Claims{}, fmt.Errorf("token: verify: %w: nbf in the future", ErrNotYetValid)
+	}
+	if !c.IssuedAt.IsZero() && c.IssuedAt.After(now.Add(leeway)) {
+		return Claims{}, fmt.Errorf("token: verify: %w: iat in the future", ErrNotYetValid)
+	}
+	if c.Issuer != o.Issuer {
+		return Claims{}, fmt.Errorf("token: verify: %w", ErrIssuer)
+	}
+	if o.Audience != "" && !slices.Contains(c.Audience, o.Audience) {
+		return Claims{}, fmt.Errorf("token: verify: %w", ErrAudience)
+	}
+	if o.Use != "" {
+		if v, ok := c.Extra[ClaimUse]; ok {
+			if use, _ := v.(string); use != o.Use {
+				return Claims{}, fmt.Errorf("token: verify: %w: want %q", ErrUse, o.Use)
+			}
+		}
+	}
+	return c, nil
+}
+
+// sameType compares typ header values case-insensitively, ignoring an
+// "application/" prefix (RFC 7515 §4.1.9, RFC 9068 §2.1).
+func sameType(got, want string) bool {
+	return strings.EqualFold(trimApplication(got), trimApplication(want))
+}
+
+func trimApplication(t string) string {
+	const p = "application/"
+	if len(t) > len(p) && strings.EqualFold(t[:len(p)], p) {
+		return t[len(p):]
+	}
+	return t
+}
+
+// decodeClaims decodes a JSON claims object into c, strictly typed for
+// the registered claims. It reports whether exp was present. One
+// generic decode: the registered claims are taken out of the map and what
+// remains becomes Extra.
+func decodeClaims(p []byte, c *Claims) (hasExp bool, err error) {
+	var m map[string]any
+	if err := json.Unmarshal(p, &m); err != nil || m == nil {
+		return false, errors.New("claims are not a JSON object")
+	}
+	for _, f := range [...]struct {
+		name string
+		dst  *string
+	}{{"iss", &c.Issuer}, {"sub", &c.Subject}, {"jti", &c.ID}, {"client_id", &c.ClientID}, {"scope", &c.Scope}} {
+		if v, ok := m[f.name]; ok {
+			s, ok := v.(string)
+			if !ok {
+				return false, fmt.Errorf("claim %s: not a string", f.name)
+			}
+			*f.dst = s
+			delete(m, f.name)
+		}
+	}
+	if v, ok := m["aud"]; ok {
+		if c.Audience, err = decodeAudience(v); err != nil {
+			return false, err
+		}
+		delete(m, "aud")
+	}
+	for _, f := range [...]struct {
+		name string
+		dst  *time.Time
+	}{{"exp", &c.ExpiresAt}, {"nbf", &c.NotBefore}, {"iat", &c.IssuedAt}} {
+		if v, ok := m[f.name]; ok {
+			if *f.dst, err = decodeDate(v); err != nil {
+				return false, fmt.Errorf("claim %s: %w", f.name, err)
+			}
+			if f.name == "exp" {
+				hasExp = true
+			}
+			delete(m, f.name)
+		}
+	}
+	if len(m) > 0 {
+		c.Extra = m
+	}
+	return hasExp, nil
+}
+
+var errAudience = errors.New("claim aud: not a string or an array of strings")
+
+func decodeAudience(v any) ([]string, error) {
+	switch v := v.(type) {
+	case string:
+		return []string{v}, nil
+	case []any:
+		a := make([]string, len(v))
+		for i, x := range v {
+			s, ok := x.(string)
+			if !ok {
+				return nil, errAudience
+			}
+			a[i] = s
+		}
+		return a, nil
+	}
+	return nil, errAudience
+}
+
+// maxDate is 9999-12-31T23:59:59Z, the largest NumericDate accepted.
+const maxDate = 253402300799
+
+// decodeDate decodes a NumericDate (RFC 7519 §2): seconds since the
+// epoch, possibly fractional.
+func decodeDate(v any) (time.Time, error) {
+	f, ok := v.(float64)
+	if !ok {
+		return time.Time{}, errors.New("not a number")
+	}
+	if math.IsNaN(f) || f < 0 || f > maxDate {
+		return time.Time{}, errors.New("date out of range")
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), nil
+}

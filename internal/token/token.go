@@ -1,0 +1,328 @@
+// Package token manages tokengate's signing keys and issues and verifies
+// its JWTs: RFC 9068 access tokens and the other JWTs a contract may ask
+// for (a JWT refresh token, for instance).
+//
+// A Manager holds an immutable snapshot of the keys (the active signing
+// key, the public halves of the retired keys that may still have live
+// tokens, the precomputed JWKS) behind an atomic pointer: Sign, Verify and
+// JWKS never lock, and Init, Reload and Rotate swap in a new snapshot.
+// Keys live in the store (store.Keys), so every node of a cluster signs
+// with the same key once it has reloaded; rotation is a compare-and-swap
+// on the active key, so nodes rotating together make one key, not two.
+//
+// JOSE and the cryptography are github.com/go-jose/go-jose/v4 and the
+// standard library; this package only chooses, checks and wires them.
+package token
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"crypto/rand"
+
+	"tokengate/internal/store"
+)
+
+// Type header ("typ") values.
+const (
+	// TypeAccess is the typ of RFC 9068 access tokens.
+	TypeAccess = "at+jwt"
+	// TypeJWT is the typ of the other JWTs (e.g. a contract's JWT refresh
+	// token).
+	TypeJWT = "JWT"
+)
+
+// Signature algorithms a key may have.
+const (
+	// AlgEdDSA is Ed25519 (RFC 8037). It is the default.
+	AlgEdDSA = "EdDSA"
+	// AlgES256 is ECDSA on P-256 with SHA-256.
+	AlgES256 = "ES256"
+	// AlgRS256 is RSASSA-PKCS1-v1_5 with SHA-256 on a 2048-bit key.
+	AlgRS256 = "RS256"
+)
+
+// ClaimUse is the claim naming what a token is for ("access", "refresh");
+// see VerifyOptions.Use.
+const ClaimUse = "usefor"
+
+// MaxTokenSize is the length in bytes beyond which Verify rejects a token
+// without parsing it.
+const MaxTokenSize = 8 << 10
+
+// Verification errors. Verify wraps exactly one of them; test with
+// errors.Is.
+var (
+	// ErrMalformed means the token is not a well-formed compact JWS with a
+	// JSON claims object (or is longer than MaxTokenSize, or lacks exp).
+	ErrMalformed = errors.New("malformed token")
+	// ErrAlgorithm means the alg header is not one of the loaded keys'
+	// algorithms ("none" and HS256 never are), or is not the algorithm of
+	// the key named by kid.
+	ErrAlgorithm = errors.New("token algorithm not accepted")
+	// ErrUnknownKey means the kid header is missing or names no published
+	// key.
+	ErrUnknownKey = errors.New("token signed by an unknown key")
+	// ErrSignature means the signature does not verify.
+	ErrSignature = errors.New("token signature invalid")
+	// ErrExpired means exp is past (exp <= now - leeway).
+	ErrExpired = errors.New("token expired")
+	// ErrNotYetValid means nbf or iat is in the future (beyond the leeway).
+	ErrNotYetValid = errors.New("token not yet valid")
+	// ErrIssuer means iss is not the expected issuer.
+	ErrIssuer = errors.New("token issuer mismatch")
+	// ErrAudience means the expected audience is not in aud.
+	ErrAudience = errors.New("token audience mismatch")
+	// ErrType means the typ header is not the expected type.
+	ErrType = errors.New("token type mismatch")
+	// ErrUse means the token's usefor claim names another use.
+	ErrUse = errors.New("token use mismatch")
+)
+
+// Key management errors.
+var (
+	// ErrNotInitialized means Init has not succeeded yet.
+	ErrNotInitialized = errors.New("token manager not initialized")
+	// ErrNoActiveKey means the store holds no active signing key.
+	ErrNoActiveKey = errors.New("no active signing key")
+	// ErrMasterKey means a stored key is encrypted and the master key is
+	// missing or wrong (or the stored bytes were tampered with).
+	ErrMasterKey = errors.New("cannot decrypt signing key: master key missing or wrong")
+)
+
+// KeyStore is the part of the store the Manager needs; store.Store
+// satisfies it.
+type KeyStore interface {
+	// ListSigningKeys returns every stored key, newest first.
+	ListSigningKeys(ctx context.Context) ([]store.SigningKey, error)
+	// AddSigningKey stores k as the active key and retires the active one
+	// (see store.Keys).
+	AddSigningKey(ctx context.Context, k store.SigningKey, expectActive string, retireUntil time.Time) error
+}
+
+// Options configure a Manager.
+type Options struct {
+	// Algorithm of the keys the Manager generates: AlgEdDSA (default),
+	// AlgES256 or AlgRS256. Stored keys of any of these verify whatever
+	// the setting.
+	Algorithm string
+	// MaxTokenTTL is the longest lifetime of any token the Manager signs;
+	// a retired key's public half stays published (and verifying) for
+	// that long after it stops signing. Required. Add the interval at
+	// which nodes Reload: a node that has not reloaded yet still signs
+	// with the key another node retired.
+	MaxTokenTTL time.Duration
+	// MasterKey, when non-nil, must be 32 bytes: private keys are then
+	// encrypted at rest with AES-256-GCM. See DeriveMasterKey.
+	MasterKey []byte
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Rand is the source of key ids, GCM nonces and Ed25519 seeds; nil
+	// means crypto/rand.Reader. (Since Go 1.26 ECDSA and RSA key
+	// generation always use the system source.)
+	Rand io.Reader
+}
+
+// KeyInfo describes one stored key, for listing.
+type KeyInfo struct {
+	ID        string
+	Algorithm string
+	Encrypted bool
+	CreatedAt time.Time
+	RetiredAt time.Time // zero for the active key
+	ExpiresAt time.Time // zero for the active key
+	// Active is true for the key that signs.
+	Active bool
+	// Published is true when the public key is in the JWKS (the active
+	// key and the retired keys not yet expired at the last load).
+	Published bool
+}
+
+// Manager owns the signing keys. It is safe for concurrent use.
+type Manager struct {
+	ks        KeyStore
+	alg       string
+	masterKey []byte
+	maxTTL    time.Duration
+	now       func() time.Time
+	rand      io.Reader
+
+	mu   sync.Mutex // serializes Init, Reload and Rotate
+	snap atomic.Pointer[snapshot]
+}
+
+// NewManager checks the options and returns a Manager with no keys loaded;
+// call Init before use.
+func NewManager(ks KeyStore, opts Options) (*Manager, error) {
+	if ks == nil {
+		return nil, errors.New("token: nil key store")
+	}
+	alg := opts.Algorithm
+	if alg == "" {
+		alg = AlgEdDSA
+	}
+	if _, ok := joseAlg(alg); !ok {
+		return nil, fmt.Errorf("token: unsupported algorithm %q (want %s, %s or %s)", alg, AlgEdDSA, AlgES256, AlgRS256)
+	}
+	if opts.MasterKey != nil && len(opts.MasterKey) != 32 {
+		return nil, fmt.Errorf("token: master key is %d bytes, want 32 (use DeriveMasterKey)", len(opts.MasterKey))
+	}
+	if opts.MaxTokenTTL <= 0 {
+		return nil, errors.New("token: MaxTokenTTL must be positive: it is how long a retired key stays published")
+	}
+	m := &Manager{
+		ks:     ks,
+		alg:    alg,
+		maxTTL: opts.MaxTokenTTL,
+		now:    opts.Now,
+		rand:   opts.Rand,
+	}
+	if opts.MasterKey != nil {
+		m.masterKey = append([]byte(nil), opts.MasterKey...)
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.rand == nil {
+		m.rand = rand.Reader
+	}
+	return m, nil
+}
+
+// Init loads the keys, generating and storing the first one when the store
+// has none. It is safe to run on several nodes at once over one store.
+// store.Keys.AddSigningKey with no expected active key is unconditional,
+// so the only conflict the store can report is a duplicate kid: the first
+// key of a store therefore has a kid fixed by its creation minute
+// ("genesis-YYYYMMDDhhmm", UTC). Of nodes racing within one minute, the
+// store refuses all inserts but one with store.ErrConflict and the others
+// load the winner's key. (Nodes racing across a minute boundary store two
+// keys; the later retires the earlier, which stays published, so that is
+// harmless.) If the store holds keys but none is active, Init adds one
+// with a random kid.
+func (m *Manager) Init(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for attempt := 0; attempt < 3; attempt++ {
+		keys, err := m.ks.ListSigningKeys(ctx)
+		if err != nil {
+			return fmt.Errorf("token: init: listing signing keys: %w", err)
+		}
+		if activeIndex(keys) >= 0 {
+			return m.install(keys)
+		}
+		now := m.now().UTC()
+		kid := ""
+		if len(keys) == 0 {
+			kid = "genesis-" + now.Format("200601021504")
+		}
+		k, err := m.newKey(kid, now)
+		if err != nil {
+			return fmt.Errorf("token: init: %w", err)
+		}
+		err = m.ks.AddSigningKey(ctx, k, "", now.Add(m.maxTTL))
+		if err != nil && !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("token: init: storing first signing key: %w", err)
+		}
+		// Stored, or another node stored one first: load what is there.
+	}
+	return fmt.Errorf("token: init: %w after 3 attempts", ErrNoActiveKey)
+}
+
+// Reload re-reads the keys from the store (another node may have rotated)
+// and swaps in a new snapshot. On error the previous snapshot stays.
+func (m *Manager) Reload(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.reload(ctx)
+}
+
+func (m *Manager) reload(ctx context.Context) error {
+	keys, err := m.ks.ListSigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("token: reload: listing signing keys: %w", err)
+	}
+	return m.install(keys)
+}
+
+func (m *Manager) install(keys []store.SigningKey) error {
+	s, err := m.build(keys, m.now())
+	if err != nil {
+		return fmt.Errorf("token: loading signing keys: %w", err)
+	}
+	m.snap.Store(s)
+	return nil
+}
+
+// Rotate generates a key with the configured algorithm and makes it the
+// active one, retiring the current key: its public half stays published
+// until now + MaxTokenTTL. The result's Private is nil.
+//
+// When another node rotated first (the active key in the store is not
+// the one this Manager knew), nothing is stored, the Manager reloads, and
+// the error wraps store.ErrConflict; call Rotate again to force another
+// key. If the key was stored but the reload after it failed, Rotate
+// returns the key and the error.
+func (m *Manager) Rotate(ctx context.Context) (store.SigningKey, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur := m.snap.Load()
+	if cur == nil {
+		return store.SigningKey{}, fmt.Errorf("token: rotate: %w", ErrNotInitialized)
+	}
+	now := m.now().UTC()
+	k, err := m.newKey("", now)
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("token: rotate: %w", err)
+	}
+	err = m.ks.AddSigningKey(ctx, k, cur.active.id, now.Add(m.maxTTL))
+	if errors.Is(err, store.ErrConflict) {
+		if rerr := m.reload(ctx); rerr != nil {
+			return store.SigningKey{}, fmt.Errorf("token: rotate: active key changed concurrently (%w); %w", err, rerr)
+		}
+		return store.SigningKey{}, fmt.Errorf("token: rotate: another node rotated first, keys reloaded: %w", err)
+	}
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("token: rotate: storing key: %w", err)
+	}
+	k.Private = nil
+	if err := m.reload(ctx); err != nil {
+		return k, fmt.Errorf("token: rotate: key %s stored: %w", k.ID, err)
+	}
+	return k, nil
+}
+
+// ActiveKeyID returns the kid of the signing key, "" before Init.
+func (m *Manager) ActiveKeyID() string {
+	s := m.snap.Load()
+	if s == nil {
+		return ""
+	}
+	return s.active.id
+}
+
+// JWKS returns the JSON Web Key Set {"keys":[...]} of the active key and
+// the retired keys not yet expired, as of the last load. It is computed
+// when keys load; each call returns a fresh copy. Before Init it returns
+// an empty set.
+func (m *Manager) JWKS() []byte {
+	s := m.snap.Load()
+	if s == nil {
+		return []byte(`{"keys":[]}`)
+	}
+	return append([]byte(nil), s.jwks...)
+}
+
+// Keys describes every stored key as of the last load, newest first.
+func (m *Manager) Keys() []KeyInfo {
+	s := m.snap.Load()
+	if s == nil {
+		return nil
+	}
+	return append([]KeyInfo(nil), s.infos...)
+}
