@@ -38,6 +38,9 @@ type Config struct {
 	Log             Log             `yaml:"log"`
 	Routes          []Route         `yaml:"routes"`
 	Bootstrap       Bootstrap       `yaml:"bootstrap"`
+	// TrustedIssuers are external identity providers whose tokens may be
+	// exchanged for ours.
+	TrustedIssuers []TrustedIssuer `yaml:"trusted_issuers"`
 
 	// File is the path the config was read from ("" for none).
 	File string `yaml:"-"`

@@ -101,6 +101,9 @@ func (c *Config) Validate() error {
 	if err := c.validateRoutes(); err != nil {
 		return err
 	}
+	if err := c.validateFederation(); err != nil {
+		return err
+	}
 	return c.validateBootstrap()
 }
 

@@ -63,6 +63,16 @@ func Kinds() map[string]Kind {
 			build: func(env *Env, _ config.Route, _ oauth.Profile) http.Handler {
 				return staticJSON(func() []byte { return env.JWKS() }, "public, max-age=300")
 			}},
+		"fastapi.login": {Method: http.MethodPost, Options: issuing,
+			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return fastAPILogin(env, p) }},
+		"fastapi.refresh": {Method: http.MethodPost, Options: issuing,
+			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return fastAPIRefresh(env, p) }},
+		"fastapi.api_key": {Method: http.MethodGet, Options: issuing,
+			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return fastAPIKeyLogin(env, p) }},
+		"datarhei.login": {Method: http.MethodPost, Options: issuing,
+			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return datarheiLogin(env, p) }},
+		"datarhei.refresh": {Method: http.MethodGet, Options: issuing,
+			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return datarheiRefresh(env, p) }},
 		"metadata": {Method: http.MethodGet,
 			build: func(env *Env, _ config.Route, _ oauth.Profile) http.Handler {
 				return staticJSON(func() []byte { return env.Metadata() }, "public, max-age=3600")

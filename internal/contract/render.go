@@ -62,8 +62,10 @@ type tokenBody struct {
 	ExpiresIn    int64  `json:"expires_in"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
+	// IssuedTokenType answers token exchange (RFC 8693 §2.2.1).
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
 func writeToken(w http.ResponseWriter, t *oauth.TokenResponse) {
-	WriteJSON(w, http.StatusOK, tokenBody{t.AccessToken, t.TokenType, t.ExpiresIn, t.RefreshToken, t.Scope})
+	WriteJSON(w, http.StatusOK, tokenBody{t.AccessToken, t.TokenType, t.ExpiresIn, t.RefreshToken, t.Scope, t.IssuedTokenType})
 }

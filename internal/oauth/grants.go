@@ -188,6 +188,32 @@ func (s *Service) Refresh(ctx context.Context, c *store.Client, raw, scope strin
 	return &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(now) / time.Second), RefreshToken: newRT, Scope: joinScopes(scopes), ExpiresAt: exp}, nil
 }
 
+// RefreshAsBearer refreshes with the refresh token as the only
+// credential, on behalf of the client the token was issued to. Contracts
+// whose refresh endpoints carry no client authentication (a FastAPI-style
+// JSON refresh, a datarhei-style Bearer refresh) use it; the token itself
+// is a 256-bit secret, as a public client's would be.
+func (s *Service) RefreshAsBearer(ctx context.Context, raw, scope string, scopeGiven bool, p *Profile) (*TokenResponse, error) {
+	if raw == "" {
+		return nil, ErrMissing("refresh_token")
+	}
+	if len(raw) > maxCredentialLen {
+		return nil, errUnknownRefresh
+	}
+	_, fam, err := s.store.GetRefresh(ctx, secret.Hash(raw))
+	if err != nil {
+		return nil, s.storeErr(err, errUnknownRefresh)
+	}
+	c, err := s.store.GetClient(ctx, fam.ClientID)
+	if err != nil {
+		return nil, s.storeErr(err, errRevokedRefresh)
+	}
+	if !contains(c.Grants, GrantRefreshToken) {
+		return nil, errUnauthorizedClient("the client may not use this grant type")
+	}
+	return s.Refresh(ctx, &c, raw, scope, scopeGiven, p)
+}
+
 // grantAPIKey exchanges an API key for an access token with the key's
 // scopes. No refresh token: the key itself is the long-lived credential.
 func (s *Service) grantAPIKey(ctx context.Context, c *store.Client, r *TokenRequest, p *Profile) (*TokenResponse, error) {

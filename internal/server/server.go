@@ -22,6 +22,7 @@ import (
 	"tokengate/internal/admin"
 	"tokengate/internal/config"
 	"tokengate/internal/contract"
+	"tokengate/internal/federation"
 	"tokengate/internal/oauth"
 	"tokengate/internal/secret"
 	"tokengate/internal/store"
@@ -139,13 +140,25 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		bf := cfg.BruteForce
 		guard = oauth.NewGuard(o.Store, oauth.GuardOptions{Threshold: bf.Threshold, IPThreshold: bf.IPThreshold, Window: bf.Window.D(), BaseBackoff: bf.BaseBackoff.D(), MaxBackoff: bf.MaxBackoff.D()}, o.Now, o.Logger)
 	}
+	var fed *federation.Authenticator
+	var ext oauth.Federation // stays nil (not a typed nil) without trusted issuers
+	if len(cfg.TrustedIssuers) > 0 {
+		// Loopback http passes config validation deliberately (a local IdP, tests).
+		if fed, err = federation.New(cfg.TrustedIssuers, federation.Options{Store: o.Store, Now: o.Now, Logger: o.Logger, AllowInsecureLoopback: true}); err != nil {
+			return nil, err
+		}
+		ext = fed
+	}
 	s.svc, err = oauth.NewService(oauth.Options{
-		Store: o.Store, Signer: s.keys, Hasher: s.hasher, Logger: o.Logger, Now: o.Now, Guard: guard,
+		Store: o.Store, Signer: s.keys, Hasher: s.hasher, Logger: o.Logger, Now: o.Now, Guard: guard, Federation: ext,
 		Settings: oauth.Settings{Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTokenTTL: cfg.AccessTokenTTL.D(), RefreshTokenTTL: cfg.RefreshTokenTTL.D()},
 		Hooks:    oauth.Hooks{GrantDone: s.metrics.grantDone},
 	})
 	if err != nil {
 		return nil, err
+	}
+	if fed != nil {
+		fed.RegisterGrants(s.svc)
 	}
 	if err := admin.Bootstrap(ctx, o.Store, cfg.Bootstrap, s.hasher.Hash, nil, o.Now(), o.Logger); err != nil {
 		return nil, err

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -96,11 +95,29 @@ func marshalClaims(c *Claims) ([]byte, error) {
 		if len(b) > 1 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendQuote(b, name)
+		if plainName(name) {
+			b = append(append(append(b, '"'), name...), '"')
+		} else {
+			k, err := json.Marshal(name)
+			if err != nil {
+				return nil, fmt.Errorf("encoding claim name: %w", err)
+			}
+			b = append(b, k...)
+		}
 		b = append(b, ':')
 		b = append(b, v...)
 	}
 	return append(b, '}'), nil
+}
+
+// plainName reports whether a claim name needs no escaping in JSON.
+func plainName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // Sign signs c with the active key. The header carries alg, kid and typ

@@ -16,14 +16,13 @@ package token
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"crypto/rand"
 
 	"tokengate/internal/store"
 )
@@ -130,12 +129,19 @@ type Options struct {
 
 // KeyInfo describes one stored key, for listing.
 type KeyInfo struct {
-	ID        string
+	// ID is the kid.
+	ID string
+	// Algorithm is AlgEdDSA, AlgES256 or AlgRS256.
 	Algorithm string
+	// Encrypted says whether the private key is stored encrypted.
 	Encrypted bool
+	// CreatedAt is when the key was generated.
 	CreatedAt time.Time
-	RetiredAt time.Time // zero for the active key
-	ExpiresAt time.Time // zero for the active key
+	// RetiredAt is when the key stopped signing; zero for the active key.
+	RetiredAt time.Time
+	// ExpiresAt is when the retired key's last token expires and the key
+	// leaves the JWKS; zero for the active key.
+	ExpiresAt time.Time
 	// Active is true for the key that signs.
 	Active bool
 	// Published is true when the public key is in the JWKS (the active

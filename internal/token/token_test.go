@@ -856,6 +856,13 @@ func TestSignChecks(t *testing.T) {
 	if _, err := m.Sign(c, ""); err == nil {
 		t.Error("empty typ accepted")
 	}
+	// Odd claim names stay valid JSON and round-trip.
+	odd := "a\x7f\"b\u2028<>&\x00"
+	tok0 := mustSign(t, m, Claims{Issuer: issuer, ExpiresAt: c.ExpiresAt, Extra: map[string]any{odd: "v"}}, TypeJWT)
+	got, err := m.Verify(tok0, VerifyOptions{Issuer: issuer, Type: TypeJWT})
+	if err != nil || got.Extra[odd] != "v" || len(got.Extra) != 1 {
+		t.Errorf("odd claim name: %v, %v", got.Extra, err)
+	}
 	// Extra claims only: a well-formed object.
 	tok := mustSign(t, m, Claims{Issuer: issuer, ExpiresAt: c.ExpiresAt, Extra: map[string]any{"a": 1, "b": "x"}}, TypeJWT)
 	p, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
@@ -949,4 +956,29 @@ func BenchmarkVerify(b *testing.B) {
 			})
 		})
 	}
+}
+
+// FuzzVerify checks that Verify never panics and accepts nothing but
+// what the key signed. (Base64 is decoded leniently, so another spelling
+// of the same token may pass: its claims must be the signed ones.)
+func FuzzVerify(f *testing.F) {
+	clk := newClock()
+	m := newManager(f, &fakeKeys{}, clk, Options{})
+	tok := mustSign(f, m, accessClaims(clk.now()), TypeAccess)
+	f.Add(tok)
+	f.Add(tok[:len(tok)-2])
+	f.Add("e30.e30.")
+	f.Add(b64(`{"alg":"EdDSA","kid":"`+m.ActiveKeyID()+`"}`) + ".e30.AAAA")
+	o := accessOpts()
+	o.Now = clk.now()
+	want, err := m.Verify(tok, o)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		c, err := m.Verify(raw, o)
+		if err == nil && fmt.Sprint(c) != fmt.Sprint(want) {
+			t.Errorf("accepted claims that were not signed: %q %+v", raw, c)
+		}
+	})
 }

@@ -1,0 +1,475 @@
+// Package federation lets users of external identity providers (Auth0,
+// Okta, Keycloak, Google, Entra ID, another tokengate) log in with the
+// providers' JWTs. It finds each provider's keys by discovery or a
+// configured JWKS URL, caches them, verifies tokens with go-jose, and
+// maps the verified subject to a local user. The oauth core calls it
+// through oauth.Federation; RegisterGrants adds the RFC 8693 token
+// exchange and RFC 7523 JWT bearer grants.
+package federation
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"tokengate/internal/config"
+	"tokengate/internal/oauth"
+	"tokengate/internal/store"
+)
+
+// Defaults for a trusted issuer's settings left at zero.
+const (
+	DefaultMinRefetchInterval = time.Minute
+	DefaultKeyCacheTTL        = time.Hour
+	DefaultTimeout            = 5 * time.Second
+	DefaultLeeway             = 30 * time.Second
+)
+
+// MaxTokenLen bounds an external token before any work is done on it.
+const MaxTokenLen = 16 << 10
+
+// maxUsernameLen bounds a local username taken from an external subject.
+const maxUsernameLen = 256
+
+// Options configure an Authenticator.
+type Options struct {
+	// HTTPClient fetches discovery documents and JWKS; nil means a
+	// client of its own. Redirects are followed only to URLs keys may
+	// be fetched from.
+	HTTPClient *http.Client
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives key fetch failures and provisioning; nil discards.
+	Logger *slog.Logger
+	// Store looks up, and with auto_provision creates, local users.
+	Store store.Users
+	// AllowInsecureLoopback permits plain http to loopback hosts
+	// (127.0.0.1, [::1], localhost). Everything else must be https.
+	AllowInsecureLoopback bool
+}
+
+// Authenticator verifies trusted issuers' JWTs and maps them to local
+// users. It implements oauth.Federation and is safe for concurrent use.
+type Authenticator struct {
+	issuers map[string]*issuer
+	algs    []jose.SignatureAlgorithm // every issuer's, for parsing
+	users   store.Users
+	now     func() time.Time
+	log     *slog.Logger
+}
+
+var _ oauth.Federation = (*Authenticator)(nil)
+
+// issuer is one trusted issuer, ready to verify.
+type issuer struct {
+	name          string
+	iss           string
+	audiences     []string
+	algs          map[string]bool
+	subjectClaim  string
+	allowed       map[string]bool
+	users         map[string]string
+	autoProvision bool
+	scopes        []string
+	leeway        time.Duration
+	keys          *keySet
+}
+
+// New builds an Authenticator for the trusted issuers. It does no I/O:
+// keys are fetched when the first token of an issuer arrives.
+func New(issuers []config.TrustedIssuer, o Options) (*Authenticator, error) {
+	if o.Store == nil {
+		return nil, errors.New("federation: a user store is required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	urlOK := func(u string) error { return checkURL(u, o.AllowInsecureLoopback) }
+	client := httpClient(o.HTTPClient, urlOK)
+	a := &Authenticator{issuers: make(map[string]*issuer, len(issuers)), users: o.Store, now: o.Now, log: o.Logger}
+	union := map[string]bool{}
+	for i, ti := range issuers {
+		is, err := newIssuer(ti, client, urlOK, o)
+		if err != nil {
+			return nil, fmt.Errorf("federation: trusted issuer %d (%s): %w", i, ti.Issuer, err)
+		}
+		if _, dup := a.issuers[is.iss]; dup {
+			return nil, fmt.Errorf("federation: issuer %s declared twice", is.iss)
+		}
+		a.issuers[is.iss] = is
+		for alg := range is.algs {
+			if !union[alg] {
+				union[alg] = true
+				a.algs = append(a.algs, jose.SignatureAlgorithm(alg))
+			}
+		}
+	}
+	return a, nil
+}
+
+func newIssuer(ti config.TrustedIssuer, client *http.Client, urlOK func(string) error, o Options) (*issuer, error) {
+	if ti.Issuer == "" {
+		return nil, errors.New("missing issuer")
+	}
+	if ti.JWKSURL != "" {
+		if err := urlOK(ti.JWKSURL); err != nil {
+			return nil, fmt.Errorf("jwks_url: %w", err)
+		}
+	} else if err := urlOK(ti.Issuer); err != nil {
+		return nil, fmt.Errorf("issuer: %w", err)
+	}
+	if len(ti.Audiences) == 0 {
+		return nil, errors.New("no accepted audiences")
+	}
+	is := &issuer{
+		name: ti.Name, iss: ti.Issuer, audiences: ti.Audiences, algs: map[string]bool{},
+		subjectClaim: ti.SubjectClaim, allowed: map[string]bool{}, users: ti.Users,
+		autoProvision: ti.AutoProvision, scopes: ti.Scopes, leeway: orDefault(ti.Leeway.D(), DefaultLeeway),
+	}
+	if is.name == "" {
+		is.name = ti.Issuer
+	}
+	algs := ti.Algorithms
+	if len(algs) == 0 {
+		algs = []string{string(jose.RS256), string(jose.ES256)}
+	}
+	for _, alg := range algs {
+		if !asymmetric(alg) {
+			return nil, fmt.Errorf("algorithm %q not allowed", alg)
+		}
+		is.algs[alg] = true
+	}
+	switch is.subjectClaim {
+	case "":
+		is.subjectClaim = "sub"
+	case "sub", "email":
+	default:
+		return nil, fmt.Errorf("subject_claim must be sub or email, not %q", is.subjectClaim)
+	}
+	for _, s := range ti.AllowedSubjects {
+		is.allowed[s] = true
+	}
+	if len(is.allowed) == 0 && len(is.users) == 0 && !is.autoProvision {
+		return nil, errors.New("nobody could log in: list allowed_subjects or users, or set auto_provision")
+	}
+	is.keys = &keySet{
+		name: is.name, issuer: ti.Issuer, jwksURL: ti.JWKSURL, client: client, urlOK: urlOK,
+		timeout:    orDefault(ti.Timeout.D(), DefaultTimeout),
+		minRefetch: orDefault(ti.MinRefetchInterval.D(), DefaultMinRefetchInterval),
+		maxAge:     orDefault(ti.KeyCacheTTL.D(), DefaultKeyCacheTTL),
+		now:        o.Now, log: o.Logger,
+	}
+	return is, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// asymmetric reports whether alg is an asymmetric JWS algorithm: never
+// none, never HS*, so a provider's public key can never serve as an HMAC
+// secret.
+func asymmetric(alg string) bool {
+	switch jose.SignatureAlgorithm(alg) {
+	case jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
+		jose.ES256, jose.ES384, jose.ES512, jose.EdDSA:
+		return true
+	}
+	return false
+}
+
+// checkURL enforces where keys may come from: https, or plain http to a
+// loopback host when allowed.
+func checkURL(raw string, allowLoopback bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute URL", raw)
+	}
+	switch {
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && allowLoopback && loopbackHost(u.Hostname()):
+		return nil
+	case u.Scheme == "http" && loopbackHost(u.Hostname()):
+		return fmt.Errorf("%q: plain http is not allowed (loopback http is not enabled)", raw)
+	}
+	return fmt.Errorf("%q: keys are fetched over https only", raw)
+}
+
+func loopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// httpClient returns a copy of c (or a new client) whose redirects obey
+// the same URL policy as the configured URLs.
+func httpClient(c *http.Client, urlOK func(string) error) *http.Client {
+	var out http.Client
+	if c != nil {
+		out = *c
+	} else {
+		out.Transport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	prev := out.CheckRedirect
+	out.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 5 {
+			return errors.New("too many redirects")
+		}
+		if err := urlOK(req.URL.String()); err != nil {
+			return fmt.Errorf("redirect: %w", err)
+		}
+		if prev != nil {
+			return prev(req, via)
+		}
+		return nil
+	}
+	return &out
+}
+
+// externalClaims are the claims read beyond the registered ones.
+type externalClaims struct {
+	Email         string `json:"email"`
+	EmailVerified any    `json:"email_verified"`
+}
+
+// Authenticate verifies raw, a JWT of a trusted issuer, and returns the
+// local subject it maps to. Errors are *oauth.Error values: invalid_grant
+// for a bad, untrusted or unmapped token, temporarily_unavailable when
+// the issuer's keys cannot be fetched in time. Descriptions never contain
+// the token.
+func (a *Authenticator) Authenticate(ctx context.Context, raw string) (*oauth.Subject, error) {
+	if len(raw) > MaxTokenLen {
+		return nil, errTooLong()
+	}
+	tok, err := jwt.ParseSigned(raw, a.algs)
+	if err != nil {
+		if alg := peekAlg(raw); alg != "" && !a.parsesAlg(alg) {
+			return nil, a.reject(ctx, "", errAlgorithm())
+		}
+		return nil, a.reject(ctx, "", errMalformed())
+	}
+	var unverified jwt.Claims
+	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
+		return nil, a.reject(ctx, "", errMalformed())
+	}
+	is := a.issuers[unverified.Issuer]
+	if is == nil {
+		return nil, a.reject(ctx, "", errUntrustedIssuer())
+	}
+	h := tok.Headers[0]
+	if !is.algs[h.Algorithm] {
+		return nil, a.reject(ctx, is.name, errAlgorithm())
+	}
+	keys, err := is.keys.candidates(ctx, h.KeyID, h.Algorithm)
+	if err != nil {
+		return nil, a.reject(ctx, is.name, oauth.AsError(err))
+	}
+	var std jwt.Claims
+	var ext externalClaims
+	verified := false
+	for _, k := range keys {
+		if tok.Claims(k, &std, &ext) == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return nil, a.reject(ctx, is.name, errSignature())
+	}
+	if oerr := is.validate(&std, a.now()); oerr != nil {
+		return nil, a.reject(ctx, is.name, oerr)
+	}
+	subject, oerr := is.subject(&std, &ext)
+	if oerr != nil {
+		return nil, a.reject(ctx, is.name, oerr)
+	}
+	sub, err := a.localSubject(ctx, is, subject)
+	if err != nil {
+		return nil, a.reject(ctx, is.name, oauth.AsError(err))
+	}
+	return sub, nil
+}
+
+// reject logs why a token was refused (never the token) and returns e.
+func (a *Authenticator) reject(ctx context.Context, issuer string, e *oauth.Error) *oauth.Error {
+	a.log.LogAttrs(ctx, slog.LevelDebug, "external token rejected", slog.String("issuer", issuer), slog.String("reason", e.Description))
+	return e
+}
+
+func (a *Authenticator) parsesAlg(alg string) bool {
+	for _, x := range a.algs {
+		if string(x) == alg {
+			return true
+		}
+	}
+	return false
+}
+
+// peekAlg reads the alg of a compact JWS header, to tell a refused
+// algorithm (none, HS256) from a malformed token in the error.
+func peekAlg(raw string) string {
+	head, _, ok := strings.Cut(raw, ".")
+	if !ok || len(head) > 1024 {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return ""
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if json.Unmarshal(b, &h) != nil {
+		return ""
+	}
+	return h.Alg
+}
+
+// validate checks the registered claims of a verified token.
+func (is *issuer) validate(c *jwt.Claims, now time.Time) *oauth.Error {
+	if c.Expiry == nil {
+		return errNoExpiry()
+	}
+	err := c.ValidateWithLeeway(jwt.Expected{Issuer: is.iss, AnyAudience: is.audiences, Time: now}, is.leeway)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, jwt.ErrInvalidIssuer):
+		return errUntrustedIssuer()
+	case errors.Is(err, jwt.ErrInvalidAudience):
+		return errAudience()
+	case errors.Is(err, jwt.ErrExpired):
+		return errExpired()
+	case errors.Is(err, jwt.ErrNotValidYet):
+		return errNotYetValid()
+	case errors.Is(err, jwt.ErrIssuedInTheFuture):
+		return errIssuedInFuture()
+	}
+	return errMalformed()
+}
+
+// subject returns the external subject named by the configured claim.
+func (is *issuer) subject(c *jwt.Claims, ext *externalClaims) (string, *oauth.Error) {
+	if is.subjectClaim == "email" {
+		if ext.Email == "" {
+			return "", errNoSubject()
+		}
+		// Some providers send the flag as a string.
+		if v, ok := ext.EmailVerified.(bool); !(ok && v) && ext.EmailVerified != "true" {
+			return "", errEmailUnverified()
+		}
+		return ext.Email, nil
+	}
+	if c.Subject == "" {
+		return "", errNoSubject()
+	}
+	return c.Subject, nil
+}
+
+// localSubject decides who the external subject logs in as: a mapped
+// user, an allowed subject under its own name, or (with auto_provision
+// and no lists) anyone. The local user must exist and be enabled; with
+// auto_provision a missing one is created.
+func (a *Authenticator) localSubject(ctx context.Context, is *issuer, ext string) (*oauth.Subject, error) {
+	name, mapped := is.users[ext]
+	switch {
+	case mapped:
+	case is.allowed[ext]:
+		name = ext
+	case is.autoProvision && len(is.allowed) == 0 && len(is.users) == 0:
+		if !validUsername(ext) {
+			return nil, errSubjectNotAllowed()
+		}
+		name = ext
+	default:
+		return nil, errSubjectNotAllowed()
+	}
+	u, err := a.users.GetUser(ctx, name)
+	if errors.Is(err, store.ErrNotFound) && is.autoProvision {
+		u, err = a.provision(ctx, is, name)
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, errNoLocalUser()
+	case err != nil:
+		return nil, storeErr(err)
+	case u.Disabled:
+		return nil, errUserDisabled()
+	}
+	return &oauth.Subject{Name: u.Username, Scopes: boundScopes(is.scopes, u.Scopes)}, nil
+}
+
+// provision creates a local user for an external subject: no password
+// (it can log in only through its provider), the issuer's scopes.
+func (a *Authenticator) provision(ctx context.Context, is *issuer, name string) (store.User, error) {
+	now := a.now()
+	u := store.User{Username: name, Scopes: is.scopes, CreatedAt: now, UpdatedAt: now}
+	err := a.users.CreateUser(ctx, u)
+	if errors.Is(err, store.ErrConflict) {
+		// Another login created it first.
+		return a.users.GetUser(ctx, name)
+	}
+	if err != nil {
+		return store.User{}, err
+	}
+	a.log.Info("provisioned user from external identity provider", "issuer", is.name, "user", name)
+	return u, nil
+}
+
+// boundScopes is what the subject may be granted: the issuer's scopes,
+// the user's, or both's intersection; nil means any the client may have.
+func boundScopes(issuer, user []string) []string {
+	switch {
+	case len(issuer) == 0 && len(user) == 0:
+		return nil
+	case len(issuer) == 0:
+		return user
+	case len(user) == 0:
+		return issuer
+	}
+	out := []string{}
+	for _, s := range issuer {
+		for _, t := range user {
+			if s == t {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// validUsername accepts an external subject as a new local username.
+func validUsername(s string) bool {
+	if s == "" || len(s) > maxUsernameLen || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.IsSpace(r) {
+			return false
+		}
+	}
+	return true
+}

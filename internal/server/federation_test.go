@@ -1,0 +1,264 @@
+package server_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"tokengate/internal/config"
+	"tokengate/internal/federation/fedtest"
+	"tokengate/internal/server"
+	"tokengate/internal/store/sqlite"
+)
+
+const (
+	grantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+	grantJWTBearer     = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	typeAccessToken    = "urn:ietf:params:oauth:token-type:access_token"
+	apiAudience        = "https://api.example.test"
+)
+
+// federationConfig trusts idp: alice logs in as herself, auth0|bob as
+// carol; clients may use the two federation grants.
+func federationConfig(idp *fedtest.IdP) string {
+	return fmt.Sprintf(`
+password_hashing: {memory_kib: 1024, time: 1}
+bootstrap:
+  users:
+    - {username: alice, password: alice-pw, scopes: [read, write]}
+    - {username: carol, password: carol-pw, scopes: [read]}
+  clients:
+    - {id: exchanger, secret: ex-secret, grants: ["%s", refresh_token], scopes: [read, write]}
+    - {id: bearer-app, secret: jb-secret, grants: ["%s"], scopes: [read, write]}
+    - {id: app, secret: app-secret, grants: [password], scopes: [read]}
+trusted_issuers:
+  - name: fake-auth0
+    issuer: %q
+    audiences: [%q]
+    allowed_subjects: [alice]
+    users: {"auth0|bob": carol}
+    timeout: 300ms
+`, grantTokenExchange, grantJWTBearer, idp.Issuer, apiAudience)
+}
+
+func newFederatedServer(t *testing.T) (*testServer, *fedtest.IdP, string) {
+	t.Helper()
+	idp := fedtest.New(t, fedtest.Options{TrailingSlash: true})
+	kid := idp.AddKey(t, jose.RS256)
+	return newServer(t, federationConfig(idp)), idp, kid
+}
+
+// payload decodes a JWT's claims without verifying them.
+func payload(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", tok)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestTokenExchangeWithAnExternalToken(t *testing.T) {
+	ts, idp, kid := newFederatedServer(t)
+	ext := idp.Sign(t, kid, idp.Claims("auth0|bob", apiAudience, time.Now()))
+	a := ts.token(t, url.Values{
+		"grant_type": {grantTokenExchange}, "subject_token": {ext}, "subject_token_type": {typeAccessToken},
+		"audience": {"https://downstream.example"},
+	}, basic("exchanger", "ex-secret"))
+	if a.status != 200 {
+		t.Fatalf("%d %s", a.status, a.raw)
+	}
+	if a.str("issued_token_type") != typeAccessToken || a.str("token_type") != "Bearer" {
+		t.Fatalf("body %s", a.raw)
+	}
+	if a.str("refresh_token") != "" {
+		t.Fatal("token exchange issued a refresh token")
+	}
+	if a.str("scope") != "read" {
+		t.Fatalf("scope %q: want the client's scopes within carol's", a.str("scope"))
+	}
+	c := payload(t, a.str("access_token"))
+	if c["sub"] != "carol" || c["aud"] != "https://downstream.example" || c["iss"] != "http://tokengate.test" {
+		t.Fatalf("claims %v", c)
+	}
+	for _, typ := range []string{"urn:ietf:params:oauth:token-type:jwt", "urn:ietf:params:oauth:token-type:id_token"} {
+		a := ts.token(t, url.Values{"grant_type": {grantTokenExchange}, "subject_token": {ext}, "subject_token_type": {typ}}, basic("exchanger", "ex-secret"))
+		if a.status != 200 {
+			t.Fatalf("%s: %d %s", typ, a.status, a.raw)
+		}
+	}
+}
+
+func TestTokenExchangeErrors(t *testing.T) {
+	ts, idp, kid := newFederatedServer(t)
+	now := time.Now()
+	good := idp.Sign(t, kid, idp.Claims("alice", apiAudience, now))
+	wrongAud := idp.Sign(t, kid, idp.Claims("alice", "https://other.example", now))
+	expired := idp.Claims("alice", apiAudience, now.Add(-time.Hour))
+	notAllowed := idp.Sign(t, kid, idp.Claims("mallory", apiAudience, now))
+	ex := basic("exchanger", "ex-secret")
+	cases := []struct {
+		name   string
+		vals   url.Values
+		hdr    map[string]string
+		status int
+		code   string
+		desc   string
+	}{
+		{"missing subject_token", url.Values{"subject_token_type": {typeAccessToken}}, ex, 400, "invalid_request", "subject_token"},
+		{"missing subject_token_type", url.Values{"subject_token": {good}}, ex, 400, "invalid_request", "subject_token_type"},
+		{"unsupported subject_token_type", url.Values{"subject_token": {good}, "subject_token_type": {"urn:ietf:params:oauth:token-type:saml2"}}, ex, 400, "invalid_request", "unsupported subject_token_type"},
+		{"wrong audience", url.Values{"subject_token": {wrongAud}, "subject_token_type": {typeAccessToken}}, ex, 400, "invalid_request", "external token: wrong audience"},
+		{"expired", url.Values{"subject_token": {idp.Sign(t, kid, expired)}, "subject_token_type": {typeAccessToken}}, ex, 400, "invalid_request", "external token: expired"},
+		{"user not allowed", url.Values{"subject_token": {notAllowed}, "subject_token_type": {typeAccessToken}}, ex, 400, "invalid_request", "not allowed"},
+		{"client not allowed the grant", url.Values{"subject_token": {good}, "subject_token_type": {typeAccessToken}}, basic("app", "app-secret"), 400, "unauthorized_client", ""},
+		{"scope beyond the client", url.Values{"subject_token": {good}, "subject_token_type": {typeAccessToken}, "scope": {"admin"}}, ex, 400, "invalid_scope", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.vals.Set("grant_type", grantTokenExchange)
+			a := ts.token(t, tc.vals, tc.hdr)
+			if a.status != tc.status || a.str("error") != tc.code || !strings.Contains(a.str("error_description"), tc.desc) {
+				t.Fatalf("got %d %s, want %d %s %q", a.status, a.raw, tc.status, tc.code, tc.desc)
+			}
+		})
+	}
+}
+
+func TestJWTBearerGrant(t *testing.T) {
+	ts, idp, kid := newFederatedServer(t)
+	jb := basic("bearer-app", "jb-secret")
+	assertion := idp.Sign(t, kid, idp.Claims("alice", apiAudience, time.Now()))
+	a := ts.token(t, url.Values{"grant_type": {grantJWTBearer}, "assertion": {assertion}, "scope": {"write"}}, jb)
+	if a.status != 200 || a.str("scope") != "write" || a.str("refresh_token") != "" || a.str("issued_token_type") != "" {
+		t.Fatalf("%d %s", a.status, a.raw)
+	}
+	if sub := payload(t, a.str("access_token"))["sub"]; sub != "alice" {
+		t.Fatalf("sub %v", sub)
+	}
+	a = ts.token(t, url.Values{"grant_type": {grantJWTBearer}}, jb)
+	if a.status != 400 || a.str("error") != "invalid_request" || !strings.Contains(a.str("error_description"), "assertion") {
+		t.Fatalf("missing assertion: %d %s", a.status, a.raw)
+	}
+	bad := idp.Sign(t, kid, idp.Claims("alice", "https://other.example", time.Now()))
+	a = ts.token(t, url.Values{"grant_type": {grantJWTBearer}, "assertion": {bad}}, jb)
+	if a.status != 400 || a.str("error") != "invalid_grant" || a.str("error_description") != "external token: wrong audience" {
+		t.Fatalf("wrong audience: %d %s", a.status, a.raw)
+	}
+	if strings.Contains(a.raw, bad) {
+		t.Fatal("error echoes the assertion")
+	}
+}
+
+func TestSlowIdPAnswers503AtTheTokenEndpoint(t *testing.T) {
+	ts, idp, kid := newFederatedServer(t)
+	idp.SetDelay(10 * time.Second)
+	start := time.Now()
+	a := ts.token(t, url.Values{"grant_type": {grantJWTBearer}, "assertion": {idp.Sign(t, kid, idp.Claims("alice", apiAudience, time.Now()))}}, basic("bearer-app", "jb-secret"))
+	if a.status != 503 || a.str("error") != "temporarily_unavailable" || a.header.Get("Retry-After") == "" {
+		t.Fatalf("%d %v %s", a.status, a.header, a.raw)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("slow IdP held the request %v (timeout 300ms)", d)
+	}
+}
+
+func TestIdPDownAnswers503AtTheTokenEndpoint(t *testing.T) {
+	ts, idp, kid := newFederatedServer(t)
+	assertion := idp.Sign(t, kid, idp.Claims("alice", apiAudience, time.Now()))
+	idp.Close()
+	a := ts.token(t, url.Values{"grant_type": {grantJWTBearer}, "assertion": {assertion}}, basic("bearer-app", "jb-secret"))
+	if a.status != 503 || a.str("error") != "temporarily_unavailable" {
+		t.Fatalf("%d %s", a.status, a.raw)
+	}
+}
+
+// startTokengate runs a real tokengate whose issuer is its own loopback
+// URL, so that other servers can discover it.
+func startTokengate(t *testing.T, yaml string) *httptest.Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("upstream.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Addr = ln.Addr().String()
+	cfg.Issuer = "http://" + ln.Addr().String()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir()+"/upstream.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv, err := server.New(ctx, server.Options{Config: cfg, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.Start()
+	t.Cleanup(hs.Close)
+	return hs
+}
+
+func TestAnotherTokengateAsTheUpstream(t *testing.T) {
+	up := startTokengate(t, `
+password_hashing: {memory_kib: 1024, time: 1}
+audience: downstream-api
+bootstrap:
+  users:
+    - {username: alice, password: alice-pw}
+  clients:
+    - {id: app, secret: app-secret, grants: [password], scopes: [read]}
+`)
+	// Found through the upstream's RFC 8414 metadata; EdDSA is its default.
+	down := newServer(t, fmt.Sprintf(`
+password_hashing: {memory_kib: 1024, time: 1}
+bootstrap:
+  users:
+    - {username: alice, password: x, scopes: [read]}
+  clients:
+    - {id: exchanger, secret: ex-secret, grants: ["%s"], scopes: [read]}
+trusted_issuers:
+  - issuer: %q
+    audiences: [downstream-api]
+    algorithms: [EdDSA]
+    allowed_subjects: [alice]
+`, grantTokenExchange, up.URL))
+	upTS := &testServer{Server: up}
+	login := upTS.token(t, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-pw"}}, basic("app", "app-secret"))
+	if login.status != 200 {
+		t.Fatalf("upstream login: %d %s", login.status, login.raw)
+	}
+	a := down.token(t, url.Values{"grant_type": {grantTokenExchange}, "subject_token": {login.str("access_token")}, "subject_token_type": {typeAccessToken}}, basic("exchanger", "ex-secret"))
+	if a.status != 200 || a.str("issued_token_type") != typeAccessToken {
+		t.Fatalf("exchange: %d %s", a.status, a.raw)
+	}
+	if c := payload(t, a.str("access_token")); c["sub"] != "alice" || c["iss"] != "http://tokengate.test" {
+		t.Fatalf("claims %v", c)
+	}
+}
