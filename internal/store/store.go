@@ -131,7 +131,8 @@ type Users interface {
 	ListUsers(ctx context.Context) ([]User, error)
 	// UpdateUser replaces the password hash, disabled flag and scopes.
 	UpdateUser(ctx context.Context, u User) error
-	// DeleteUser removes the user and revokes every family it owns.
+	// DeleteUser removes the user and its API keys and revokes every
+	// family it owns.
 	DeleteUser(ctx context.Context, username string) error
 }
 
@@ -140,7 +141,8 @@ type Clients interface {
 	CreateClient(ctx context.Context, c Client) error
 	GetClient(ctx context.Context, id string) (Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
-	// DeleteClient removes the client and revokes every family it owns.
+	// DeleteClient removes the client and its API keys and revokes every
+	// family it owns.
 	DeleteClient(ctx context.Context, id string) error
 }
 
@@ -195,9 +197,10 @@ type Keys interface {
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
 	// AddSigningKey stores k as the active key and retires the previously
 	// active key (RetiredAt = k.CreatedAt, ExpiresAt = retireUntil) in one
-	// transaction. When expectActive is non-empty the swap happens only if
-	// that key is still the active one; otherwise it reports ErrConflict,
-	// so two nodes rotating together make one new key, not two.
+	// transaction. The swap happens only if expectActive is the active
+	// key's id ("" meaning no key is active); otherwise it reports
+	// ErrConflict, so two nodes rotating (or starting on an empty store)
+	// together make one new key, not two. A duplicate id is ErrConflict too.
 	AddSigningKey(ctx context.Context, k SigningKey, expectActive string, retireUntil time.Time) error
 }
 
@@ -227,7 +230,8 @@ type Store interface {
 	Keys
 	Attempts
 	// DeleteExpired removes expired refresh tokens, families, denylist
-	// entries and signing keys, returning how many rows went.
+	// entries, signing keys and stale failure counters, returning how many
+	// rows went.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error

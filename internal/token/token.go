@@ -202,15 +202,8 @@ func NewManager(ks KeyStore, opts Options) (*Manager, error) {
 
 // Init loads the keys, generating and storing the first one when the store
 // has none. It is safe to run on several nodes at once over one store.
-// store.Keys.AddSigningKey with no expected active key is unconditional,
-// so the only conflict the store can report is a duplicate kid: the first
-// key of a store therefore has a kid fixed by its creation minute
-// ("genesis-YYYYMMDDhhmm", UTC). Of nodes racing within one minute, the
-// store refuses all inserts but one with store.ErrConflict and the others
-// load the winner's key. (Nodes racing across a minute boundary store two
-// keys; the later retires the earlier, which stays published, so that is
-// harmless.) If the store holds keys but none is active, Init adds one
-// with a random kid.
+// The store adds a key with no expected active key only while none is
+// active, so racing nodes end up sharing one first key.
 func (m *Manager) Init(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -223,14 +216,12 @@ func (m *Manager) Init(ctx context.Context) error {
 			return m.install(keys)
 		}
 		now := m.now().UTC()
-		kid := ""
-		if len(keys) == 0 {
-			kid = "genesis-" + now.Format("200601021504")
-		}
-		k, err := m.newKey(kid, now)
+		k, err := m.newKey("", now)
 		if err != nil {
 			return fmt.Errorf("token: init: %w", err)
 		}
+		// expectActive "" succeeds only while no key is active, so of nodes
+		// starting together on an empty store exactly one adds its key.
 		err = m.ks.AddSigningKey(ctx, k, "", now.Add(m.maxTTL))
 		if err != nil && !errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("token: init: storing first signing key: %w", err)

@@ -18,7 +18,7 @@ const (
 
 // deleteAndRevoke deletes one row with del and, when it existed, revokes
 // the families matched by revoke, in one transaction.
-func (db *DB) deleteAndRevoke(ctx context.Context, op, del, revoke, key string) error {
+func (db *DB) deleteAndRevoke(ctx context.Context, op, del, revoke, key string, more ...string) error {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, del, key)
 		if err != nil {
@@ -27,8 +27,12 @@ func (db *DB) deleteAndRevoke(ctx context.Context, op, del, revoke, key string) 
 		if err := mustAffect(res); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, revoke, key)
-		return err
+		for _, stmt := range append([]string{revoke}, more...) {
+			if _, err := tx.ExecContext(ctx, stmt, key); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return wrapErr(op, err)
 }
@@ -114,7 +118,10 @@ func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
 // DeleteUser removes the user and revokes every family whose subject it
 // is, in one transaction; ErrNotFound when absent.
 func (db *DB) DeleteUser(ctx context.Context, username string) error {
-	return db.deleteAndRevoke(ctx, "delete user", `DELETE FROM users WHERE username = ?`, revokeSubjectFamiliesSQL, username)
+	// The user's API keys go too: a user re-created under the same name
+	// must not inherit them.
+	return db.deleteAndRevoke(ctx, "delete user", `DELETE FROM users WHERE username = ?`, revokeSubjectFamiliesSQL, username,
+		`DELETE FROM api_keys WHERE username = ?`)
 }
 
 const clientColumns = `id, secret_hash, public, grants, scopes, access_token_ttl, refresh_token_ttl, refresh_reuse_interval, created_at`
@@ -178,7 +185,8 @@ func (db *DB) ListClients(ctx context.Context) ([]store.Client, error) {
 // DeleteClient removes the client and revokes every family issued to it,
 // in one transaction; ErrNotFound when absent.
 func (db *DB) DeleteClient(ctx context.Context, id string) error {
-	return db.deleteAndRevoke(ctx, "delete client", `DELETE FROM clients WHERE id = ?`, revokeClientFamiliesSQL, id)
+	return db.deleteAndRevoke(ctx, "delete client", `DELETE FROM clients WHERE id = ?`, revokeClientFamiliesSQL, id,
+		`DELETE FROM api_keys WHERE client_id = ?`)
 }
 
 const apiKeyColumns = `id, hash, name, username, client_id, prefix, last4, scopes, created_at, expires_at, last_used_at, revoked_at`

@@ -65,21 +65,19 @@ func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey, expectActiv
 		return fmt.Errorf("sqlite: %s: zero creation time", op)
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		if expectActive != "" {
-			var active string
-			err := tx.QueryRowContext(ctx, `SELECT kid FROM signing_keys WHERE retired_at = 0 ORDER BY created_at DESC LIMIT 1`).Scan(&active)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-			if active != expectActive {
-				return fmt.Errorf("active key is not the expected one: %w", store.ErrConflict)
-			}
+		var active string
+		err := tx.QueryRowContext(ctx, `SELECT kid FROM signing_keys WHERE retired_at = 0 ORDER BY created_at DESC LIMIT 1`).Scan(&active)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if active != expectActive {
+			return fmt.Errorf("active key is not the expected one: %w", store.ErrConflict)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET retired_at = ?, expires_at = ? WHERE retired_at = 0`,
 			nanos(k.CreatedAt), nanos(retireUntil)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, algorithm, private, encrypted, created_at, retired_at, expires_at)
+		_, err = tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, algorithm, private, encrypted, created_at, retired_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, 0, 0)`, k.ID, k.Algorithm, k.Private, k.Encrypted, nanos(k.CreatedAt))
 		return err
 	})

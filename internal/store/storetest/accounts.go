@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -74,8 +75,12 @@ func testDeleteUserRevokesFamilies(t *testing.T, s store.Store) {
 	newFamily(t, s, "fa1", "alice", "app", "a1", at(0), time.Hour)
 	newFamily(t, s, "fa2", "alice", "cli", "a2", at(0), time.Hour)
 	newFamily(t, s, "fb", "bob", "app", "b", at(0), time.Hour)
+	must(t, s.CreateAPIKey(ctx(t), store.APIKey{ID: "ka", Hash: hash("alice-key"), Name: "k", Username: "alice", CreatedAt: at(0)}))
 
 	must(t, s.DeleteUser(ctx(t), "alice"))
+	if _, err := s.GetAPIKeyByHash(ctx(t), hash("alice-key")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("API key of a deleted user survives: %v", err)
+	}
 	for _, tok := range []string{"a1", "a2"} {
 		if f := familyOf(t, s, tok); !f.Revoked {
 			t.Errorf("family %s of deleted user not revoked", f.ID)

@@ -78,8 +78,10 @@ func testSigningKeys(t *testing.T, s store.Store) {
 	wantErr(t, s.AddSigningKey(ctx(t), dup, "k2", at(4*time.Hour)), store.ErrConflict)
 	listKeys(t, s, k2, k1)
 
-	// Without expectActive the swap is unconditional.
-	must(t, s.AddSigningKey(ctx(t), k3, "", at(5*time.Hour)))
+	// An empty expectActive means "no key is active": refused while k2 is.
+	wantErr(t, s.AddSigningKey(ctx(t), k3, "", at(5*time.Hour)), store.ErrConflict)
+	listKeys(t, s, k2, k1)
+	must(t, s.AddSigningKey(ctx(t), k3, "k2", at(5*time.Hour)))
 	k2.RetiredAt, k2.ExpiresAt = k3.CreatedAt, at(5*time.Hour)
 	listKeys(t, s, k3, k2, k1)
 }
