@@ -18,7 +18,7 @@ func writeDatarheiError(env *Env, w http.ResponseWriter, r *http.Request, e *oau
 	status, msg := e.Status, e.Description
 	switch {
 	case e.Status == http.StatusRequestEntityTooLarge, e.Status == http.StatusTooManyRequests, e.Status >= 500:
-	case e.Code == oauth.CodeInvalidRequest:
+	case e.Code == oauth.CodeInvalidRequest && e.Status != http.StatusUnauthorized:
 		status = http.StatusBadRequest
 	default:
 		// Wrong credentials, unknown or expired tokens: 401, as the API does.

@@ -1,0 +1,161 @@
+package bearer_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tokengate/internal/config"
+	"tokengate/internal/server"
+	"tokengate/internal/store/sqlite"
+)
+
+// This file starts a real tokengate (the server's handler behind
+// httptest) for the tests: its issuer is its own URL, so that discovery
+// works, and it may run on a fake clock.
+
+// clock is a settable clock shared by the server and the verifier.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Now()} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// tokengate is a running test server.
+type tokengate struct {
+	URL string
+	srv *server.Server
+
+	mu     sync.Mutex
+	counts map[string]int // "METHOD /path" -> requests
+}
+
+func (tg *tokengate) count(key string) int {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return tg.counts[key]
+}
+
+const baseConfig = `
+password_hashing: {memory_kib: 1024, time: 1}
+brute_force: {disabled: true}
+audience: api://orders
+bootstrap:
+  users:
+    - {username: alice, password: alice-pw, scopes: [read, write]}
+  clients:
+    - {id: app, secret: app-secret, grants: [password, refresh_token, client_credentials], scopes: [read, write, admin], access_token_ttl: 2s, refresh_token_ttl: 30s}
+    - {id: rs, secret: rs-secret, grants: [client_credentials], scopes: [introspect]}
+`
+
+// startTokengate serves yaml on a fresh SQLite database. now may be nil.
+func startTokengate(t *testing.T, yaml string, now func() time.Time) *tokengate {
+	t.Helper()
+	tg := &tokengate{counts: map[string]int{}}
+	var h http.Handler
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tg.mu.Lock()
+		tg.counts[r.Method+" "+r.URL.Path]++
+		tg.mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
+	tg.URL = "http://" + hs.Listener.Addr().String()
+	cfg, err := config.Parse("test.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Addr = "127.0.0.1:0"
+	cfg.Issuer = tg.URL
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir()+"/tg.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	tg.srv, err = server.New(ctx, server.Options{Config: cfg, Store: st, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = tg.srv.Handler()
+	hs.Start()
+	t.Cleanup(hs.Close)
+	return tg
+}
+
+// post sends a form with Basic client authentication and decodes the
+// JSON answer.
+func (tg *tokengate) post(t *testing.T, path, id, secret string, form url.Values) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, tg.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	_ = json.Unmarshal(b, &out)
+	return resp.StatusCode, out
+}
+
+// login returns alice's access and refresh tokens.
+func (tg *tokengate) login(t *testing.T) (access, refresh string) {
+	t.Helper()
+	status, body := tg.post(t, "/oauth/token", "app", "app-secret", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-pw"}})
+	if status != http.StatusOK {
+		t.Fatalf("login: %d %v", status, body)
+	}
+	access, _ = body["access_token"].(string)
+	refresh, _ = body["refresh_token"].(string)
+	return access, refresh
+}
+
+// get calls h with token as a bearer token (none when empty).
+func get(h http.Handler, authorization string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodGet, "/orders", nil)
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// errorBody decodes a refusal's JSON body.
+func errorBody(t *testing.T, rec *httptest.ResponseRecorder) map[string]string {
+	t.Helper()
+	var m map[string]string
+	if err := json.NewDecoder(bytes.NewReader(rec.Body.Bytes())).Decode(&m); err != nil {
+		t.Fatalf("body %q is not JSON: %v", rec.Body.String(), err)
+	}
+	return m
+}

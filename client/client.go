@@ -1,0 +1,408 @@
+// Package client keeps a session with a token server alive: it logs in,
+// refreshes the access token before it expires, logs in again when the
+// refresh token has expired, and hands out a valid access token, an
+// http.Client that sends it, or a golang.org/x/oauth2 TokenSource.
+//
+// It speaks tokengate's default OAuth 2.0 endpoints and the API contracts
+// tokengate can serve (Spring Security OAuth2, Django OAuth Toolkit,
+// Laravel Passport, FastAPI-style and datarhei Core logins), so it also
+// works against the servers those contracts come from. It needs nothing
+// of tokengate's server.
+//
+// A session can be exported (Client.Tokens, or every new pair through
+// Config.OnTokens) and resumed later by passing the tokens back in
+// Config, which saves a login round trip. FileStore keeps them in a file
+// readable only by its owner.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultRefreshMargin is how long before expiry an access token is
+// renewed when Config.RefreshMargin is zero.
+const DefaultRefreshMargin = 30 * time.Second
+
+// renewTimeout bounds one renewal, which runs detached from the callers
+// waiting on it (so that one caller giving up does not fail the others).
+const renewTimeout = time.Minute
+
+// Config says where to log in and with what. Give the credentials the
+// contract accepts (at least one kind, or saved tokens).
+type Config struct {
+	// BaseURL is the server's address, e.g. "https://auth.example.com".
+	// Endpoint paths are appended to it (a path in it is kept:
+	// "https://example.com/api" + "/oauth/token").
+	BaseURL string
+	// Contract names the API dialect (ContractOAuth2 when empty); see
+	// Contracts.
+	Contract string
+	// Endpoints override the contract's paths.
+	Endpoints Endpoints
+
+	// ClientID and ClientSecret authenticate the client application. With
+	// no other credentials they log in alone (client_credentials), except
+	// to replace a resumed session that has a refresh token: that was a
+	// user's session, and ends with ErrSessionExpired instead.
+	ClientID     string
+	ClientSecret string
+	// Username and Password log a user in (password grant).
+	Username string
+	Password string
+	// APIKey is exchanged for an access token (tokengate's API key grant;
+	// the FastAPI contract's GET ?key=).
+	APIKey string
+	// ExternalToken is an external identity provider's JWT (Auth0, Okta,
+	// ...) exchanged for tokens: RFC 8693 token exchange with the OAuth
+	// 2.0 contracts, a Bearer login with datarhei Core.
+	ExternalToken string
+
+	// AccessToken and RefreshToken resume a saved session: New then
+	// makes no request. Give the credentials too, to log in again once
+	// the refresh token has expired.
+	AccessToken  string
+	RefreshToken string
+
+	// Scopes are requested at login; empty asks for the default scopes.
+	Scopes []string
+	// HTTPClient makes the token requests and carries the API requests of
+	// HTTPClient and Transport. Nil means a client with a 30s timeout and
+	// http.DefaultTransport.
+	HTTPClient *http.Client
+	// RefreshMargin is how long before its expiry an access token is
+	// renewed, capped at half the token's lifetime (so that a token of a
+	// minute is used for at least thirty seconds). Zero means
+	// DefaultRefreshMargin; negative means at expiry.
+	RefreshMargin time.Duration
+	// OnTokens, when set, is called with every new pair (after login and
+	// after each refresh), before the new access token is handed out, so
+	// that the caller may persist the session. It runs on the goroutine
+	// that renews: keep it short, and do not call the Client from it.
+	OnTokens func(Tokens)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Tokens are a session's tokens, as exported by Client.Tokens and saved
+// by FileStore.
+type Tokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	// Expiry is when the access token expires, zero when unknown.
+	Expiry time.Time `json:"expiry,omitzero"`
+}
+
+// String shows the tokens' shapes, not their values, so that logging a
+// Tokens by mistake does not leak the session.
+func (t Tokens) String() string {
+	return fmt.Sprintf("client.Tokens{AccessToken: %s, RefreshToken: %s, Expiry: %s}", redacted(t.AccessToken), redacted(t.RefreshToken), t.Expiry.Format(time.RFC3339))
+}
+
+// GoString is String, for %#v.
+func (t Tokens) GoString() string { return t.String() }
+
+func redacted(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return fmt.Sprintf("[%d bytes redacted]", len(s))
+}
+
+// Errors of the session. Login and refresh failures the server answered
+// are *Error values.
+var (
+	// ErrSessionExpired means the refresh token was rejected (expired or
+	// revoked) and the Client has no credentials to log in again. It
+	// wraps the server's *Error when there is one.
+	ErrSessionExpired = errors.New("client: session expired and no credentials to log in again")
+	// ErrNoCredentials means Config has neither credentials nor saved
+	// tokens.
+	ErrNoCredentials = errors.New("client: no credentials and no saved tokens")
+)
+
+// Error is a login or refresh the server refused, with the server's
+// error code and description (RFC 6749 §5.2 {error, error_description};
+// FastAPI's {detail}; datarhei's {message}), like golang.org/x/oauth2's
+// RetrieveError. It never contains credentials or tokens.
+type Error struct {
+	// Op is "login" or "refresh".
+	Op string
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// Code is the OAuth error code ("invalid_grant", "invalid_client",
+	// ...), empty when the server did not give one.
+	Code string
+	// Description is the server's explanation, if any.
+	Description string
+}
+
+// Error implements error: the operation, the server's code and
+// description, and the HTTP status.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("client: ")
+	b.WriteString(e.Op)
+	b.WriteString(" refused: ")
+	if e.Code != "" {
+		b.WriteString(e.Code)
+		if e.Description != "" {
+			b.WriteString(": ")
+		}
+	}
+	b.WriteString(e.Description)
+	if e.Code != "" || e.Description != "" {
+		b.WriteString(" ")
+	}
+	fmt.Fprintf(&b, "(HTTP %d)", e.StatusCode)
+	return b.String()
+}
+
+// Client holds one session. It is safe for concurrent use.
+type Client struct {
+	cfg      Config // credentials; the token fields are not used after New
+	contract contract
+	ep       Endpoints // resolved to absolute URLs
+	cred     credential
+	hc       *http.Client
+	now      func() time.Time
+	margin   time.Duration
+
+	mu       sync.Mutex
+	tok      Tokens
+	lifetime time.Duration // of tok.AccessToken, 0 when unknown
+	rejected string        // an access token the API answered 401 to
+	flight   *flight       // the renewal in progress
+}
+
+// flight is one renewal that concurrent callers share.
+type flight struct {
+	done chan struct{}
+	tok  Tokens
+	err  error
+}
+
+// New returns a Client with a session: it logs in, unless saved tokens
+// are given, in which case it makes no request. A refused login is an
+// *Error.
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	ct, err := findContract(cfg.Contract)
+	if err != nil {
+		return nil, err
+	}
+	var base *url.URL
+	if cfg.BaseURL != "" {
+		base, err = url.Parse(cfg.BaseURL)
+		if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+			return nil, fmt.Errorf("client: BaseURL %q is not an http(s) URL", cfg.BaseURL)
+		}
+		base.RawQuery, base.Fragment = "", ""
+	}
+	c := &Client{cfg: cfg, contract: ct, hc: cfg.HTTPClient, now: cfg.Now}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.hc == nil {
+		c.hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	switch {
+	case cfg.RefreshMargin == 0:
+		c.margin = DefaultRefreshMargin
+	case cfg.RefreshMargin > 0:
+		c.margin = cfg.RefreshMargin
+	}
+	if c.ep, err = resolveEndpoints(base, cfg.Endpoints, ct.endpoints); err != nil {
+		return nil, err
+	}
+	c.cred = loginCredential(&cfg)
+	if c.cred == credPassword && (cfg.Username == "" || cfg.Password == "") {
+		return nil, errors.New("client: give both Username and Password")
+	}
+	if c.cred == credClient && cfg.RefreshToken != "" {
+		// client_credentials issues no refresh token, so a saved one
+		// belongs to a user's session, which the client's credentials
+		// alone must not silently replace with the client's own.
+		c.cred = credNone
+	}
+	if c.cred != credNone && !ct.supports(c.cred) {
+		return nil, fmt.Errorf("client: contract %s cannot log in with %s", ct.name, c.cred)
+	}
+	if cfg.AccessToken != "" || cfg.RefreshToken != "" {
+		c.tok = Tokens{AccessToken: cfg.AccessToken, RefreshToken: cfg.RefreshToken}
+		if exp, iat, ok := jwtTimes(cfg.AccessToken); ok {
+			c.tok.Expiry = exp
+			if !iat.IsZero() && exp.After(iat) {
+				c.lifetime = exp.Sub(iat)
+			}
+		}
+		return c, nil
+	}
+	if c.cred == credNone {
+		return nil, ErrNoCredentials
+	}
+	if _, err := c.tokens(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Token returns a valid access token, renewing it first when it expires
+// within the refresh margin. Concurrent callers share one renewal. When
+// the refresh token is refused it logs in again with the credentials, or
+// fails with ErrSessionExpired when it has none.
+func (c *Client) Token(ctx context.Context) (string, error) {
+	t, err := c.tokens(ctx)
+	return t.AccessToken, err
+}
+
+// Tokens returns the current tokens, to save and resume the session
+// later. It makes no request: the access token may be expired.
+func (c *Client) Tokens() Tokens {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tok
+}
+
+// Refresh renews the access token now, even if it is still valid (with
+// the refresh token, or by logging in again), and returns the new one.
+// A renewal already in progress is joined instead.
+func (c *Client) Refresh(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	f := c.flight
+	if f == nil {
+		f = c.startLocked(ctx)
+	}
+	c.mu.Unlock()
+	t, err := c.wait(ctx, f)
+	return t.AccessToken, err
+}
+
+// tokens returns valid tokens, renewing when needed.
+func (c *Client) tokens(ctx context.Context) (Tokens, error) {
+	c.mu.Lock()
+	if c.validLocked() {
+		t := c.tok
+		c.mu.Unlock()
+		return t, nil
+	}
+	f := c.flight
+	if f == nil {
+		f = c.startLocked(ctx)
+	}
+	c.mu.Unlock()
+	return c.wait(ctx, f)
+}
+
+// renewAfter401 is called when the API refused used: unless another
+// caller has renewed already, the token is renewed. It returns the new
+// access token.
+func (c *Client) renewAfter401(ctx context.Context, used string) (string, error) {
+	c.markRejected(used)
+	return c.Token(ctx)
+}
+
+// markRejected records that the API refused used, so that it is renewed
+// before it is handed out again.
+func (c *Client) markRejected(used string) {
+	c.mu.Lock()
+	if c.tok.AccessToken == used {
+		c.rejected = used
+	}
+	c.mu.Unlock()
+}
+
+// validLocked reports whether the access token may be handed out.
+func (c *Client) validLocked() bool {
+	if c.tok.AccessToken == "" || c.tok.AccessToken == c.rejected {
+		return false
+	}
+	if c.tok.Expiry.IsZero() {
+		return true // unknown lifetime: used until the API refuses it
+	}
+	margin := c.margin
+	if c.lifetime > 0 && margin > c.lifetime/2 {
+		margin = c.lifetime / 2
+	}
+	return c.now().Before(c.tok.Expiry.Add(-margin))
+}
+
+// startLocked starts a renewal. The caller holds c.mu.
+func (c *Client) startLocked(ctx context.Context) *flight {
+	f := &flight{done: make(chan struct{})}
+	c.flight = f
+	rt := c.tok.RefreshToken
+	go func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renewTimeout)
+		defer cancel()
+		tok, lifetime, err := c.renew(rctx, rt)
+		if err == nil {
+			c.mu.Lock()
+			c.tok, c.lifetime, c.rejected = tok, lifetime, ""
+			c.mu.Unlock()
+			if c.cfg.OnTokens != nil {
+				c.cfg.OnTokens(tok)
+			}
+		}
+		f.tok, f.err = tok, err
+		c.mu.Lock()
+		c.flight = nil
+		c.mu.Unlock()
+		close(f.done)
+	}()
+	return f
+}
+
+// wait waits for f or for ctx.
+func (c *Client) wait(ctx context.Context, f *flight) (Tokens, error) {
+	select {
+	case <-f.done:
+		return f.tok, f.err
+	case <-ctx.Done():
+		return Tokens{}, ctx.Err()
+	}
+}
+
+// renew gets new tokens: by refresh when there is a refresh token that
+// has not visibly expired, else (or when the server refuses it) by
+// logging in with the credentials.
+func (c *Client) renew(ctx context.Context, rt string) (Tokens, time.Duration, error) {
+	var refused error
+	if rt != "" {
+		if exp, _, ok := jwtTimes(rt); ok && !c.now().Before(exp) {
+			refused = errors.New("client: the refresh token has expired")
+		} else {
+			tok, lifetime, err := c.refresh(ctx, rt)
+			if err == nil {
+				if tok.RefreshToken == "" {
+					tok.RefreshToken = rt // not rotated: keep it
+				}
+				return tok, lifetime, nil
+			}
+			if !isRefusal(err) {
+				return Tokens{}, 0, err
+			}
+			refused = err
+		}
+	}
+	if c.cred == credNone {
+		if refused != nil {
+			return Tokens{}, 0, fmt.Errorf("%w: %w", ErrSessionExpired, refused)
+		}
+		return Tokens{}, 0, ErrSessionExpired
+	}
+	return c.login(ctx)
+}
+
+// isRefusal reports whether err is the server refusing the request (a 4xx
+// other than 408 and 429), as opposed to a failure worth retrying later.
+func isRefusal(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.StatusCode >= 400 && e.StatusCode < 500 &&
+		e.StatusCode != http.StatusRequestTimeout && e.StatusCode != http.StatusTooManyRequests
+}
