@@ -37,7 +37,7 @@ type testServer struct {
 	srv *server.Server
 }
 
-func newServer(t *testing.T, yaml string) *testServer {
+func newServer(t testing.TB, yaml string) *testServer {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(yaml))
 	if err != nil {

@@ -78,7 +78,7 @@ func (db *DB) CreateUser(ctx context.Context, u store.User) error {
 
 // GetUser returns one user; ErrNotFound when absent.
 func (db *DB) GetUser(ctx context.Context, username string) (store.User, error) {
-	u, err := scanUser(db.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, username))
+	u, err := scanUser(db.getUserR.QueryRowContext(ctx, username))
 	return u, wrapErr("get user", err)
 }
 
@@ -160,7 +160,7 @@ func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
 
 // GetClient returns one client; ErrNotFound when absent.
 func (db *DB) GetClient(ctx context.Context, id string) (store.Client, error) {
-	c, err := scanClient(db.r.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
+	c, err := scanClient(db.getClientR.QueryRowContext(ctx, id))
 	return c, wrapErr("get client", err)
 }
 
@@ -224,7 +224,7 @@ func (db *DB) CreateAPIKey(ctx context.Context, k store.APIKey) error {
 // GetAPIKeyByHash returns the key whose SHA-256 is hash, whatever its
 // state; ErrNotFound when absent.
 func (db *DB) GetAPIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, error) {
-	k, err := scanAPIKey(db.r.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash))
+	k, err := scanAPIKey(db.getKeyR.QueryRowContext(ctx, hash))
 	return k, wrapErr("get api key", err)
 }
 

@@ -71,7 +71,7 @@ func (db *DB) CreateFamily(ctx context.Context, f store.Family, t store.RefreshT
 	if f.ExpiresAt.IsZero() {
 		f.ExpiresAt = t.ExpiresAt
 	}
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.commit.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO families
 			(id, subject, client_id, scopes, auth_time, generation, rotated_at, revoked, expires_at, extra)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -107,36 +107,43 @@ func (db *DB) RotateRefresh(ctx context.Context, r store.Rotation) (store.Family
 	if len(r.NewHash) == 0 {
 		return store.Family{}, fmt.Errorf("sqlite: %s: empty new token hash", op)
 	}
-	tx, err := db.w.BeginTx(ctx, nil)
+	var f store.Family
+	err := db.commit.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		f, err = db.rotateIn(ctx, tx, r)
+		return err
+	})
 	if err != nil {
 		return store.Family{}, wrapErr(op, err)
 	}
-	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	return f, nil
+}
 
+// rotateIn is the body of RotateRefresh, run inside a (shared) write
+// transaction.
+func (db *DB) rotateIn(ctx context.Context, tx *sql.Tx, r store.Rotation) (store.Family, error) {
 	t, f, err := scanRefresh(tx.StmtContext(ctx, db.getRefreshW).QueryRowContext(ctx, r.OldHash), r.OldHash)
 	if err != nil {
-		return store.Family{}, wrapErr(op, err)
+		return store.Family{}, err
 	}
 	switch {
 	case f.Revoked:
-		return store.Family{}, fmt.Errorf("sqlite: %s: %w", op, store.ErrTokenRevoked)
+		return store.Family{}, store.ErrTokenRevoked
 	case !r.Now.Before(t.ExpiresAt):
-		return store.Family{}, fmt.Errorf("sqlite: %s: %w", op, store.ErrTokenExpired)
+		return store.Family{}, store.ErrTokenExpired
 	case t.Generation == f.Generation:
 		// The live token: rotate.
-	case t.Generation == f.Generation-1 && r.ReuseInterval > 0 && r.Now.Before(f.RotatedAt.Add(r.ReuseInterval)):
+	case r.ReuseInterval > 0 && t.Generation == f.Generation-1 && r.Now.Before(f.RotatedAt.Add(r.ReuseInterval)):
 		// The previous token within the grace period: rotate again; the
 		// current token dies by falling behind.
 	default:
 		if _, err := tx.StmtContext(ctx, db.revokeFam).ExecContext(ctx, f.ID); err != nil {
-			return store.Family{}, wrapErr(op, err)
+			return store.Family{}, err
 		}
-		if err := tx.Commit(); err != nil {
-			return store.Family{}, wrapErr(op, err)
-		}
-		return store.Family{}, fmt.Errorf("sqlite: %s: %w", op, store.ErrTokenReused)
+		// The revocation is committed with the batch; the caller learns
+		// of the reuse.
+		return store.Family{}, keep(store.ErrTokenReused)
 	}
-
 	res, err := tx.StmtContext(ctx, db.advanceFam).ExecContext(ctx, nanos(r.Now), nanos(r.ExpiresAt), f.ID, f.Generation)
 	if err == nil {
 		var n int64
@@ -145,14 +152,11 @@ func (db *DB) RotateRefresh(ctx context.Context, r store.Rotation) (store.Family
 		}
 	}
 	if err != nil {
-		return store.Family{}, wrapErr(op, err)
+		return store.Family{}, err
 	}
 	next := f.Generation + 1
 	if _, err := tx.StmtContext(ctx, db.insertToken).ExecContext(ctx, r.NewHash, f.ID, next, nanos(r.Now), nanos(r.ExpiresAt)); err != nil {
-		return store.Family{}, wrapErr(op, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return store.Family{}, wrapErr(op, err)
+		return store.Family{}, err
 	}
 	f.Generation = next
 	f.RotatedAt = fromNanos(nanos(r.Now))

@@ -64,6 +64,12 @@ type DB struct {
 	insertToken  *sql.Stmt // writer
 	revokeFam    *sql.Stmt // writer
 	isDeniedStmt *sql.Stmt // reader
+	getUserR     *sql.Stmt // reader
+	getClientR   *sql.Stmt // reader
+	getKeyR      *sql.Stmt // reader
+
+	// commit batches the hot writes into group commits.
+	commit *committer
 }
 
 // Open opens or creates the database file at path with default options,
@@ -140,6 +146,7 @@ func OpenWithOptions(ctx context.Context, path string, o Options) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	db.commit = newCommitter(w)
 	return db, nil
 }
 
@@ -163,6 +170,9 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.insertToken, db.w, insertTokenSQL},
 		{&db.revokeFam, db.w, `UPDATE families SET revoked = 1 WHERE id = ?`},
 		{&db.isDeniedStmt, db.r, `SELECT 1 FROM denylist WHERE jti = ?`},
+		{&db.getUserR, db.r, `SELECT ` + userColumns + ` FROM users WHERE username = ?`},
+		{&db.getClientR, db.r, `SELECT ` + clientColumns + ` FROM clients WHERE id = ?`},
+		{&db.getKeyR, db.r, `SELECT ` + apiKeyColumns + ` FROM api_keys WHERE hash = ?`},
 	}
 	for _, s := range stmts {
 		st, err := s.pool.PrepareContext(ctx, s.query)
@@ -176,8 +186,11 @@ func (db *DB) prepare(ctx context.Context) error {
 
 // Close closes both connection pools.
 func (db *DB) Close() error {
+	if db.commit != nil {
+		db.commit.close()
+	}
 	var errs []error
-	for _, s := range []*sql.Stmt{db.getRefreshR, db.getRefreshW, db.advanceFam, db.insertToken, db.revokeFam, db.isDeniedStmt} {
+	for _, s := range []*sql.Stmt{db.getRefreshR, db.getRefreshW, db.advanceFam, db.insertToken, db.revokeFam, db.isDeniedStmt, db.getUserR, db.getClientR, db.getKeyR} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
