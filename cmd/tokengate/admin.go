@@ -426,12 +426,18 @@ func (m *Main) keysCmd(ctx context.Context, args []string) error {
 }
 
 func (m *Main) tokenCmd(ctx context.Context, args []string) error {
-	const verbs = "revoke"
-	verb, args, err := m.sub("token", args, verbs)
-	if err != nil {
-		return err
+	const verbs = "[print]|logout|revoke"
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return m.tokenPrint(ctx, args, false)
 	}
-	if verb != "revoke" {
+	verb, args := args[0], args[1:]
+	switch verb {
+	case "print":
+		return m.tokenPrint(ctx, args, false)
+	case "logout":
+		return m.tokenPrint(ctx, args, true)
+	case "revoke":
+	default:
 		return m.badVerb("token", verb, verbs)
 	}
 	fs := m.newFlags("token revoke")

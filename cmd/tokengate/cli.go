@@ -81,7 +81,8 @@ commands:
   client    add|list|delete OAuth clients
   apikey    create|list|revoke API keys
   keys      list|rotate signing keys
-  token     revoke --user NAME: revoke every refresh token of a user
+  token     print a valid access token (--url, credentials from TOKENGATE_* env), cached and refreshed;
+            token logout: forget it; token revoke --user NAME: revoke every refresh token of a user
 
 Every command takes --config FILE and --db DSN (or TOKENGATE_CONFIG, TOKENGATE_DB).
 `

@@ -10,6 +10,7 @@
 //	tokengate client  add|list|delete
 //	tokengate apikey  create|list|revoke
 //	tokengate keys    list|rotate
+//	tokengate token   [print|logout] --url URL   (credentials from TOKENGATE_* env)
 //	tokengate token   revoke --user NAME
 //
 // Run "tokengate COMMAND -h" for a command's flags.

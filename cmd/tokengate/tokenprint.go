@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+
+	"tokengate/client"
+)
+
+// tokenPrint logs in (or resumes the cached session), refreshes when
+// needed and prints a valid access token, like
+// `gcloud auth print-access-token`. Secrets come from the environment or
+// stdin, never from argv, where other users could read them.
+func (m *Main) tokenPrint(ctx context.Context, args []string, logout bool) error {
+	name := "token"
+	if logout {
+		name = "token logout"
+	}
+	flags := m.newFlags(name)
+	baseURL := flags.String("url", "", "server URL (env TOKENGATE_URL)")
+	contract := flags.String("contract", "", "API contract: "+strings.Join(client.Contracts(), ", ")+" (env TOKENGATE_CONTRACT)")
+	clientID := flags.String("client-id", "", "client id (env TOKENGATE_CLIENT_ID; secret in TOKENGATE_CLIENT_SECRET)")
+	username := flags.String("username", "", "user name (env TOKENGATE_USERNAME; password in TOKENGATE_PASSWORD, else read from stdin)")
+	scope := flags.String("scope", "", "space-separated scopes to request")
+	cache := flags.String("cache", "", "token cache file (default: one per server and identity under the user config dir)")
+	if _, err := parse(flags, args); err != nil {
+		return err
+	}
+	env := func(flagVal *string, key string) string {
+		if *flagVal != "" {
+			return *flagVal
+		}
+		return m.Getenv(key)
+	}
+	cfg := client.Config{
+		BaseURL:      env(baseURL, "TOKENGATE_URL"),
+		Contract:     env(contract, "TOKENGATE_CONTRACT"),
+		ClientID:     env(clientID, "TOKENGATE_CLIENT_ID"),
+		ClientSecret: m.Getenv("TOKENGATE_CLIENT_SECRET"),
+		Username:     env(username, "TOKENGATE_USERNAME"),
+		Password:     m.Getenv("TOKENGATE_PASSWORD"),
+		APIKey:       m.Getenv("TOKENGATE_API_KEY"),
+		Scopes:       strings.Fields(*scope),
+	}
+	if cfg.BaseURL == "" {
+		fmt.Fprintln(m.Stderr, "tokengate token: give the server with --url or TOKENGATE_URL")
+		return errUsage
+	}
+	path := *cache
+	if path == "" {
+		def, err := client.DefaultCachePath()
+		if err != nil {
+			return err
+		}
+		// One cache per server and identity, named by a hash so that no
+		// user name or URL appears in the file name.
+		id := sha256.Sum256([]byte(strings.Join([]string{cfg.BaseURL, cfg.Contract, cfg.ClientID, cfg.Username, hashIfSet(cfg.APIKey)}, "\x00")))
+		path = filepath.Join(filepath.Dir(def), "tokens-"+hex.EncodeToString(id[:8])+".json")
+	}
+	store := client.FileStore(path)
+	if logout {
+		if err := store.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		fmt.Fprintln(m.Stdout, "cached tokens removed")
+		return nil
+	}
+	saved, err := store.Load()
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("reading the token cache: %w", err)
+	}
+	cfg.AccessToken, cfg.RefreshToken = saved.AccessToken, saved.RefreshToken
+	if cfg.Username != "" && cfg.Password == "" && cfg.RefreshToken == "" {
+		pw, err := m.readSecret("password for "+cfg.Username+": ", false)
+		if err != nil {
+			return err
+		}
+		cfg.Password = pw
+	}
+	cfg.OnTokens = store.Saver()
+	c, err := client.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	tok, err := c.Token(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(m.Stdout, tok)
+	return nil
+}
+
+func hashIfSet(s string) string {
+	if s == "" {
+		return ""
+	}
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
