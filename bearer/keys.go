@@ -198,7 +198,6 @@ type remoteKeys struct {
 	hc       *http.Client
 	allowed  []jose.SignatureAlgorithm
 	interval time.Duration
-	maxAge   time.Duration
 	now      func() time.Time
 
 	set atomic.Pointer[keySet]

@@ -65,7 +65,6 @@ type bench struct {
 	dir     string
 	bin     string
 	procs   []*exec.Cmd
-	lines   []string
 }
 
 const benchConfig = `

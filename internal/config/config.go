@@ -223,6 +223,7 @@ type Error struct {
 	Msg  string
 }
 
+// Error formats the mistake as FILE:LINE: KEY: message.
 func (e *Error) Error() string {
 	var b strings.Builder
 	if e.File != "" {

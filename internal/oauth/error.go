@@ -57,6 +57,7 @@ type Error struct {
 	Cause error
 }
 
+// Error returns the code and description (never the internal cause).
 func (e *Error) Error() string {
 	if e.Description == "" {
 		return e.Code

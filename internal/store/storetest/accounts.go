@@ -115,7 +115,7 @@ func testClients(t *testing.T, s store.Store) {
 	got, err = s.GetClient(ctx(t), "cli")
 	must(t, err)
 	checkClient(t, got, cli)
-	if got.SecretHash != nil && len(got.SecretHash) != 0 {
+	if len(got.SecretHash) != 0 {
 		t.Errorf("public client has secret hash %x", got.SecretHash)
 	}
 	_, err = s.GetClient(ctx(t), "nope")
