@@ -17,18 +17,22 @@ import (
 	"tokengate/internal/store"
 )
 
-// Known grant types a client may be allowed.
-var knownGrants = map[string]bool{
-	"password": true, "refresh_token": true, "client_credentials": true,
-	"urn:tokengate:params:oauth:grant-type:api-key":   true,
-	"urn:ietf:params:oauth:grant-type:token-exchange": true,
-	"urn:ietf:params:oauth:grant-type:jwt-bearer":     true,
+// knownGrant reports whether g is a grant type a client may be allowed.
+func knownGrant(g string) bool {
+	switch g {
+	case "password", "refresh_token", "client_credentials",
+		"urn:tokengate:params:oauth:grant-type:api-key",
+		"urn:ietf:params:oauth:grant-type:token-exchange",
+		"urn:ietf:params:oauth:grant-type:jwt-bearer":
+		return true
+	}
+	return false
 }
 
 // CheckGrants reports an unknown grant type.
 func CheckGrants(grants []string) error {
 	for _, g := range grants {
-		if !knownGrants[g] {
+		if !knownGrant(g) {
 			return fmt.Errorf("unknown grant type %q", g)
 		}
 	}
