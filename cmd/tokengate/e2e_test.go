@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -112,6 +113,24 @@ func (p *proc) stop(t *testing.T) {
 		_ = p.cmd.Process.Kill()
 		t.Errorf("server did not stop on SIGTERM")
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // cli runs a tokengate admin command with stdin.
@@ -372,7 +391,7 @@ func TestDevModePrintsCredentialsOnce(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	cmd := exec.Command(binPath, "serve", "--dev", "--addr", addr, "--db", filepath.Join(dir, "dev.db"))
-	var out bytes.Buffer
+	var out syncBuffer // read below while exec's goroutine writes to it
 	cmd.Stdout, cmd.Stderr = &out, io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	var c common
 	c.register(fs)
 	addr := fs.String("addr", "", "listen address HOST:PORT (env TOKENGATE_ADDR; default 127.0.0.1:8080)")
-	dev := fs.Bool("dev", false, "development mode: create a client and a user and print their credentials once")
+	dev := fs.Bool("dev", false, "development mode: create a client and a user and print their credentials once; no rate limit for loopback")
 	logFormat := fs.String("log-format", "", "log format: text or json")
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error")
 	if _, err := parse(fs, args); err != nil {
@@ -35,6 +35,10 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		}
 		if *logLevel != "" {
 			cfg.Log.Level = *logLevel
+		}
+		if *dev {
+			// Development runs clients, tests and load on this machine.
+			cfg.RateLimit.ExemptLoopback = true
 		}
 	})
 	if err != nil {

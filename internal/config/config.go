@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
 	"strconv"
@@ -157,7 +158,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		days, err := strconv.ParseFloat(n, 64)
-		if err != nil || days < 0 || days > 36500 {
+		// NaN fails every comparison: without its own test "NaNd" would
+		// become the most negative Duration.
+		if err != nil || math.IsNaN(days) || days < 0 || days > 36500 {
 			return 0, fmt.Errorf("invalid duration %q", s)
 		}
 		return time.Duration(days * float64(24*time.Hour)), nil

@@ -10,6 +10,9 @@ import (
 	"time"
 )
 
+// MaxRefreshReuseInterval bounds a client's refresh_reuse_interval.
+const MaxRefreshReuseInterval = 5 * time.Minute
+
 // ApplyEnv overlays TOKENGATE_* environment variables read through getenv.
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	if v := getenv("TOKENGATE_ADDR"); v != "" {
@@ -187,6 +190,11 @@ func (c *Config) validateBootstrap() error {
 		}
 		if len(cl.Grants) == 0 {
 			return c.KeyError(key+".grants", "list at least one grant type")
+		}
+		if cl.RefreshReuseInterval.D() > MaxRefreshReuseInterval {
+			// The grace is for a retried request or two tabs waking up
+			// together; a long one would switch reuse detection off.
+			return c.KeyError(key+".refresh_reuse_interval", "must be at most %v (seconds are what a retry needs)", MaxRefreshReuseInterval)
 		}
 	}
 	for i, k := range c.Bootstrap.APIKeys {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"tokengate/internal/oauth"
 )
@@ -71,7 +72,9 @@ func datarheiLogin(env *Env, prof oauth.Profile) http.Handler {
 				writeDatarheiError(env, w, r, oauth.ErrInvalidRequest("send a JSON body {\"username\", \"password\"}"))
 				return
 			}
-			if jerr := json.Unmarshal(body, &req); jerr != nil {
+			// Invalid UTF-8 is malformed JSON (RFC 8259 §8.1), not text for
+			// encoding/json to patch with U+FFFD.
+			if jerr := json.Unmarshal(body, &req); jerr != nil || !utf8.Valid(body) {
 				writeDatarheiError(env, w, r, oauth.ErrInvalidRequest("invalid JSON body: expected {\"username\": string, \"password\": string}"))
 				return
 			}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"tokengate/internal/oauth"
 )
@@ -124,6 +125,12 @@ func fastAPIRefresh(env *Env, prof oauth.Profile) http.Handler {
 		body, oerr := readBody(r)
 		if oerr != nil {
 			writeFastAPIError(env, w, r, oerr, "body")
+			return
+		}
+		if !utf8.Valid(body) {
+			// As FastAPI: a body that is not UTF-8 fails before it is
+			// parsed as JSON (encoding/json would turn it into U+FFFD).
+			writeFastAPIDetail(w, http.StatusBadRequest, "There was an error parsing the body")
 			return
 		}
 		var req map[string]json.RawMessage

@@ -56,7 +56,7 @@ func BodyKindOf(r *http.Request) (BodyKind, error) {
 		return BodyNone, fmt.Errorf("malformed Content-Type")
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return BodyNone, fmt.Errorf("unsupported charset %q", cs)
+		return BodyNone, fmt.Errorf("unsupported charset %.40q", cs)
 	}
 	switch mt {
 	case "application/x-www-form-urlencoded":
@@ -64,7 +64,7 @@ func BodyKindOf(r *http.Request) (BodyKind, error) {
 	case "application/json":
 		return BodyJSON, nil
 	}
-	return BodyNone, fmt.Errorf("unsupported Content-Type %q: send application/x-www-form-urlencoded or application/json", mt)
+	return BodyNone, fmt.Errorf("unsupported Content-Type %.60q: send application/x-www-form-urlencoded or application/json", mt)
 }
 
 // readBody reads the whole (already size-limited) body.
@@ -150,6 +150,9 @@ func parseJSON(body []byte) (Params, *oauth.Error) {
 		return nil, oauth.ErrInvalidRequest("body must be a JSON object")
 	}
 	p := Params{}
+	// seen holds every key, null ones too: {"scope":null,"scope":"x"}
+	// repeats scope as much as two strings do.
+	seen := map[string]bool{}
 	for dec.More() {
 		kt, err := dec.Token()
 		if err != nil {
@@ -169,17 +172,19 @@ func parseJSON(body []byte) (Params, *oauth.Error) {
 		case bool:
 			v = strconv.FormatBool(x)
 		case nil:
-			continue // null: as if absent
 		default:
 			return nil, oauth.ErrInvalidRequest("parameter " + k + " must be a string")
 		}
-		if _, dup := p[k]; dup {
+		if seen[k] {
 			return nil, oauth.ErrRepeated(k)
 		}
-		if len(p) >= maxParams {
+		if len(seen) >= maxParams {
 			return nil, oauth.ErrInvalidRequest("too many parameters")
 		}
-		p[k] = v
+		seen[k] = true
+		if vt != nil { // null: as if absent
+			p[k] = v
+		}
 	}
 	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
 		return nil, oauth.ErrInvalidRequest("malformed JSON body")

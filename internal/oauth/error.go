@@ -89,6 +89,9 @@ func ErrMissing(param string) *Error {
 
 // ErrRepeated is invalid_request naming the repeated parameter.
 func ErrRepeated(param string) *Error {
+	if len(param) > 64 {
+		param = param[:64] // names come from the client: echo a bounded part
+	}
 	return errInvalidRequest(param, "parameter given more than once: "+param, ReasonMalformed)
 }
 

@@ -138,14 +138,15 @@ func (s *Service) Refresh(ctx context.Context, c *store.Client, raw, scope strin
 	if oerr != nil {
 		return nil, oerr
 	}
-	if fam.Subject != c.ID {
-		u, err := s.store.GetUser(ctx, fam.Subject)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, s.storeErr(err, errServer(err))
-		}
-		if err != nil || u.Disabled {
-			return nil, errInvalidGrant("the user may no longer log in", ReasonTokenRevoked)
-		}
+	// Every refresh family belongs to a user (client_credentials issues
+	// no refresh token), so the user is always checked, even one whose
+	// name happens to equal a client id.
+	u, err := s.store.GetUser(ctx, fam.Subject)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, s.storeErr(err, errServer(err))
+	}
+	if err != nil || u.Disabled {
+		return nil, errInvalidGrant("the user may no longer log in", ReasonTokenRevoked)
 	}
 	audience := fam.Extra["aud"]
 	if p.NoRotation {

@@ -34,7 +34,8 @@ type Guard struct {
 }
 
 // NewGuard returns a Guard with defaults filled in: 10 failures in 15
-// minutes, back-off from 1 minute doubling to 1 hour.
+// minutes, back-off from 1 minute doubling with each further failure to
+// 1 hour.
 func NewGuard(st store.Attempts, o GuardOptions, now func() time.Time, log *slog.Logger) *Guard {
 	if o.Threshold <= 0 {
 		o.Threshold = 10
@@ -59,6 +60,14 @@ func NewGuard(st store.Attempts, o GuardOptions, now func() time.Time, log *slog
 	}
 	return &Guard{store: st, o: o, now: now, log: log}
 }
+
+// hold is how long the count of a key that has reached its threshold is
+// kept: the window plus twice MaxBackoff, room for the back-off to double
+// all the way up (base + 2·base + … + max < 2·max). Without it the count
+// would reset when the window in which the threshold was reached ends, and
+// the lock-out could never outgrow the window (1, 2, 4, 8 minutes and back
+// to a fresh count, with the defaults), so MaxBackoff would be unreachable.
+func (g *Guard) hold() time.Duration { return g.o.Window + 2*g.o.MaxBackoff }
 
 func userKey(u string) string { return "user:" + u }
 func ipKey(ip string) string  { return "ip:" + ip }
@@ -88,7 +97,10 @@ func (g *Guard) check(ctx context.Context, username, ip string) error {
 		if i == 1 {
 			threshold = g.o.IPThreshold
 		}
-		n, last, err := g.store.Failures(ctx, key, now, g.o.Window)
+		// Counts below the threshold were recorded within one window (see
+		// fail), so reading over the longer hold changes only how long a
+		// lock-out lasts, never when one starts.
+		n, last, err := g.store.Failures(ctx, key, now, g.hold())
 		if err != nil {
 			// Fail closed: without the counters we cannot know.
 			return errUnavailable(err)
@@ -110,11 +122,22 @@ func (g *Guard) fail(ctx context.Context, username, ip string) {
 		return
 	}
 	now := g.now()
-	for _, key := range [...]string{userKey(username), ipKey(ip)} {
+	for i, key := range [...]string{userKey(username), ipKey(ip)} {
 		if key == "user:" || key == "ip:" {
 			continue
 		}
-		if _, err := g.store.RecordFailure(ctx, key, now, g.o.Window); err != nil {
+		threshold := g.o.Threshold
+		if i == 1 {
+			threshold = g.o.IPThreshold
+		}
+		// A key already at its threshold keeps counting for the hold, so
+		// that each failure after a lock-out doubles the next one; below
+		// it, failures count within the window only.
+		window := g.o.Window
+		if n, _, err := g.store.Failures(ctx, key, now, g.hold()); err == nil && n >= threshold {
+			window = g.hold()
+		}
+		if _, err := g.store.RecordFailure(ctx, key, now, window); err != nil {
 			g.log.Warn("recording failed login", "err", err)
 		}
 	}

@@ -74,7 +74,19 @@ type limiter struct {
 	ips      map[string]*entry
 	overflow *rate.Limiter
 	now      func() time.Time
+	// swept is when the table was last swept; sweeps counts them. A sweep
+	// walks the whole table under the lock, so a flood of new addresses
+	// into a full table sweeps at most once per sweepEvery, not once per
+	// request.
+	swept  time.Time
+	sweeps int
 }
+
+// sweepEvery bounds how often a full table is swept for idle entries.
+const sweepEvery = time.Second
+
+// idleAfter is how long an entry must be unused before a sweep drops it.
+const idleAfter = time.Minute
 
 type entry struct {
 	lim  *rate.Limiter
@@ -103,9 +115,11 @@ func (l *limiter) allow(ip string) bool {
 	l.mu.Lock()
 	e, ok := l.ips[ip]
 	if !ok {
-		if len(l.ips) >= l.max {
+		if len(l.ips) >= l.max && now.Sub(l.swept) >= sweepEvery {
+			l.swept = now
+			l.sweeps++
 			for k, v := range l.ips {
-				if now.Sub(v.seen) > time.Minute {
+				if now.Sub(v.seen) > idleAfter {
 					delete(l.ips, k)
 				}
 			}
