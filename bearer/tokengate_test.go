@@ -2,7 +2,6 @@ package bearer_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/config"
 	"tokengate/internal/server"
-	"tokengate/internal/store/sqlite"
+	"tokengate/internal/servertest"
 )
 
 // This file starts a real tokengate (the server's handler behind
@@ -23,24 +21,9 @@ import (
 // works, and it may run on a fake clock.
 
 // clock is a settable clock shared by the server and the verifier.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = servertest.Clock
 
-func newClock() *clock { return &clock{t: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return servertest.NewClock(time.Now()) }
 
 // tokengate is a running test server.
 type tokengate struct {
@@ -73,36 +56,12 @@ bootstrap:
 func startTokengate(t *testing.T, yaml string, now func() time.Time) *tokengate {
 	t.Helper()
 	tg := &tokengate{counts: map[string]int{}}
-	var h http.Handler
-	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := servertest.Start(t, yaml, servertest.Options{Now: now, Observe: func(r *http.Request) {
 		tg.mu.Lock()
 		tg.counts[r.Method+" "+r.URL.Path]++
 		tg.mu.Unlock()
-		h.ServeHTTP(w, r)
-	}))
-	tg.URL = "http://" + hs.Listener.Addr().String()
-	cfg, err := config.Parse("test.yaml", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Addr = "127.0.0.1:0"
-	cfg.Issuer = tg.URL
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir()+"/tg.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	tg.srv, err = server.New(ctx, server.Options{Config: cfg, Store: st, Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h = tg.srv.Handler()
-	hs.Start()
-	t.Cleanup(hs.Close)
+	}})
+	tg.URL, tg.srv = s.URL, s.Srv
 	return tg
 }
 

@@ -2,11 +2,9 @@ package client_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
@@ -16,7 +14,7 @@ import (
 
 	"tokengate/internal/config"
 	"tokengate/internal/server"
-	"tokengate/internal/store/sqlite"
+	"tokengate/internal/servertest"
 )
 
 // This file starts a real tokengate (the server's handler behind
@@ -25,24 +23,9 @@ import (
 // and by grant type.
 
 // clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = servertest.Clock
 
-func newClock() *clock { return &clock{t: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return servertest.NewClock(time.Now()) }
 
 type tokengate struct {
 	URL string
@@ -89,33 +72,8 @@ func startTokengate(t *testing.T, yaml string, now func() time.Time, adjust func
 func startConfig(t *testing.T, cfg config.Config, now func() time.Time, adjust func(*config.Config)) *tokengate {
 	t.Helper()
 	tg := &tokengate{counts: map[string]int{}}
-	var h http.Handler
-	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tg.record(r)
-		h.ServeHTTP(w, r)
-	}))
-	tg.URL = "http://" + hs.Listener.Addr().String()
-	cfg.Addr = "127.0.0.1:0"
-	cfg.Issuer = tg.URL
-	if adjust != nil {
-		adjust(&cfg)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir()+"/tg.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	tg.srv, err = server.New(ctx, server.Options{Config: cfg, Store: st, Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h = tg.srv.Handler()
-	hs.Start()
-	t.Cleanup(hs.Close)
+	s := servertest.StartConfig(t, cfg, servertest.Options{Now: now, Adjust: adjust, Observe: tg.record})
+	tg.URL, tg.srv = s.URL, s.Srv
 	return tg
 }
 

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -12,9 +11,8 @@ import (
 	"sync"
 	"testing"
 
-	"tokengate/internal/config"
 	"tokengate/internal/server"
-	"tokengate/internal/store/sqlite"
+	"tokengate/internal/servertest"
 )
 
 const testConfig = `
@@ -39,28 +37,8 @@ type testServer struct {
 
 func newServer(t testing.TB, yaml string) *testServer {
 	t.Helper()
-	cfg, err := config.Parse("test.yaml", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Addr = "127.0.0.1:0"
-	cfg.Issuer = "http://tokengate.test"
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir()+"/tg.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	srv, err := server.New(ctx, server.Options{Config: cfg, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return &testServer{Server: hs, srv: srv}
+	s := servertest.Start(t, yaml, servertest.Options{Issuer: "http://tokengate.test"})
+	return &testServer{Server: s.Server, srv: s.Srv}
 }
 
 type answer struct {
