@@ -17,6 +17,7 @@ import (
 
 	"tokengate/internal/config"
 	"tokengate/internal/store"
+	"tokengate/internal/store/postgres"
 	"tokengate/internal/store/sqlite"
 )
 
@@ -147,7 +148,13 @@ func (m *Main) loadConfig(c common, override func(*config.Config)) (config.Confi
 func openStore(ctx context.Context, dsn string) (store.Store, error) {
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return nil, errors.New("the PostgreSQL store is not available in this build yet; use a SQLite file (sqlite:PATH)")
+		// Pool size and timeouts come from the DSN's query parameters
+		// (see internal/store/postgres).
+		db, err := postgres.Open(ctx, dsn, postgres.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("opening %s: %w", redactDSN(dsn), err)
+		}
+		return db, nil
 	case strings.Contains(dsn, "://"):
 		return nil, fmt.Errorf("unsupported database URL scheme in %q: use a file path, sqlite:PATH or postgres://", redactDSN(dsn))
 	}
@@ -163,19 +170,30 @@ func openStore(ctx context.Context, dsn string) (store.Store, error) {
 	return sqlite.Open(ctx, path)
 }
 
-// redactDSN hides a password in a database URL before it is printed.
+// redactDSN hides the passwords in a database URL (in the user info, or
+// password= and sslpassword= query parameters) before it is printed.
 func redactDSN(dsn string) string {
 	scheme, rest, ok := strings.Cut(dsn, "://")
 	if !ok {
 		return dsn
 	}
+	rest, query, hasQuery := strings.Cut(rest, "?")
 	if at := strings.LastIndex(rest, "@"); at >= 0 {
 		creds := rest[:at]
 		if user, _, hasPw := strings.Cut(creds, ":"); hasPw {
-			return scheme + "://" + user + ":xxxxx@" + rest[at+1:]
+			rest = user + ":xxxxx@" + rest[at+1:]
 		}
 	}
-	return dsn
+	if !hasQuery {
+		return scheme + "://" + rest
+	}
+	params := strings.Split(query, "&")
+	for i, kv := range params {
+		if k, _, _ := strings.Cut(kv, "="); k == "password" || k == "sslpassword" {
+			params[i] = k + "=xxxxx"
+		}
+	}
+	return scheme + "://" + rest + "?" + strings.Join(params, "&")
 }
 
 // withStore loads the config, opens the store and runs fn.

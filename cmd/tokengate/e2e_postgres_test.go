@@ -1,0 +1,498 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// pgServer returns the DSN of the PostgreSQL server of the tests (a
+// postgres:// URL). Only TOKENGATE_SKIP_POSTGRES=1 skips them.
+func pgServer(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("TOKENGATE_TEST_POSTGRES")
+	if dsn != "" {
+		return dsn
+	}
+	if os.Getenv("TOKENGATE_SKIP_POSTGRES") == "1" {
+		t.Skip("PostgreSQL tests skipped: TOKENGATE_SKIP_POSTGRES=1")
+	}
+	t.Fatal("TOKENGATE_TEST_POSTGRES is not set; run `make test`, which starts PostgreSQL, or set TOKENGATE_SKIP_POSTGRES=1")
+	return ""
+}
+
+// pgDatabase creates an empty database, dropped when the test ends, and
+// returns its DSN.
+func pgDatabase(t *testing.T) string {
+	t.Helper()
+	server := pgServer(t)
+	u, err := url.Parse(server)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		t.Fatal("TOKENGATE_TEST_POSTGRES must be a postgres:// URL")
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "tg_e2e_" + hex.EncodeToString(b)
+	pgExec(t, server, `CREATE DATABASE `+name)
+	t.Cleanup(func() { pgExec(t, server, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`) })
+	u.Path = "/" + name
+	return u.String()
+}
+
+func pgExec(t *testing.T, dsn, stmt string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connecting to the test server: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, stmt); err != nil {
+		t.Fatalf("%s: %v", stmt, err)
+	}
+}
+
+// multiNodeConfig is e2eConfig with a fixed issuer, so that tokens of one
+// node verify on every other.
+const multiNodeConfig = "issuer: http://tokengate.test\n" + e2eConfig
+
+// startNodes starts n `tokengate serve` processes at once (so that they
+// migrate and bootstrap the database together) and waits until all are
+// ready.
+func startNodes(t *testing.T, n int, args ...string) []*proc {
+	t.Helper()
+	ps := make([]*proc, n)
+	for i := range ps {
+		addr := freeAddr(t)
+		p := &proc{addr: addr, base: "http://" + addr, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+		p.cmd = exec.Command(binPath, append([]string{"serve", "--addr", addr}, args...)...)
+		p.cmd.Stderr = p.stderr
+		p.cmd.Stdout = io.Discard
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { p.done <- p.cmd.Wait() }()
+		t.Cleanup(func() { p.stop(t) })
+		ps[i] = p
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for i, p := range ps {
+		for {
+			if ready(p.base) {
+				break
+			}
+			select {
+			case err := <-p.done:
+				t.Fatalf("node %d exited early: %v\n%s", i, err, p.stderr)
+			case <-time.After(20 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				p.stop(t)
+				t.Fatalf("node %d not ready\n%s", i, p.stderr)
+			}
+		}
+	}
+	return ps
+}
+
+// ready reports whether /readyz answers 200.
+func ready(base string) bool {
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// tryPost is post for other goroutines than the test's: it returns the
+// transport error instead of failing the test.
+func tryPost(base, path string, vals url.Values, id, secret string) (int, map[string]any, error) {
+	req, err := http.NewRequest("POST", base+path, strings.NewReader(vals.Encode()))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body, nil
+}
+
+func login(t *testing.T, base, user, pw string) map[string]any {
+	t.Helper()
+	st, tok := post(t, base, "/oauth/token", url.Values{"grant_type": {"password"}, "username": {user}, "password": {pw}}, "app", "app-secret")
+	if st != 200 {
+		t.Fatalf("password grant for %s on %s: %d %v", user, base, st, tok)
+	}
+	return tok
+}
+
+func refresh(t *testing.T, base, rt string) (int, map[string]any) {
+	t.Helper()
+	return post(t, base, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, "app", "app-secret")
+}
+
+// jwksKids returns the key ids a node publishes.
+func jwksKids(t *testing.T, base string) []string {
+	t.Helper()
+	resp, err := http.Get(base + "/.well-known/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var set struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		t.Fatalf("decoding JWKS of %s: %v", base, err)
+	}
+	var kids []string
+	for _, k := range set.Keys {
+		kids = append(kids, k.Kid)
+	}
+	return kids
+}
+
+// jwtKid returns the kid in a JWT's header.
+func jwtKid(t *testing.T, jwt string) string {
+	t.Helper()
+	h, _, _ := strings.Cut(jwt, ".")
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		t.Fatalf("JWT header: %v", err)
+	}
+	var hdr struct {
+		Kid string `json:"kid"`
+	}
+	if err := json.Unmarshal(b, &hdr); err != nil {
+		t.Fatalf("JWT header: %v", err)
+	}
+	return hdr.Kid
+}
+
+// TestPostgresThreeNodes runs three tokengate processes on one PostgreSQL
+// database and checks that what one node does, the others honour at once.
+func TestPostgresThreeNodes(t *testing.T) {
+	db := pgDatabase(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tokengate.yaml")
+	if err := os.WriteFile(cfg, []byte(multiNodeConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nodes := startNodes(t, 3, "--config", cfg, "--db", db)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+
+	// The nodes started together on an empty database: one schema, one
+	// first signing key, shared by all.
+	kids := jwksKids(t, a.base)
+	if len(kids) != 1 {
+		t.Fatalf("node A publishes %d keys after a concurrent first start, want 1: %v", len(kids), kids)
+	}
+	for _, p := range nodes[1:] {
+		if got := jwksKids(t, p.base); !slices.Equal(got, kids) {
+			t.Fatalf("nodes publish different keys: %v and %v", kids, got)
+		}
+	}
+	if out, e, code := cli(t, "", "migrate", "--db", db); code != 0 || !strings.Contains(out, "migrations applied") {
+		t.Fatalf("migrate on a migrated database: %d %s %s", code, out, e)
+	}
+
+	t.Run("ParallelRefreshesOneWinner", func(t *testing.T) {
+		rt := login(t, a.base, "alice", "alice-pw")["refresh_token"].(string)
+		const n = 100
+		type result struct {
+			status int
+			body   map[string]any
+			err    error
+		}
+		results := make([]result, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				st, body, err := tryPost(nodes[i%3].base, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, "app", "app-secret")
+				results[i] = result{st, body, err}
+			})
+		}
+		close(start)
+		wg.Wait()
+		var ok int
+		var winner string
+		for i, r := range results {
+			switch {
+			case r.err != nil:
+				t.Errorf("refresh %d: %v", i, r.err)
+			case r.status == 200:
+				ok++
+				winner, _ = r.body["refresh_token"].(string)
+			case r.status == 400 && r.body["error"] == "invalid_grant":
+			default:
+				t.Errorf("refresh %d on node %d: %d %v", i, i%3, r.status, r.body)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("%d of %d parallel refreshes of one token succeeded, want exactly 1", ok, n)
+		}
+		// The losers presented a rotated token: the family is revoked, the
+		// winner's new token with it, on every node.
+		for _, p := range nodes {
+			if st, body := refresh(t, p.base, winner); st != 400 {
+				t.Fatalf("winner's token after the race on %s: %d %v", p.base, st, body)
+			}
+		}
+	})
+
+	t.Run("ReuseOnAnyNodeRevokesEverywhere", func(t *testing.T) {
+		rt0 := login(t, a.base, "alice", "alice-pw")["refresh_token"].(string)
+		st, tok := refresh(t, b.base, rt0)
+		if st != 200 {
+			t.Fatalf("refresh on B: %d %v", st, tok)
+		}
+		rt1 := tok["refresh_token"].(string)
+		if st, body := refresh(t, c.base, rt0); st != 400 || body["error"] != "invalid_grant" {
+			t.Fatalf("rotated token presented again on C: %d %v", st, body)
+		}
+		for _, p := range nodes {
+			if st, body := refresh(t, p.base, rt1); st != 400 {
+				t.Fatalf("current token after reuse, on %s: %d %v", p.base, st, body)
+			}
+		}
+	})
+
+	t.Run("RevocationOnAHonouredByB", func(t *testing.T) {
+		tok := login(t, a.base, "alice", "alice-pw")
+		rt, at := tok["refresh_token"].(string), tok["access_token"].(string)
+		if st, body := post(t, b.base, "/oauth/introspect", url.Values{"token": {at}}, "app", "app-secret"); st != 200 || body["active"] != true {
+			t.Fatalf("B introspects A's access token: %d %v", st, body)
+		}
+		for _, token := range []string{rt, at} {
+			if st, body := post(t, a.base, "/oauth/revoke", url.Values{"token": {token}}, "app", "app-secret"); st != 200 {
+				t.Fatalf("revoke on A: %d %v", st, body)
+			}
+		}
+		if st, body := refresh(t, b.base, rt); st != 400 {
+			t.Fatalf("refresh on B of a token revoked on A: %d %v", st, body)
+		}
+		for _, p := range []*proc{b, c} {
+			if st, body := post(t, p.base, "/oauth/introspect", url.Values{"token": {at}}, "app", "app-secret"); st != 200 || body["active"] != false {
+				t.Fatalf("introspection on %s of an access token revoked on A: %d %v", p.base, st, body)
+			}
+		}
+	})
+
+	t.Run("DisabledUserRefusedByEveryNode", func(t *testing.T) {
+		if _, e, code := cli(t, "bob-pw\n", "user", "add", "bob", "--scopes", "read", "--db", db, "--config", cfg); code != 0 {
+			t.Fatalf("user add: %s", e)
+		}
+		rt := login(t, a.base, "bob", "bob-pw")["refresh_token"].(string)
+		if _, e, code := cli(t, "", "user", "disable", "bob", "--db", db); code != 0 {
+			t.Fatalf("user disable: %s", e)
+		}
+		if st, body := refresh(t, b.base, rt); st != 400 {
+			t.Fatalf("disabled user refreshed on B: %d %v", st, body)
+		}
+		if st, body := post(t, c.base, "/oauth/token", url.Values{"grant_type": {"password"}, "username": {"bob"}, "password": {"bob-pw"}}, "app", "app-secret"); st != 400 {
+			t.Fatalf("disabled user logged in on C: %d %v", st, body)
+		}
+	})
+
+	t.Run("KeyRotationReachesEveryNodeWithin10s", func(t *testing.T) {
+		out, e, code := cli(t, "", "keys", "rotate", "--db", db, "--config", cfg)
+		if code != 0 {
+			t.Fatalf("keys rotate: %s", e)
+		}
+		rotated := time.Now()
+		var kid string
+		if _, err := fmt.Sscanf(out, "new active signing key %s", &kid); err != nil || kid == "" {
+			t.Fatalf("keys rotate output: %q", out)
+		}
+		// Nodes re-read the keys every 5 seconds; allow 10.
+		for _, p := range nodes {
+			for {
+				tok := accessToken(t, p.base)
+				if slices.Contains(jwksKids(t, p.base), kid) && jwtKid(t, tok) == kid {
+					t.Logf("%s publishes and signs with the new key %s after %v", p.base, kid, time.Since(rotated).Round(10*time.Millisecond))
+					break
+				}
+				if time.Since(rotated) > 10*time.Second {
+					t.Fatalf("%s does not use the new key %s 10s after the rotation: JWKS %v", p.base, kid, jwksKids(t, p.base))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		// Tokens signed with the new key on one node verify on another.
+		st, tok := post(t, b.base, "/oauth/token", url.Values{"grant_type": {"client_credentials"}}, "app", "app-secret")
+		if st != 200 {
+			t.Fatalf("client_credentials on B: %d %v", st, tok)
+		}
+		if st, body := post(t, c.base, "/oauth/introspect", url.Values{"token": {tok["access_token"].(string)}}, "app", "app-secret"); st != 200 || body["active"] != true {
+			t.Fatalf("C introspects B's token signed with the new key: %d %v", st, body)
+		}
+	})
+}
+
+// accessToken returns a fresh client_credentials access token from base.
+func accessToken(t *testing.T, base string) string {
+	t.Helper()
+	st, tok := post(t, base, "/oauth/token", url.Values{"grant_type": {"client_credentials"}}, "app", "app-secret")
+	if st != 200 {
+		t.Fatalf("client_credentials on %s: %d %v", base, st, tok)
+	}
+	return tok["access_token"].(string)
+}
+
+func TestPostgresDownAtStartExitsWithClearError(t *testing.T) {
+	addr := freeAddr(t) // nothing listens there
+	start := time.Now()
+	_, e, code := cli(t, "", "serve", "--addr", freeAddr(t), "--db", "postgres://tokengate:hunter2@"+addr+"/tokengate?connect_retry=1s")
+	if code == 0 {
+		t.Fatal("serve started without a database")
+	}
+	if !strings.Contains(e, "cannot connect to "+addr+"/tokengate") || strings.Contains(e, "hunter2") {
+		t.Fatalf("stderr: %s", e)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("gave up after %v with connect_retry=1s", d)
+	}
+}
+
+// tcpProxy forwards a fixed loopback address to a target; Down closes the
+// listener and every connection, Up listens again on the same address.
+type tcpProxy struct {
+	addr, target string
+	mu           sync.Mutex
+	ln           net.Listener
+	conns        []net.Conn
+}
+
+func (p *tcpProxy) Up(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go func() { io.Copy(s, c); s.Close() }()
+			go func() { io.Copy(c, s); c.Close() }()
+		}
+	}()
+}
+
+func (p *tcpProxy) Down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func TestPostgresGoneAwayAnswers503AndRecovers(t *testing.T) {
+	db := pgDatabase(t)
+	u, _ := url.Parse(db)
+	p := &tcpProxy{addr: freeAddr(t), target: u.Host}
+	p.Up(t)
+	t.Cleanup(p.Down)
+	u.Host = p.addr
+	q := u.Query()
+	q.Set("statement_timeout", "1s")
+	q.Set("connect_timeout", "1")
+	u.RawQuery = q.Encode()
+
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tokengate.yaml")
+	if err := os.WriteFile(cfg, []byte(multiNodeConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := startNodes(t, 1, "--config", cfg, "--db", u.String())[0]
+	rt := login(t, n.base, "alice", "alice-pw")["refresh_token"].(string)
+
+	p.Down()
+	start := time.Now()
+	resp, err := http.Get(n.base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with the database gone: %d, want 503", resp.StatusCode)
+	}
+	for _, vals := range []url.Values{
+		{"grant_type": {"refresh_token"}, "refresh_token": {rt}},
+		{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-pw"}},
+		{"grant_type": {"client_credentials"}},
+	} {
+		st, body := post(t, n.base, "/oauth/token", vals, "app", "app-secret")
+		if st != http.StatusServiceUnavailable || body["error"] != "temporarily_unavailable" {
+			t.Fatalf("%s with the database gone: %d %v, want 503 temporarily_unavailable", vals.Get("grant_type"), st, body)
+		}
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Fatalf("answers with the database gone took %v", d)
+	}
+
+	p.Up(t)
+	deadline := time.Now().Add(15 * time.Second)
+	for !ready(n.base) {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz still failing after the database came back")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st, body := refresh(t, n.base, rt); st != 200 {
+		t.Fatalf("refresh after the database came back: %d %v", st, body)
+	}
+	n.stop(t)
+	logs := n.stderr.String()
+	if strings.Contains(logs, "panic") || strings.Contains(logs, "goroutine ") {
+		t.Fatalf("server logged a panic or stack:\n%s", logs)
+	}
+}

@@ -1,0 +1,249 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"tokengate/internal/store"
+)
+
+// exec runs one statement under the call deadline.
+func (db *DB) exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	return db.pool.Exec(ctx, sql, args...)
+}
+
+// execOne runs one statement that must affect a row; none is
+// pgx.ErrNoRows (→ ErrNotFound).
+func (db *DB) execOne(ctx context.Context, sql string, args ...any) error {
+	tag, err := db.exec(ctx, sql, args...)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = pgx.ErrNoRows
+	}
+	return err
+}
+
+// queryRow runs a query returning at most one row and scans it with scan.
+func (db *DB) queryRow(ctx context.Context, scan func(pgx.Row) error, sql string, args ...any) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	return scan(db.pool.QueryRow(ctx, sql, args...))
+}
+
+// list runs a query and scans every row with scan.
+func list[T any](ctx context.Context, db *DB, scan func(pgx.Row) (T, error), sql string, args ...any) ([]T, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	rows, err := db.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+const userColumns = `username, password_hash, disabled, scopes, created_at, updated_at`
+
+func scanUser(r pgx.Row) (store.User, error) {
+	var (
+		u                store.User
+		scopes           string
+		created, updated int64
+	)
+	if err := r.Scan(&u.Username, &u.PasswordHash, &u.Disabled, &scopes, &created, &updated); err != nil {
+		return store.User{}, err
+	}
+	u.Scopes = splitList(scopes)
+	u.CreatedAt, u.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return u, nil
+}
+
+// CreateUser stores a new user; ErrConflict when the username is taken.
+func (db *DB) CreateUser(ctx context.Context, u store.User) error {
+	scopes, err := joinList("scope", u.Scopes)
+	if err != nil {
+		return fmt.Errorf("postgres: create user: %w", err)
+	}
+	_, err = db.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+		u.Username, u.PasswordHash, u.Disabled, scopes, nanos(u.CreatedAt), nanos(u.UpdatedAt))
+	return wrapErr("create user", err)
+}
+
+// GetUser returns one user; ErrNotFound when absent.
+func (db *DB) GetUser(ctx context.Context, username string) (store.User, error) {
+	var u store.User
+	err := db.queryRow(ctx, func(r pgx.Row) (err error) { u, err = scanUser(r); return err },
+		`SELECT `+userColumns+` FROM users WHERE username = $1`, username)
+	return u, wrapErr("get user", err)
+}
+
+// ListUsers returns every user ordered by username.
+func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
+	us, err := list(ctx, db, scanUser, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	return us, wrapErr("list users", err)
+}
+
+// UpdateUser replaces the password hash, disabled flag, scopes and
+// UpdatedAt of an existing user; ErrNotFound when absent.
+func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
+	scopes, err := joinList("scope", u.Scopes)
+	if err != nil {
+		return fmt.Errorf("postgres: update user: %w", err)
+	}
+	err = db.execOne(ctx, `UPDATE users SET password_hash = $1, disabled = $2, scopes = $3, updated_at = $4 WHERE username = $5`,
+		u.PasswordHash, u.Disabled, scopes, nanos(u.UpdatedAt), u.Username)
+	return wrapErr("update user", err)
+}
+
+// DeleteUser removes the user and its API keys and revokes every family
+// whose subject it is, in one statement (so one transaction); ErrNotFound
+// when absent.
+func (db *DB) DeleteUser(ctx context.Context, username string) error {
+	// The user's API keys go too: a user re-created under the same name
+	// must not inherit them.
+	err := db.execOne(ctx, `WITH gone AS (
+			DELETE FROM users WHERE username = $1 RETURNING username
+		), revoked AS (
+			UPDATE families SET revoked = true WHERE subject IN (SELECT username FROM gone) AND NOT revoked
+		), keys AS (
+			DELETE FROM api_keys WHERE username IN (SELECT username FROM gone)
+		)
+		SELECT 1 FROM gone`, username)
+	return wrapErr("delete user", err)
+}
+
+const clientColumns = `id, secret_hash, public, grants, scopes, access_token_ttl, refresh_token_ttl, refresh_reuse_interval, created_at`
+
+func scanClient(r pgx.Row) (store.Client, error) {
+	var (
+		c                         store.Client
+		grants, scopes            string
+		accessTTL, refreshTTL, ri int64
+		created                   int64
+	)
+	if err := r.Scan(&c.ID, &c.SecretHash, &c.Public, &grants, &scopes, &accessTTL, &refreshTTL, &ri, &created); err != nil {
+		return store.Client{}, err
+	}
+	c.Grants, c.Scopes = splitList(grants), splitList(scopes)
+	c.AccessTokenTTL, c.RefreshTokenTTL, c.RefreshReuseInterval = time.Duration(accessTTL), time.Duration(refreshTTL), time.Duration(ri)
+	c.CreatedAt = fromNanos(created)
+	return c, nil
+}
+
+// CreateClient stores a new client; ErrConflict when the id is taken.
+func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
+	grants, err := joinList("grant type", c.Grants)
+	if err != nil {
+		return fmt.Errorf("postgres: create client: %w", err)
+	}
+	scopes, err := joinList("scope", c.Scopes)
+	if err != nil {
+		return fmt.Errorf("postgres: create client: %w", err)
+	}
+	_, err = db.exec(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		c.ID, nullBytes(c.SecretHash), c.Public, grants, scopes,
+		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), nanos(c.CreatedAt))
+	return wrapErr("create client", err)
+}
+
+// GetClient returns one client; ErrNotFound when absent.
+func (db *DB) GetClient(ctx context.Context, id string) (store.Client, error) {
+	var c store.Client
+	err := db.queryRow(ctx, func(r pgx.Row) (err error) { c, err = scanClient(r); return err },
+		`SELECT `+clientColumns+` FROM clients WHERE id = $1`, id)
+	return c, wrapErr("get client", err)
+}
+
+// ListClients returns every client ordered by id.
+func (db *DB) ListClients(ctx context.Context) ([]store.Client, error) {
+	cs, err := list(ctx, db, scanClient, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+	return cs, wrapErr("list clients", err)
+}
+
+// DeleteClient removes the client and its API keys and revokes every
+// family issued to it, in one statement; ErrNotFound when absent.
+func (db *DB) DeleteClient(ctx context.Context, id string) error {
+	err := db.execOne(ctx, `WITH gone AS (
+			DELETE FROM clients WHERE id = $1 RETURNING id
+		), revoked AS (
+			UPDATE families SET revoked = true WHERE client_id IN (SELECT id FROM gone) AND NOT revoked
+		), keys AS (
+			DELETE FROM api_keys WHERE client_id IN (SELECT id FROM gone)
+		)
+		SELECT 1 FROM gone`, id)
+	return wrapErr("delete client", err)
+}
+
+const apiKeyColumns = `id, hash, name, username, client_id, prefix, last4, scopes, created_at, expires_at, last_used_at, revoked_at`
+
+func scanAPIKey(r pgx.Row) (store.APIKey, error) {
+	var (
+		k                                 store.APIKey
+		scopes                            string
+		created, expires, used, revokedAt int64
+	)
+	if err := r.Scan(&k.ID, &k.Hash, &k.Name, &k.Username, &k.ClientID, &k.Prefix, &k.Last4, &scopes,
+		&created, &expires, &used, &revokedAt); err != nil {
+		return store.APIKey{}, err
+	}
+	k.Scopes = splitList(scopes)
+	k.CreatedAt, k.ExpiresAt, k.LastUsedAt, k.RevokedAt = fromNanos(created), fromNanos(expires), fromNanos(used), fromNanos(revokedAt)
+	return k, nil
+}
+
+// CreateAPIKey stores a new key; ErrConflict when its id or hash exists.
+func (db *DB) CreateAPIKey(ctx context.Context, k store.APIKey) error {
+	if len(k.Hash) == 0 {
+		return fmt.Errorf("postgres: create api key: empty hash")
+	}
+	scopes, err := joinList("scope", k.Scopes)
+	if err != nil {
+		return fmt.Errorf("postgres: create api key: %w", err)
+	}
+	_, err = db.exec(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		k.ID, k.Hash, k.Name, k.Username, k.ClientID, k.Prefix, k.Last4, scopes,
+		nanos(k.CreatedAt), nanos(k.ExpiresAt), nanos(k.LastUsedAt), nanos(k.RevokedAt))
+	return wrapErr("create api key", err)
+}
+
+// GetAPIKeyByHash returns the key whose SHA-256 is hash, whatever its
+// state; ErrNotFound when absent.
+func (db *DB) GetAPIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, error) {
+	var k store.APIKey
+	err := db.queryRow(ctx, func(r pgx.Row) (err error) { k, err = scanAPIKey(r); return err },
+		`SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = $1`, hash)
+	return k, wrapErr("get api key", err)
+}
+
+// ListAPIKeys returns every key, oldest first.
+func (db *DB) ListAPIKeys(ctx context.Context) ([]store.APIKey, error) {
+	ks, err := list(ctx, db, scanAPIKey, `SELECT `+apiKeyColumns+` FROM api_keys ORDER BY created_at, id`)
+	return ks, wrapErr("list api keys", err)
+}
+
+// RevokeAPIKey marks the key revoked at at; revoking again keeps the first
+// time. ErrNotFound when absent.
+func (db *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
+	err := db.execOne(ctx, `UPDATE api_keys SET revoked_at = CASE WHEN revoked_at = 0 THEN $1 ELSE revoked_at END WHERE id = $2`,
+		nanos(at), id)
+	return wrapErr("revoke api key", err)
+}
+
+// TouchAPIKey sets the key's LastUsedAt; ErrNotFound when absent.
+func (db *DB) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
+	err := db.execOne(ctx, `UPDATE api_keys SET last_used_at = $1 WHERE id = $2`, nanos(at), id)
+	return wrapErr("touch api key", err)
+}
