@@ -22,4 +22,4 @@ build:
 
 ## bench: the load benchmark; rewrites BENCHMARKS.md.
 bench:
-	$(GO) run ./bench -out BENCHMARKS.md
+	bash scripts/with-postgres.sh sh -c '$(GO) run ./bench -out BENCHMARKS.md -postgres "$$TOKENGATE_TEST_POSTGRES"'

@@ -404,5 +404,9 @@ func (b *bench) report(out string, d reportData) error {
 	p("")
 	p("The start-up figures are from process start to the first 200 on /readyz. The first start creates the")
 	p("schema and the first signing key and hashes the bootstrap user's password once (argon2id, ~50 ms).")
+	if notes, err := os.ReadFile(filepath.Join("bench", "NOTES.md")); err == nil {
+		p("")
+		s.Write(notes)
+	}
 	return os.WriteFile(out, []byte(s.String()), 0o644)
 }

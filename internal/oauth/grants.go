@@ -140,12 +140,9 @@ func (s *Service) Refresh(ctx context.Context, c *store.Client, raw, scope strin
 	}
 	// Every refresh family belongs to a user (client_credentials issues
 	// no refresh token), so the user is always checked, even one whose
-	// name happens to equal a client id.
-	u, err := s.store.GetUser(ctx, fam.Subject)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, s.storeErr(err, errServer(err))
-	}
-	if err != nil || u.Disabled {
+	// name happens to equal a client id. GetRefresh read the user's state
+	// in the same query.
+	if !fam.SubjectActive {
 		return nil, errInvalidGrant("the user may no longer log in", ReasonTokenRevoked)
 	}
 	audience := fam.Extra["aud"]

@@ -85,6 +85,10 @@ type Family struct {
 	// Extra holds grant-specific data to carry across refreshes (for
 	// example the audience of a token-exchange login). It is opaque to the store.
 	Extra map[string]string
+	// SubjectActive is filled by GetRefresh: whether Subject is, at that
+	// moment, an existing user who is not disabled. It saves the refresh
+	// grant a second round trip to the database. Ignored on writes.
+	SubjectActive bool
 }
 
 // RefreshToken is one stored refresh token, identified by the SHA-256 of

@@ -13,7 +13,8 @@ import (
 const (
 	// getRefreshSQL finds a token and its family in one query.
 	getRefreshSQL = `SELECT t.family_id, t.generation, t.issued_at, t.expires_at,
-		f.subject, f.client_id, f.scopes, f.auth_time, f.generation, f.rotated_at, f.revoked, f.expires_at, f.extra
+		f.subject, f.client_id, f.scopes, f.auth_time, f.generation, f.rotated_at, f.revoked, f.expires_at, f.extra,
+		EXISTS (SELECT 1 FROM users u WHERE u.username = f.subject AND u.disabled = 0)
 		FROM refresh_tokens t JOIN families f ON f.id = t.family_id
 		WHERE t.hash = ?`
 	// advanceFamilySQL is the compare-and-swap on the family's generation.
@@ -31,7 +32,7 @@ func scanRefresh(s scanner, hash []byte) (store.RefreshToken, store.Family, erro
 		scopes, extra                     string
 	)
 	if err := s.Scan(&t.FamilyID, &t.Generation, &issued, &texp,
-		&f.Subject, &f.ClientID, &scopes, &auth, &f.Generation, &rotated, &f.Revoked, &fexp, &extra); err != nil {
+		&f.Subject, &f.ClientID, &scopes, &auth, &f.Generation, &rotated, &f.Revoked, &fexp, &extra, &f.SubjectActive); err != nil {
 		return store.RefreshToken{}, store.Family{}, err
 	}
 	t.Hash = append([]byte(nil), hash...)

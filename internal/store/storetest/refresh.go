@@ -284,3 +284,28 @@ func testConcurrentRotation(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testRefreshSubjectActive checks GetRefresh reports whether the family's
+// subject is an existing, enabled user, as it is when read.
+func testRefreshSubjectActive(t *testing.T, s store.Store) {
+	alice := store.User{Username: "alice", CreatedAt: at(0), UpdatedAt: at(0)}
+	must(t, s.CreateUser(ctx(t), alice))
+	newFamily(t, s, "fa", "alice", "app", "a", at(0), time.Hour)
+	newFamily(t, s, "fg", "ghost", "app", "g", at(0), time.Hour)
+	if !familyOf(t, s, "a").SubjectActive {
+		t.Error("enabled user's family reported inactive")
+	}
+	if familyOf(t, s, "g").SubjectActive {
+		t.Error("family of a user that does not exist reported active")
+	}
+	alice.Disabled = true
+	must(t, s.UpdateUser(ctx(t), alice))
+	if familyOf(t, s, "a").SubjectActive {
+		t.Error("disabled user's family reported active")
+	}
+	alice.Disabled = false
+	must(t, s.UpdateUser(ctx(t), alice))
+	if !familyOf(t, s, "a").SubjectActive {
+		t.Error("re-enabled user's family reported inactive")
+	}
+}

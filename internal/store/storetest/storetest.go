@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DeleteClientRevokesFamilies", testDeleteClientRevokesFamilies},
 		{"APIKeys", testAPIKeys},
 		{"RefreshRotation", testRefreshRotation},
+		{"RefreshSubjectActive", testRefreshSubjectActive},
 		{"RefreshReuseRevokesFamily", testRefreshReuse},
 		{"RefreshExpired", testRefreshExpired},
 		{"RefreshUnknown", testRefreshUnknown},
