@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"time"
 
 	"tokengate/internal/admin"
@@ -64,6 +65,10 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	// Start-up hashed passwords (the dummy hash for unknown users, the
+	// bootstrap users): hand those argon2id matrices back to the system
+	// now rather than idling on them.
+	debug.FreeOSMemory()
 	log.Info("tokengate listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "db", redactDSN(cfg.DB), "startup", time.Since(start).Round(time.Millisecond))
 	if err := srv.Run(ctx, ln); err != nil {
 		return err
