@@ -41,6 +41,7 @@ func main() {
 	dur := flag.Duration("duration", 5*time.Second, "measured time per scenario")
 	workers := flag.Int("workers", 16, "concurrent connections")
 	pg := flag.String("postgres", os.Getenv("TOKENGATE_BENCH_POSTGRES"), "PostgreSQL DSN for the PostgreSQL scenarios (optional)")
+	only := flag.String("only", "", "run only the scenarios whose name contains this text, print them, and write no report")
 	flag.Parse()
 	if *hello != "" {
 		if err := serveHello(*hello, *issuer); err != nil {
@@ -49,7 +50,7 @@ func main() {
 		}
 		return
 	}
-	b := &bench{dur: *dur, workers: *workers, pg: *pg}
+	b := &bench{dur: *dur, workers: *workers, pg: *pg, only: *only}
 	if err := b.run(*out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		b.cleanup()
@@ -62,6 +63,7 @@ type bench struct {
 	dur     time.Duration
 	workers int
 	pg      string
+	only    string
 	dir     string
 	bin     string
 	procs   []*exec.Cmd
@@ -303,6 +305,9 @@ func (b *bench) run(out string) error {
 
 	w := b.workers
 	measure := func(name string, workers int, mk func(int) requestFunc) result {
+		if b.only != "" && !strings.Contains(name, b.only) {
+			return result{Name: name, Duration: time.Second}
+		}
 		b.logf("running %s", name)
 		r := run(name, workers, time.Second, b.dur, mk)
 		d.results = append(d.results, r)
@@ -313,8 +318,10 @@ func (b *bench) run(out string) error {
 	d.cc = measure("client_credentials grant", w, postScenario(base, "grant_type=client_credentials"))
 	d.rf = measure("refresh_token grant, SQLite (committed before the response)", w, refreshScenario([]string{base}))
 	d.pw = measure("password grant (argon2id m=19 MiB, t=2, p=1)", w, postScenario(base, passwordBody))
-	b.logf("measuring raw argon2id")
-	d.argon = argon2Rate(b.dur)
+	if b.only == "" {
+		b.logf("measuring raw argon2id")
+		d.argon = argon2Rate(b.dur)
+	}
 	d.unprot = measure("hello-world, unprotected", w, getScenario("http://"+helloAddr+"/", nil))
 	d.prot = measure("hello-world behind bearer middleware (valid token)", w, getScenario("http://"+protAddr+"/", authz))
 	b.stop(tg)
@@ -331,6 +338,9 @@ func (b *bench) run(out string) error {
 		r1 := measure("refresh_token grant, PostgreSQL, one node", w, refreshScenario(bases[:1]))
 		r2 := measure("refresh_token grant, PostgreSQL, two nodes", w, refreshScenario(bases))
 		d.pg1, d.pg2 = &r1, &r2
+	}
+	if b.only != "" {
+		return nil
 	}
 	return b.report(out, d)
 }

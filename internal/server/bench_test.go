@@ -11,6 +11,7 @@ import (
 
 func BenchmarkRefreshHandler(b *testing.B) {
 	ts := newServer(b, testConfig)
+	b.SetParallelism(8)
 	b.RunParallel(func(pb *testing.PB) {
 		rt := ""
 		for pb.Next() {
