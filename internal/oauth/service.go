@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -163,15 +164,18 @@ func (s *Service) ExternalLogin(ctx context.Context, c *store.Client, raw string
 // Settings returns the server-wide defaults the service runs with.
 func (s *Service) Settings() Settings { return s.settings }
 
-// SupportedGrants lists the grant types the service can run.
+// SupportedGrants lists the grant types the service can run: the
+// built-in ones first, then registered extension grants in name order.
 func (s *Service) SupportedGrants() []string {
-	out := make([]string, 0, len(s.grants))
-	for _, g := range []string{GrantPassword, GrantRefreshToken, GrantClientCredentials, GrantAPIKey} {
-		if _, ok := s.grants[g]; ok {
-			out = append(out, g)
+	builtin := []string{GrantPassword, GrantRefreshToken, GrantClientCredentials, GrantAPIKey}
+	var ext []string
+	for g := range s.grants {
+		if !contains(builtin, g) {
+			ext = append(ext, g)
 		}
 	}
-	return out
+	slices.Sort(ext)
+	return append(builtin, ext...)
 }
 
 // RegisterGrant adds an extension grant (RFC 6749 §4.5). It must be

@@ -262,3 +262,17 @@ trusted_issuers:
 		t.Fatalf("claims %v", c)
 	}
 }
+
+func TestMetadataListsExchangeGrantsWhenFederated(t *testing.T) {
+	ts, _, _ := newFederatedServer(t)
+	m := ts.do(t, "GET", "/.well-known/oauth-authorization-server", "", "", nil)
+	for _, g := range []string{"password", "urn:ietf:params:oauth:grant-type:token-exchange", "urn:ietf:params:oauth:grant-type:jwt-bearer"} {
+		if !strings.Contains(m.raw, `"`+g+`"`) {
+			t.Errorf("grant_types_supported lacks %s: %s", g, m.raw)
+		}
+	}
+	plain := newServer(t, testConfig)
+	if m := plain.do(t, "GET", "/.well-known/oauth-authorization-server", "", "", nil); strings.Contains(m.raw, "token-exchange") {
+		t.Errorf("token exchange advertised without trusted issuers: %s", m.raw)
+	}
+}
