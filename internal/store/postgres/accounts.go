@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"tokengate/internal/store"
+	"tokengate/internal/store/codec"
 )
 
 // exec runs one statement under the call deadline.
@@ -66,19 +67,19 @@ func scanUser(r pgx.Row) (store.User, error) {
 	if err := r.Scan(&u.Username, &u.PasswordHash, &u.Disabled, &scopes, &created, &updated); err != nil {
 		return store.User{}, err
 	}
-	u.Scopes = splitList(scopes)
-	u.CreatedAt, u.UpdatedAt = fromNanos(created), fromNanos(updated)
+	u.Scopes = codec.SplitList(scopes)
+	u.CreatedAt, u.UpdatedAt = codec.FromNanos(created), codec.FromNanos(updated)
 	return u, nil
 }
 
 // CreateUser stores a new user; ErrConflict when the username is taken.
 func (db *DB) CreateUser(ctx context.Context, u store.User) error {
-	scopes, err := joinList("scope", u.Scopes)
+	scopes, err := codec.JoinList("scope", u.Scopes)
 	if err != nil {
 		return fmt.Errorf("postgres: create user: %w", err)
 	}
 	_, err = db.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		u.Username, u.PasswordHash, u.Disabled, scopes, nanos(u.CreatedAt), nanos(u.UpdatedAt))
+		u.Username, u.PasswordHash, u.Disabled, scopes, codec.Nanos(u.CreatedAt), codec.Nanos(u.UpdatedAt))
 	return wrapErr("create user", err)
 }
 
@@ -99,12 +100,12 @@ func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 // UpdateUser replaces the password hash, disabled flag, scopes and
 // UpdatedAt of an existing user; ErrNotFound when absent.
 func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
-	scopes, err := joinList("scope", u.Scopes)
+	scopes, err := codec.JoinList("scope", u.Scopes)
 	if err != nil {
 		return fmt.Errorf("postgres: update user: %w", err)
 	}
 	err = db.execOne(ctx, `UPDATE users SET password_hash = $1, disabled = $2, scopes = $3, updated_at = $4 WHERE username = $5`,
-		u.PasswordHash, u.Disabled, scopes, nanos(u.UpdatedAt), u.Username)
+		u.PasswordHash, u.Disabled, scopes, codec.Nanos(u.UpdatedAt), u.Username)
 	return wrapErr("update user", err)
 }
 
@@ -137,25 +138,25 @@ func scanClient(r pgx.Row) (store.Client, error) {
 	if err := r.Scan(&c.ID, &c.SecretHash, &c.Public, &grants, &scopes, &accessTTL, &refreshTTL, &ri, &created); err != nil {
 		return store.Client{}, err
 	}
-	c.Grants, c.Scopes = splitList(grants), splitList(scopes)
+	c.Grants, c.Scopes = codec.SplitList(grants), codec.SplitList(scopes)
 	c.AccessTokenTTL, c.RefreshTokenTTL, c.RefreshReuseInterval = time.Duration(accessTTL), time.Duration(refreshTTL), time.Duration(ri)
-	c.CreatedAt = fromNanos(created)
+	c.CreatedAt = codec.FromNanos(created)
 	return c, nil
 }
 
 // CreateClient stores a new client; ErrConflict when the id is taken.
 func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
-	grants, err := joinList("grant type", c.Grants)
+	grants, err := codec.JoinList("grant type", c.Grants)
 	if err != nil {
 		return fmt.Errorf("postgres: create client: %w", err)
 	}
-	scopes, err := joinList("scope", c.Scopes)
+	scopes, err := codec.JoinList("scope", c.Scopes)
 	if err != nil {
 		return fmt.Errorf("postgres: create client: %w", err)
 	}
 	_, err = db.exec(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		c.ID, nullBytes(c.SecretHash), c.Public, grants, scopes,
-		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), nanos(c.CreatedAt))
+		c.ID, codec.NullBytes(c.SecretHash), c.Public, grants, scopes,
+		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), codec.Nanos(c.CreatedAt))
 	return wrapErr("create client", err)
 }
 
@@ -199,8 +200,8 @@ func scanAPIKey(r pgx.Row) (store.APIKey, error) {
 		&created, &expires, &used, &revokedAt); err != nil {
 		return store.APIKey{}, err
 	}
-	k.Scopes = splitList(scopes)
-	k.CreatedAt, k.ExpiresAt, k.LastUsedAt, k.RevokedAt = fromNanos(created), fromNanos(expires), fromNanos(used), fromNanos(revokedAt)
+	k.Scopes = codec.SplitList(scopes)
+	k.CreatedAt, k.ExpiresAt, k.LastUsedAt, k.RevokedAt = codec.FromNanos(created), codec.FromNanos(expires), codec.FromNanos(used), codec.FromNanos(revokedAt)
 	return k, nil
 }
 
@@ -209,13 +210,13 @@ func (db *DB) CreateAPIKey(ctx context.Context, k store.APIKey) error {
 	if len(k.Hash) == 0 {
 		return fmt.Errorf("postgres: create api key: empty hash")
 	}
-	scopes, err := joinList("scope", k.Scopes)
+	scopes, err := codec.JoinList("scope", k.Scopes)
 	if err != nil {
 		return fmt.Errorf("postgres: create api key: %w", err)
 	}
 	_, err = db.exec(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		k.ID, k.Hash, k.Name, k.Username, k.ClientID, k.Prefix, k.Last4, scopes,
-		nanos(k.CreatedAt), nanos(k.ExpiresAt), nanos(k.LastUsedAt), nanos(k.RevokedAt))
+		codec.Nanos(k.CreatedAt), codec.Nanos(k.ExpiresAt), codec.Nanos(k.LastUsedAt), codec.Nanos(k.RevokedAt))
 	return wrapErr("create api key", err)
 }
 
@@ -238,12 +239,12 @@ func (db *DB) ListAPIKeys(ctx context.Context) ([]store.APIKey, error) {
 // time. ErrNotFound when absent.
 func (db *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
 	err := db.execOne(ctx, `UPDATE api_keys SET revoked_at = CASE WHEN revoked_at = 0 THEN $1 ELSE revoked_at END WHERE id = $2`,
-		nanos(at), id)
+		codec.Nanos(at), id)
 	return wrapErr("revoke api key", err)
 }
 
 // TouchAPIKey sets the key's LastUsedAt; ErrNotFound when absent.
 func (db *DB) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
-	err := db.execOne(ctx, `UPDATE api_keys SET last_used_at = $1 WHERE id = $2`, nanos(at), id)
+	err := db.execOne(ctx, `UPDATE api_keys SET last_used_at = $1 WHERE id = $2`, codec.Nanos(at), id)
 	return wrapErr("touch api key", err)
 }

@@ -10,13 +10,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"tokengate/internal/store"
+	"tokengate/internal/store/codec"
 )
 
 // DenyAccessToken records jti as revoked until expiresAt. Denying again
 // keeps the later expiry.
 func (db *DB) DenyAccessToken(ctx context.Context, jti string, expiresAt time.Time) error {
 	_, err := db.exec(ctx, `INSERT INTO denylist (jti, expires_at) VALUES ($1, $2)
-		ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(denylist.expires_at, excluded.expires_at)`, jti, nanos(expiresAt))
+		ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(denylist.expires_at, excluded.expires_at)`, jti, codec.Nanos(expiresAt))
 	return wrapErr("deny access token", err)
 }
 
@@ -40,7 +41,7 @@ func scanSigningKey(r pgx.Row) (store.SigningKey, error) {
 	if err := r.Scan(&k.ID, &k.Algorithm, &k.Private, &k.Encrypted, &created, &retired, &expires); err != nil {
 		return store.SigningKey{}, err
 	}
-	k.CreatedAt, k.RetiredAt, k.ExpiresAt = fromNanos(created), fromNanos(retired), fromNanos(expires)
+	k.CreatedAt, k.RetiredAt, k.ExpiresAt = codec.FromNanos(created), codec.FromNanos(retired), codec.FromNanos(expires)
 	return k, nil
 }
 
@@ -70,7 +71,7 @@ func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey, expectActiv
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if expectActive != "" {
 			tag, err := tx.Exec(ctx, `UPDATE signing_keys SET retired_at = $1, expires_at = $2 WHERE kid = $3 AND retired_at = 0`,
-				nanos(k.CreatedAt), nanos(retireUntil), expectActive)
+				codec.Nanos(k.CreatedAt), codec.Nanos(retireUntil), expectActive)
 			if err != nil {
 				return err
 			}
@@ -79,7 +80,7 @@ func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey, expectActiv
 			}
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO signing_keys (kid, algorithm, private, encrypted, created_at, retired_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, 0, 0)`, k.ID, k.Algorithm, k.Private, k.Encrypted, nanos(k.CreatedAt))
+			VALUES ($1, $2, $3, $4, $5, 0, 0)`, k.ID, k.Algorithm, k.Private, k.Encrypted, codec.Nanos(k.CreatedAt))
 		return err
 	})
 	if errors.Is(err, errNotActive) {
@@ -101,7 +102,7 @@ func (db *DB) RecordFailure(ctx context.Context, key string, now time.Time, wind
 			window_start = CASE WHEN $2::bigint - a.window_start >= $3::bigint THEN $2::bigint ELSE a.window_start END,
 			window_len   = $3::bigint,
 			last_at      = $2::bigint
-		RETURNING count`, key, nanos(now), int64(window))
+		RETURNING count`, key, codec.Nanos(now), int64(window))
 	return n, wrapErr("record failure", err)
 }
 
@@ -115,14 +116,14 @@ func (db *DB) Failures(ctx context.Context, key string, now time.Time, window ti
 	)
 	err := db.queryRow(ctx, func(r pgx.Row) error { return r.Scan(&n, &last) },
 		`SELECT CASE WHEN $1::bigint - window_start >= $2::bigint THEN 0 ELSE count END, last_at
-		FROM attempts WHERE key = $3`, nanos(now), int64(window), key)
+		FROM attempts WHERE key = $3`, codec.Nanos(now), int64(window), key)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, time.Time{}, nil
 	}
 	if err != nil {
 		return 0, time.Time{}, wrapErr("get failures", err)
 	}
-	return n, fromNanos(last), nil
+	return n, codec.FromNanos(last), nil
 }
 
 // ResetFailures forgets every failure of key.
@@ -181,7 +182,7 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 		}
 	}()
 
-	at := nanos(now)
+	at := codec.Nanos(now)
 	total, err := db.deleteExpiredFamilies(ctx, conn, at)
 	if err != nil {
 		return total, wrapErr(op, err)

@@ -63,7 +63,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"net"
 	"net/url"
 	"sort"
@@ -486,58 +485,4 @@ func dsnPasswords(dsn string) []string {
 		}
 	}
 	return pws
-}
-
-// maxNanoSec bounds the seconds representable in unix nanoseconds.
-const maxNanoSec = math.MaxInt64 / int64(time.Second)
-
-// nanos encodes t as unix nanoseconds, the zero time as 0. Times beyond
-// what int64 nanoseconds hold (before 1678, after 2262) are clamped, so a
-// "never" expiry in year 9999 stays effectively never.
-func nanos(t time.Time) int64 {
-	switch s := t.Unix(); {
-	case t.IsZero():
-		return 0
-	case s >= maxNanoSec:
-		return math.MaxInt64
-	case s <= -maxNanoSec:
-		return math.MinInt64 + 1
-	}
-	return t.UnixNano()
-}
-
-// fromNanos decodes nanos: 0 is the zero time, others are UTC.
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
-// joinList encodes a list of tokens (scopes, grant types) space-separated.
-// Tokens must be non-empty and free of whitespace, as RFC 6749 requires of
-// scopes, so that the encoding is lossless.
-func joinList(field string, l []string) (string, error) {
-	for _, s := range l {
-		if s == "" || strings.ContainsAny(s, " \t\r\n\f\v") {
-			return "", fmt.Errorf("invalid %s token %q", field, s)
-		}
-	}
-	return strings.Join(l, " "), nil
-}
-
-// splitList decodes joinList; "" gives nil.
-func splitList(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return strings.Fields(s)
-}
-
-// nullBytes stores an empty byte slice as NULL.
-func nullBytes(b []byte) any {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
 }

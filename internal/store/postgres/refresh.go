@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"tokengate/internal/store"
+	"tokengate/internal/store/codec"
 )
 
 var (
@@ -96,10 +97,10 @@ func scanRefresh(r pgx.Row, hash []byte) (store.RefreshToken, store.Family, erro
 		return store.RefreshToken{}, store.Family{}, err
 	}
 	t.Hash = append([]byte(nil), hash...)
-	t.IssuedAt, t.ExpiresAt = fromNanos(issued), fromNanos(texp)
+	t.IssuedAt, t.ExpiresAt = codec.FromNanos(issued), codec.FromNanos(texp)
 	f.ID = t.FamilyID
-	f.Scopes = splitList(scopes)
-	f.AuthTime, f.RotatedAt, f.ExpiresAt = fromNanos(auth), fromNanos(rotated), fromNanos(fexp)
+	f.Scopes = codec.SplitList(scopes)
+	f.AuthTime, f.RotatedAt, f.ExpiresAt = codec.FromNanos(auth), codec.FromNanos(rotated), codec.FromNanos(fexp)
 	var err error
 	if f.Extra, err = decodeExtra(extra); err != nil {
 		return store.RefreshToken{}, store.Family{}, err
@@ -116,7 +117,7 @@ func (db *DB) CreateFamily(ctx context.Context, f store.Family, t store.RefreshT
 	if len(t.Hash) == 0 {
 		return fmt.Errorf("postgres: %s: empty token hash", op)
 	}
-	scopes, err := joinList("scope", f.Scopes)
+	scopes, err := codec.JoinList("scope", f.Scopes)
 	if err != nil {
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
@@ -138,9 +139,9 @@ func (db *DB) CreateFamily(ctx context.Context, f store.Family, t store.RefreshT
 		)
 		INSERT INTO refresh_tokens (hash, family_id, generation, issued_at, expires_at)
 		SELECT $11, id, generation, $12, $13 FROM fam`,
-		f.ID, f.Subject, f.ClientID, scopes, nanos(f.AuthTime), f.Generation, nanos(f.RotatedAt),
-		f.Revoked, nanos(f.ExpiresAt), extra,
-		t.Hash, nanos(t.IssuedAt), nanos(t.ExpiresAt))
+		f.ID, f.Subject, f.ClientID, scopes, codec.Nanos(f.AuthTime), f.Generation, codec.Nanos(f.RotatedAt),
+		f.Revoked, codec.Nanos(f.ExpiresAt), extra,
+		t.Hash, codec.Nanos(t.IssuedAt), codec.Nanos(t.ExpiresAt))
 	return wrapErr(op, err)
 }
 
@@ -177,14 +178,14 @@ func (db *DB) RotateRefresh(ctx context.Context, r store.Rotation) (store.Family
 		scopes, extra string
 		auth          int64
 	)
-	err := db.pool.QueryRow(ctx, rotateSQL, r.OldHash, r.NewHash, nanos(r.Now), nanos(r.ExpiresAt), int64(r.ReuseInterval)).
+	err := db.pool.QueryRow(ctx, rotateSQL, r.OldHash, r.NewHash, codec.Nanos(r.Now), codec.Nanos(r.ExpiresAt), int64(r.ReuseInterval)).
 		Scan(&f.ID, &f.Subject, &f.ClientID, &scopes, &auth, &f.Generation, &extra)
 	switch {
 	case err == nil:
-		f.Scopes = splitList(scopes)
-		f.AuthTime = fromNanos(auth)
-		f.RotatedAt = fromNanos(nanos(r.Now))
-		f.ExpiresAt = fromNanos(nanos(r.ExpiresAt))
+		f.Scopes = codec.SplitList(scopes)
+		f.AuthTime = codec.FromNanos(auth)
+		f.RotatedAt = codec.FromNanos(codec.Nanos(r.Now))
+		f.ExpiresAt = codec.FromNanos(codec.Nanos(r.ExpiresAt))
 		if f.Extra, err = decodeExtra(extra); err != nil {
 			return store.Family{}, fmt.Errorf("postgres: %s: %w", op, err)
 		}
@@ -198,7 +199,7 @@ func (db *DB) RotateRefresh(ctx context.Context, r store.Rotation) (store.Family
 		texp                  int64
 		revoked, reused, live bool
 	)
-	err = db.pool.QueryRow(ctx, rotateFailedSQL, r.OldHash, nanos(r.Now), int64(r.ReuseInterval)).
+	err = db.pool.QueryRow(ctx, rotateFailedSQL, r.OldHash, codec.Nanos(r.Now), int64(r.ReuseInterval)).
 		Scan(&texp, &revoked, &reused, &live)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -209,7 +210,7 @@ func (db *DB) RotateRefresh(ctx context.Context, r store.Rotation) (store.Family
 		return store.Family{}, fmt.Errorf("postgres: %s: %w", op, store.ErrTokenReused)
 	case revoked:
 		return store.Family{}, fmt.Errorf("postgres: %s: %w", op, store.ErrTokenRevoked)
-	case nanos(r.Now) >= texp:
+	case codec.Nanos(r.Now) >= texp:
 		return store.Family{}, fmt.Errorf("postgres: %s: %w", op, store.ErrTokenExpired)
 	case live:
 		return store.Family{}, fmt.Errorf("postgres: %s: %w", op, errUnexpectedState)

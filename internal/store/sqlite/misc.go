@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"tokengate/internal/store"
+	"tokengate/internal/store/codec"
 )
 
 // DenyAccessToken records jti as revoked until expiresAt. Denying again
 // keeps the later expiry.
 func (db *DB) DenyAccessToken(ctx context.Context, jti string, expiresAt time.Time) error {
 	_, err := db.w.ExecContext(ctx, `INSERT INTO denylist (jti, expires_at) VALUES (?, ?)
-		ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`, jti, nanos(expiresAt))
+		ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`, jti, codec.Nanos(expiresAt))
 	return wrapErr("deny access token", err)
 }
 
@@ -49,7 +50,7 @@ func (db *DB) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 		if err := rows.Scan(&k.ID, &k.Algorithm, &k.Private, &k.Encrypted, &created, &retired, &expires); err != nil {
 			return nil, wrapErr("list signing keys", err)
 		}
-		k.CreatedAt, k.RetiredAt, k.ExpiresAt = fromNanos(created), fromNanos(retired), fromNanos(expires)
+		k.CreatedAt, k.RetiredAt, k.ExpiresAt = codec.FromNanos(created), codec.FromNanos(retired), codec.FromNanos(expires)
 		ks = append(ks, k)
 	}
 	return ks, wrapErr("list signing keys", rows.Err())
@@ -74,11 +75,11 @@ func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey, expectActiv
 			return fmt.Errorf("active key is not the expected one: %w", store.ErrConflict)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET retired_at = ?, expires_at = ? WHERE retired_at = 0`,
-			nanos(k.CreatedAt), nanos(retireUntil)); err != nil {
+			codec.Nanos(k.CreatedAt), codec.Nanos(retireUntil)); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, algorithm, private, encrypted, created_at, retired_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, 0, 0)`, k.ID, k.Algorithm, k.Private, k.Encrypted, nanos(k.CreatedAt))
+			VALUES (?, ?, ?, ?, ?, 0, 0)`, k.ID, k.Algorithm, k.Private, k.Encrypted, codec.Nanos(k.CreatedAt))
 		return err
 	})
 	return wrapErr(op, err)
@@ -96,7 +97,7 @@ func (db *DB) RecordFailure(ctx context.Context, key string, now time.Time, wind
 			window_start = CASE WHEN ?2 - window_start >= ?3 THEN ?2 ELSE window_start END,
 			window_len   = ?3,
 			last_at      = ?2
-		RETURNING count`, key, nanos(now), int64(window)).Scan(&n)
+		RETURNING count`, key, codec.Nanos(now), int64(window)).Scan(&n)
 	return n, wrapErr("record failure", err)
 }
 
@@ -107,14 +108,14 @@ func (db *DB) Failures(ctx context.Context, key string, now time.Time, window ti
 	var n int
 	var last int64
 	err := db.r.QueryRowContext(ctx, `SELECT CASE WHEN ? - window_start >= ? THEN 0 ELSE count END, last_at
-		FROM attempts WHERE key = ?`, nanos(now), int64(window), key).Scan(&n, &last)
+		FROM attempts WHERE key = ?`, codec.Nanos(now), int64(window), key).Scan(&n, &last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, time.Time{}, nil
 	}
 	if err != nil {
 		return 0, time.Time{}, wrapErr("get failures", err)
 	}
-	return n, fromNanos(last), nil
+	return n, codec.FromNanos(last), nil
 }
 
 // ResetFailures forgets every failure of key.
@@ -149,7 +150,7 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 		`DELETE FROM attempts WHERE key IN (SELECT key FROM attempts WHERE window_start + window_len <= ?1 LIMIT ?2)`,
 	}
 	var total int64
-	at := nanos(now)
+	at := codec.Nanos(now)
 	for _, q := range statements {
 		for {
 			res, err := db.w.ExecContext(ctx, q, at, expiryBatch)

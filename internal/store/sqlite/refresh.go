@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"tokengate/internal/store"
+	"tokengate/internal/store/codec"
 )
 
 const (
@@ -36,10 +37,10 @@ func scanRefresh(s scanner, hash []byte) (store.RefreshToken, store.Family, erro
 		return store.RefreshToken{}, store.Family{}, err
 	}
 	t.Hash = append([]byte(nil), hash...)
-	t.IssuedAt, t.ExpiresAt = fromNanos(issued), fromNanos(texp)
+	t.IssuedAt, t.ExpiresAt = codec.FromNanos(issued), codec.FromNanos(texp)
 	f.ID = t.FamilyID
-	f.Scopes = splitList(scopes)
-	f.AuthTime, f.RotatedAt, f.ExpiresAt = fromNanos(auth), fromNanos(rotated), fromNanos(fexp)
+	f.Scopes = codec.SplitList(scopes)
+	f.AuthTime, f.RotatedAt, f.ExpiresAt = codec.FromNanos(auth), codec.FromNanos(rotated), codec.FromNanos(fexp)
 	if extra != "" {
 		if err := json.Unmarshal([]byte(extra), &f.Extra); err != nil {
 			return store.RefreshToken{}, store.Family{}, fmt.Errorf("decode family extra: %w", err)
@@ -57,7 +58,7 @@ func (db *DB) CreateFamily(ctx context.Context, f store.Family, t store.RefreshT
 	if len(t.Hash) == 0 {
 		return fmt.Errorf("sqlite: %s: empty token hash", op)
 	}
-	scopes, err := joinList("scope", f.Scopes)
+	scopes, err := codec.JoinList("scope", f.Scopes)
 	if err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
@@ -76,12 +77,12 @@ func (db *DB) CreateFamily(ctx context.Context, f store.Family, t store.RefreshT
 		if _, err := tx.ExecContext(ctx, `INSERT INTO families
 			(id, subject, client_id, scopes, auth_time, generation, rotated_at, revoked, expires_at, extra)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			f.ID, f.Subject, f.ClientID, scopes, nanos(f.AuthTime), f.Generation, nanos(f.RotatedAt),
-			f.Revoked, nanos(f.ExpiresAt), extra); err != nil {
+			f.ID, f.Subject, f.ClientID, scopes, codec.Nanos(f.AuthTime), f.Generation, codec.Nanos(f.RotatedAt),
+			f.Revoked, codec.Nanos(f.ExpiresAt), extra); err != nil {
 			return err
 		}
 		_, err := tx.StmtContext(ctx, db.insertToken).ExecContext(ctx,
-			t.Hash, f.ID, f.Generation, nanos(t.IssuedAt), nanos(t.ExpiresAt))
+			t.Hash, f.ID, f.Generation, codec.Nanos(t.IssuedAt), codec.Nanos(t.ExpiresAt))
 		return err
 	})
 	return wrapErr(op, err)
@@ -145,7 +146,7 @@ func (db *DB) rotateIn(ctx context.Context, tx *sql.Tx, r store.Rotation) (store
 		// of the reuse.
 		return store.Family{}, keep(store.ErrTokenReused)
 	}
-	res, err := tx.StmtContext(ctx, db.advanceFam).ExecContext(ctx, nanos(r.Now), nanos(r.ExpiresAt), f.ID, f.Generation)
+	res, err := tx.StmtContext(ctx, db.advanceFam).ExecContext(ctx, codec.Nanos(r.Now), codec.Nanos(r.ExpiresAt), f.ID, f.Generation)
 	if err == nil {
 		var n int64
 		if n, err = res.RowsAffected(); err == nil && n != 1 {
@@ -156,12 +157,12 @@ func (db *DB) rotateIn(ctx context.Context, tx *sql.Tx, r store.Rotation) (store
 		return store.Family{}, err
 	}
 	next := f.Generation + 1
-	if _, err := tx.StmtContext(ctx, db.insertToken).ExecContext(ctx, r.NewHash, f.ID, next, nanos(r.Now), nanos(r.ExpiresAt)); err != nil {
+	if _, err := tx.StmtContext(ctx, db.insertToken).ExecContext(ctx, r.NewHash, f.ID, next, codec.Nanos(r.Now), codec.Nanos(r.ExpiresAt)); err != nil {
 		return store.Family{}, err
 	}
 	f.Generation = next
-	f.RotatedAt = fromNanos(nanos(r.Now))
-	f.ExpiresAt = fromNanos(nanos(r.ExpiresAt))
+	f.RotatedAt = codec.FromNanos(codec.Nanos(r.Now))
+	f.ExpiresAt = codec.FromNanos(codec.Nanos(r.ExpiresAt))
 	return f, nil
 }
 
