@@ -67,8 +67,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	// Start-up hashed passwords (the dummy hash for unknown users, the
 	// bootstrap users): hand those argon2id matrices back to the system
-	// now rather than idling on them.
-	debug.FreeOSMemory()
+	// rather than idling on them, beside serving, not before it.
+	go debug.FreeOSMemory()
 	log.Info("tokengate listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "db", redactDSN(cfg.DB), "startup", time.Since(start).Round(time.Millisecond))
 	if err := srv.Run(ctx, ln); err != nil {
 		return err
