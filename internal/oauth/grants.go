@@ -118,7 +118,7 @@ func (s *Service) Refresh(ctx context.Context, c *store.Client, raw, scope strin
 	if p.JWTRefresh {
 		// The JWT proves it was issued here and for refresh before the
 		// store is asked about its state.
-		if _, err := s.signer.Verify(raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeJWT, Use: UseRefresh, Now: now}); err != nil {
+		if _, err := s.signer.VerifyFresh(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeJWT, Use: UseRefresh, Now: now}); err != nil {
 			if errors.Is(err, token.ErrExpired) {
 				return nil, errExpiredRefresh
 			}

@@ -40,7 +40,7 @@ func (s *Service) Revoke(ctx context.Context, c *store.Client, raw string) error
 	if !looksLikeJWT(raw) {
 		return nil
 	}
-	cl, err := s.signer.Verify(raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeAccess, Now: s.now()})
+	cl, err := s.signer.VerifyFresh(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeAccess, Now: s.now()})
 	if err != nil || cl.ClientID != c.ID || cl.ID == "" {
 		return nil
 	}
@@ -95,7 +95,7 @@ func (s *Service) Introspect(ctx context.Context, raw string) (*Introspection, e
 	if !looksLikeJWT(raw) {
 		return inactive, nil
 	}
-	cl, err := s.signer.Verify(raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeAccess, Use: UseAccess, Now: now})
+	cl, err := s.signer.VerifyFresh(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeAccess, Use: UseAccess, Now: now})
 	if err != nil {
 		return inactive, nil
 	}

@@ -45,9 +45,11 @@ const (
 )
 
 // Signer issues and verifies JWTs; *token.Manager implements it.
+// VerifyFresh re-reads the signing keys when a token names an unknown
+// key, so that a key rotated in by another node verifies at once.
 type Signer interface {
 	Sign(c token.Claims, typ string) (string, error)
-	Verify(raw string, o token.VerifyOptions) (token.Claims, error)
+	VerifyFresh(ctx context.Context, raw string, o token.VerifyOptions) (token.Claims, error)
 }
 
 // Settings are the server-wide defaults.

@@ -160,6 +160,33 @@ type Manager struct {
 
 	mu   sync.Mutex // serializes Init, Reload and Rotate
 	snap atomic.Pointer[snapshot]
+	// lastMiss is when (Unix ns) an unknown kid last made VerifyFresh
+	// re-read the keys.
+	lastMiss atomic.Int64
+}
+
+// freshInterval is the least time between two key re-reads caused by
+// unknown kids, so that a flood of forged kids costs one query a second.
+const freshInterval = time.Second
+
+// VerifyFresh is Verify, except that a token naming a kid this manager
+// does not know first makes it re-read the keys from the store (at most
+// once per second): a key another node has just rotated in then verifies
+// at once instead of after the next periodic reload.
+func (m *Manager) VerifyFresh(ctx context.Context, raw string, o VerifyOptions) (Claims, error) {
+	c, err := m.Verify(raw, o)
+	if !errors.Is(err, ErrUnknownKey) {
+		return c, err
+	}
+	now := m.now().UnixNano()
+	last := m.lastMiss.Load()
+	if now-last < int64(freshInterval) || !m.lastMiss.CompareAndSwap(last, now) {
+		return c, err
+	}
+	if rerr := m.Reload(ctx); rerr != nil {
+		return c, err
+	}
+	return m.Verify(raw, o)
 }
 
 // NewManager checks the options and returns a Manager with no keys loaded;
