@@ -23,8 +23,11 @@ type Config struct {
 	// Issuer is the iss of every token. Empty means "http://" + Addr.
 	Issuer   string `yaml:"issuer"`
 	Audience string `yaml:"audience"`
-	Addr     string `yaml:"addr"`
-	DB       string `yaml:"db"`
+	// ExchangeAudiences lists further audiences a token-exchange request
+	// may ask for (RFC 8693 audience parameter); any other is refused.
+	ExchangeAudiences []string `yaml:"exchange_audiences"`
+	Addr              string   `yaml:"addr"`
+	DB                string   `yaml:"db"`
 
 	AccessTokenTTL  Duration `yaml:"access_token_ttl"`
 	RefreshTokenTTL Duration `yaml:"refresh_token_ttl"`

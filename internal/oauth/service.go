@@ -54,8 +54,11 @@ type Signer interface {
 
 // Settings are the server-wide defaults.
 type Settings struct {
-	Issuer          string
-	Audience        string
+	Issuer   string
+	Audience string
+	// Targets are the audiences a token-exchange request may name
+	// (RFC 8693 audience); Audience is always one of them.
+	Targets         []string
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
 }
@@ -454,6 +457,11 @@ func (s *Service) IssueForSubject(ctx context.Context, c *store.Client, sub *Sub
 	}
 	var extra map[string]string
 	if r.Audience != "" {
+		// A client may not mint tokens for any API it names: only the
+		// configured targets (RFC 8693 §2.2.2 invalid_target).
+		if r.Audience != s.settings.Audience && !contains(s.settings.Targets, r.Audience) {
+			return nil, &Error{Code: "invalid_target", Description: "the requested audience is not accepted here", Status: http.StatusBadRequest, Param: "audience"}
+		}
 		extra = map[string]string{"aud": r.Audience}
 	}
 	resp, ierr := s.issue(ctx, c, sub.Name, scopes, sub.Refresh && contains(c.Grants, GrantRefreshToken), p, extra)

@@ -32,6 +32,7 @@ const (
 func federationConfig(idp *fedtest.IdP) string {
 	return fmt.Sprintf(`
 password_hashing: {memory_kib: 1024, time: 1}
+exchange_audiences: [https://downstream.example]
 bootstrap:
   users:
     - {username: alice, password: alice-pw, scopes: [read, write]}
@@ -97,6 +98,11 @@ func TestTokenExchangeWithAnExternalToken(t *testing.T) {
 	c := payload(t, a.str("access_token"))
 	if c["sub"] != "carol" || c["aud"] != "https://downstream.example" || c["iss"] != "http://tokengate.test" {
 		t.Fatalf("claims %v", c)
+	}
+	// An audience the config does not list is refused.
+	if a := ts.token(t, url.Values{"grant_type": {grantTokenExchange}, "subject_token": {ext}, "subject_token_type": {typeAccessToken},
+		"audience": {"https://evil.example"}}, basic("exchanger", "ex-secret")); a.status != 400 || a.str("error") != "invalid_target" {
+		t.Fatalf("unlisted audience: %d %s", a.status, a.raw)
 	}
 	for _, typ := range []string{"urn:ietf:params:oauth:token-type:jwt", "urn:ietf:params:oauth:token-type:id_token"} {
 		a := ts.token(t, url.Values{"grant_type": {grantTokenExchange}, "subject_token": {ext}, "subject_token_type": {typ}}, basic("exchanger", "ex-secret"))

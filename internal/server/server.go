@@ -151,7 +151,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.svc, err = oauth.NewService(oauth.Options{
 		Store: o.Store, Signer: s.keys, Hasher: s.hasher, Logger: o.Logger, Now: o.Now, Guard: guard, Federation: ext,
-		Settings: oauth.Settings{Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTokenTTL: cfg.AccessTokenTTL.D(), RefreshTokenTTL: cfg.RefreshTokenTTL.D()},
+		Settings: oauth.Settings{Issuer: cfg.Issuer, Audience: cfg.Audience, Targets: cfg.ExchangeAudiences, AccessTokenTTL: cfg.AccessTokenTTL.D(), RefreshTokenTTL: cfg.RefreshTokenTTL.D()},
 		Hooks:    oauth.Hooks{GrantDone: s.metrics.grantDone},
 	})
 	if err != nil {
