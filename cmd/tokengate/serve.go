@@ -66,9 +66,12 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		}
 	}
 	// Start-up hashed passwords (the dummy hash for unknown users, the
-	// bootstrap users): hand those argon2id matrices back to the system
-	// rather than idling on them, beside serving, not before it.
-	go debug.FreeOSMemory()
+	// bootstrap users): once they are done, hand those argon2id matrices
+	// back to the system rather than idling on them.
+	go func() {
+		<-srv.Hasher().Ready()
+		debug.FreeOSMemory()
+	}()
 	log.Info("tokengate listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "db", redactDSN(cfg.DB), "startup", time.Since(start).Round(time.Millisecond))
 	if err := srv.Run(ctx, ln); err != nil {
 		return err

@@ -4,6 +4,7 @@
 package secret
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -148,8 +149,12 @@ type Hasher struct {
 	params  Params
 	slots   chan struct{}
 	waiting chan struct{}
-	dummy   string
 	rand    io.Reader
+	// dummy is the hash unknown users are verified against; it is made
+	// in the background so that it does not delay start-up, and ready is
+	// closed once it is set.
+	dummy string
+	ready chan struct{}
 }
 
 // HasherOptions configure a Hasher.
@@ -160,9 +165,9 @@ type HasherOptions struct {
 	Rand    io.Reader // default crypto/rand.Reader
 }
 
-// NewHasher returns a Hasher. It hashes one random password to make the
-// dummy hash that unknown users are verified against, so that an unknown
-// user costs the same as a wrong password.
+// NewHasher returns a Hasher. It hashes one random password, in the
+// background, to make the dummy hash that unknown users are verified
+// against, so that an unknown user costs the same as a wrong password.
 func NewHasher(o HasherOptions) (*Hasher, error) {
 	if o.Params == (Params{}) {
 		o.Params = DefaultParams
@@ -181,16 +186,25 @@ func NewHasher(o HasherOptions) (*Hasher, error) {
 		slots:   make(chan struct{}, o.Workers),
 		waiting: make(chan struct{}, o.Queue+o.Workers),
 		rand:    o.Rand,
+		ready:   make(chan struct{}),
 	}
 	pw, err := RandomString(o.Rand, 24)
 	if err != nil {
 		return nil, err
 	}
-	if h.dummy, err = HashPassword(pw, o.Params, o.Rand); err != nil {
-		return nil, err
+	salt := make([]byte, o.Params.SaltLen)
+	if _, err := io.ReadFull(o.Rand, salt); err != nil {
+		return nil, fmt.Errorf("reading salt: %w", err)
 	}
+	go func() {
+		h.dummy, _ = HashPassword(pw, o.Params, bytes.NewReader(salt)) // cannot fail: the salt is read
+		close(h.ready)
+	}()
 	return h, nil
 }
+
+// Ready is closed once the dummy hash for unknown users exists.
+func (h *Hasher) Ready() <-chan struct{} { return h.ready }
 
 // Params returns the parameters new hashes are made with.
 func (h *Hasher) Params() Params { return h.params }
@@ -236,6 +250,11 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) error {
 	}
 	defer h.release()
 	if encoded == "" {
+		select {
+		case <-h.ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		_ = VerifyPassword(password, h.dummy)
 		return ErrMismatch
 	}
