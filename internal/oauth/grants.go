@@ -111,25 +111,37 @@ var (
 
 // Refresh exchanges a refresh token of client c for new tokens.
 func (s *Service) Refresh(ctx context.Context, c *store.Client, raw, scope string, scopeGiven bool, p *Profile) (*TokenResponse, error) {
-	if len(raw) > maxCredentialLen {
-		return nil, errUnknownRefresh
+	tok, fam, err := s.loadRefresh(ctx, raw, p)
+	if err != nil {
+		return nil, err
 	}
-	now := s.now()
+	return s.refreshLoaded(ctx, c, tok, fam, scope, scopeGiven, p)
+}
+
+// loadRefresh reads a presented refresh token and its family. A JWT
+// refresh token must first prove it was issued here and for refresh.
+func (s *Service) loadRefresh(ctx context.Context, raw string, p *Profile) (store.RefreshToken, store.Family, error) {
+	if len(raw) > maxCredentialLen {
+		return store.RefreshToken{}, store.Family{}, errUnknownRefresh
+	}
 	if p.JWTRefresh {
-		// The JWT proves it was issued here and for refresh before the
-		// store is asked about its state.
-		if _, err := s.signer.VerifyFresh(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeJWT, Use: UseRefresh, Now: now}); err != nil {
+		if _, err := s.signer.VerifyFresh(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeJWT, Use: UseRefresh, Now: s.now()}); err != nil {
 			if errors.Is(err, token.ErrExpired) {
-				return nil, errExpiredRefresh
+				return store.RefreshToken{}, store.Family{}, errExpiredRefresh
 			}
-			return nil, errUnknownRefresh
+			return store.RefreshToken{}, store.Family{}, errUnknownRefresh
 		}
 	}
-	hash := secret.Hash(raw)
-	tok, fam, err := s.store.GetRefresh(ctx, hash)
+	tok, fam, err := s.store.GetRefresh(ctx, secret.Hash(raw))
 	if err != nil {
-		return nil, s.storeErr(err, errUnknownRefresh)
+		return store.RefreshToken{}, store.Family{}, s.storeErr(err, errUnknownRefresh)
 	}
+	return tok, fam, nil
+}
+
+// refreshLoaded runs the refresh grant on a token and family already read.
+func (s *Service) refreshLoaded(ctx context.Context, c *store.Client, tok store.RefreshToken, fam store.Family, scope string, scopeGiven bool, p *Profile) (*TokenResponse, error) {
+	now := s.now()
 	if fam.ClientID != c.ID {
 		// Not this client's token (RFC 6749 §6): answer as for an unknown one.
 		return nil, errUnknownRefresh
@@ -166,7 +178,7 @@ func (s *Service) Refresh(ctx context.Context, c *store.Client, raw, scope strin
 	if err != nil {
 		return nil, errServer(err)
 	}
-	_, err = s.store.RotateRefresh(ctx, store.Rotation{OldHash: hash, NewHash: secret.Hash(newRT), Now: now, ExpiresAt: rexp, ReuseInterval: c.RefreshReuseInterval})
+	_, err = s.store.RotateRefresh(ctx, store.Rotation{OldHash: tok.Hash, NewHash: secret.Hash(newRT), Now: now, ExpiresAt: rexp, ReuseInterval: c.RefreshReuseInterval})
 	switch {
 	case err == nil:
 	case errors.Is(err, store.ErrTokenReused):
@@ -195,12 +207,9 @@ func (s *Service) RefreshAsBearer(ctx context.Context, raw, scope string, scopeG
 	if raw == "" {
 		return nil, ErrMissing("refresh_token")
 	}
-	if len(raw) > maxCredentialLen {
-		return nil, errUnknownRefresh
-	}
-	_, fam, err := s.store.GetRefresh(ctx, secret.Hash(raw))
+	tok, fam, err := s.loadRefresh(ctx, raw, p)
 	if err != nil {
-		return nil, s.storeErr(err, errUnknownRefresh)
+		return nil, err
 	}
 	c, err := s.store.GetClient(ctx, fam.ClientID)
 	if err != nil {
@@ -209,7 +218,7 @@ func (s *Service) RefreshAsBearer(ctx context.Context, raw, scope string, scopeG
 	if !contains(c.Grants, GrantRefreshToken) {
 		return nil, errUnauthorizedClient("the client may not use this grant type")
 	}
-	return s.Refresh(ctx, &c, raw, scope, scopeGiven, p)
+	return s.refreshLoaded(ctx, &c, tok, fam, scope, scopeGiven, p)
 }
 
 // grantAPIKey exchanges an API key for an access token with the key's
