@@ -237,10 +237,6 @@ func TestContractLaravelPassport(t *testing.T) {
 	if h := jwtClaims(t, login.str("access_token")); h["sub"] != "demo-user" {
 		t.Fatalf("access token is not our JWT: %v", h)
 	}
-	// The seed builds "Bearer <token>" from token_type and access_token.
-	if login.str("token_type")+" "+login.str("access_token") == "" {
-		t.Fatal("unreachable")
-	}
 	ref := send(t, "POST", p.base+"/oauth/token", "application/json", `{"grant_type":"refresh_token","refresh_token":"`+login.str("refresh_token")+`","client_id":"demo-client","client_secret":"demo-secret"}`, hdr)
 	wantStatus(t, "refresh", ref, 200)
 	wrong := send(t, "POST", p.base+"/oauth/token", "application/json", strings.Replace(body, "demo-password", "nope", 1), hdr)
