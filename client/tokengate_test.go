@@ -84,7 +84,7 @@ func startExample(t *testing.T, name string, now func() time.Time, adjust func(*
 	file := "../examples/" + name + "/tokengate.yaml"
 	b, err := os.ReadFile(file)
 	if err != nil {
-		t.Skipf("example %s not available: %v", name, err)
+		t.Fatalf("example %s: %v", name, err)
 	}
 	cfg, err := config.Parse(file, b)
 	if err != nil {
