@@ -51,7 +51,7 @@ func (r *ipResolver) clientIP(req *http.Request) string {
 	xff := req.Header.Values("X-Forwarded-For")
 	hops := strings.Split(strings.Join(xff, ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		a, err := parseHop(strings.TrimSpace(hops[i]))
 		if err != nil {
 			return host
 		}
@@ -60,6 +60,20 @@ func (r *ipResolver) clientIP(req *http.Request) string {
 		}
 	}
 	return host
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, or an address
+// with a port ("203.0.113.7:4711", "[2001:db8::1]:4711"), as some proxies
+// write them.
+func parseHop(h string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a, nil
+	}
+	ap, err := netip.ParseAddrPort(h)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return ap.Addr(), nil
 }
 
 // limiter is a per-IP token bucket with a bounded table: when full, idle

@@ -30,6 +30,8 @@ func TestClientIPBelievesOnlyTrustedProxies(t *testing.T) {
 		{"only trusted hops", trusting, "10.1.2.3:5000", []string{"10.4.4.4"}, "10.1.2.3"},
 		{"IPv4-mapped IPv6 peer", trusting, "[::ffff:10.1.2.3]:5000", []string{"203.0.113.7"}, "203.0.113.7"},
 		{"IPv6 client", trusting, "10.1.2.3:5000", []string{"2001:db8::1"}, "2001:db8::1"},
+		{"client with a port", trusting, "10.1.2.3:5000", []string{"203.0.113.7:4711"}, "203.0.113.7"},
+		{"IPv6 client with a port", trusting, "10.1.2.3:5000", []string{"[2001:db8::1]:4711"}, "2001:db8::1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
