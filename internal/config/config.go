@@ -32,6 +32,11 @@ type Config struct {
 	AccessTokenTTL  Duration `yaml:"access_token_ttl"`
 	RefreshTokenTTL Duration `yaml:"refresh_token_ttl"`
 	SigningAlg      string   `yaml:"signing_alg"`
+	// ClientCacheTTL caches client records per node for this long (0, the
+	// default, reads the store on every request). With several nodes on
+	// PostgreSQL a second saves a round trip per token request; a deleted
+	// client or changed secret then takes up to that long to apply.
+	ClientCacheTTL Duration `yaml:"client_cache_ttl"`
 	// MasterKey encrypts private signing keys at rest. Prefer the
 	// TOKENGATE_MASTER_KEY environment variable to writing it here.
 	MasterKey string `yaml:"master_key"`

@@ -74,6 +74,7 @@ func TestMistakesNameFileLineAndKey(t *testing.T) {
 		{"bad alg", "signing_alg: HS256\n", []string{"t.yaml:1", "signing_alg", "HS256"}},
 		{"wrong type", "access_token_ttl: [1]\n", []string{"t.yaml:1", "access_token_ttl"}},
 		{"bad route path", "routes:\n  - path: token\n    endpoint: token\n", []string{"t.yaml:2", "routes[0].path"}},
+		{"client cache too long", "client_cache_ttl: 5m\n", []string{"t.yaml:1", "client_cache_ttl"}},
 		{"unknown claim", "routes:\n  - path: /t\n    endpoint: token\n    claims: [foo]\n", []string{"t.yaml:4", "routes[0].claims[0]", "foo"}},
 		{"client without secret", "bootstrap:\n  clients:\n    - id: c\n      grants: [password]\n", []string{"t.yaml:3", "bootstrap.clients[0]", "secret"}},
 		{"both password forms", "bootstrap:\n  users:\n    - username: u\n      password: p\n      password_hash: $argon2id$x\n", []string{"t.yaml:3", "not both"}},

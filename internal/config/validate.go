@@ -65,6 +65,9 @@ func (c *Config) Validate() error {
 	if c.RefreshTokenTTL.D() < time.Second {
 		return c.KeyError("refresh_token_ttl", "must be at least 1s")
 	}
+	if c.ClientCacheTTL.D() > time.Minute {
+		return c.KeyError("client_cache_ttl", "must be at most 1m: client changes must apply soon")
+	}
 	switch c.SigningAlg {
 	case "EdDSA", "ES256", "RS256":
 	default:

@@ -84,6 +84,7 @@ type Service struct {
 	grants   map[string]grantFunc
 	guard    *Guard
 	external Federation
+	clients  *clientCache // nil: every authentication reads the store
 }
 
 // Federation authenticates JWTs of trusted external identity providers
@@ -110,6 +111,9 @@ type Options struct {
 	// Federation verifies external identity providers' tokens; nil
 	// disables external logins.
 	Federation Federation
+	// ClientCacheTTL, when positive, caches client records that long per
+	// node; changes to a client then take up to that long to apply.
+	ClientCacheTTL time.Duration
 }
 
 // NewService returns a ready Service.
@@ -138,6 +142,9 @@ func NewService(o Options) (*Service, error) {
 	s := &Service{
 		store: o.Store, signer: o.Signer, hasher: o.Hasher, settings: o.Settings,
 		log: o.Logger, hooks: o.Hooks, now: o.Now, rand: o.Rand, guard: o.Guard, external: o.Federation,
+	}
+	if o.ClientCacheTTL > 0 {
+		s.clients = newClientCache(o.ClientCacheTTL, 10000, o.Now)
 	}
 	s.grants = map[string]grantFunc{
 		GrantPassword:          s.grantPassword,
@@ -311,7 +318,7 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, sec string, basic 
 		if p == nil || p.DefaultClient == "" {
 			return nil, errInvalidClient(basic)
 		}
-		c, err := s.store.GetClient(ctx, p.DefaultClient)
+		c, err := s.getClient(ctx, p.DefaultClient)
 		if err != nil {
 			return nil, s.storeErr(err, errInvalidClient(basic))
 		}
@@ -320,7 +327,7 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, sec string, basic 
 		}
 		return &c, nil
 	}
-	c, err := s.store.GetClient(ctx, id)
+	c, err := s.getClient(ctx, id)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			_ = secret.Equal(sec, nil) // same work as a real comparison
@@ -337,6 +344,14 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, sec string, basic 
 		return nil, errInvalidClient(basic)
 	}
 	return &c, nil
+}
+
+// getClient reads a client, through the cache when one is configured.
+func (s *Service) getClient(ctx context.Context, id string) (store.Client, error) {
+	if s.clients != nil {
+		return s.clients.get(ctx, s.store, id)
+	}
+	return s.store.GetClient(ctx, id)
 }
 
 // storeErr maps a store error: not found becomes notFound, unavailability

@@ -150,7 +150,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		ext = fed
 	}
 	s.svc, err = oauth.NewService(oauth.Options{
-		Store: o.Store, Signer: s.keys, Hasher: s.hasher, Logger: o.Logger, Now: o.Now, Guard: guard, Federation: ext,
+		Store: o.Store, Signer: s.keys, Hasher: s.hasher, Logger: o.Logger, Now: o.Now, Guard: guard,
+		ClientCacheTTL: cfg.ClientCacheTTL.D(), Federation: ext,
 		Settings: oauth.Settings{Issuer: cfg.Issuer, Audience: cfg.Audience, Targets: cfg.ExchangeAudiences, AccessTokenTTL: cfg.AccessTokenTTL.D(), RefreshTokenTTL: cfg.RefreshTokenTTL.D()},
 		Hooks:    oauth.Hooks{GrantDone: s.metrics.grantDone},
 	})
