@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"tokengate/internal/store"
+	"tokengate/internal/store/codec"
 	"tokengate/internal/store/storetest"
 )
 
@@ -124,7 +125,7 @@ func TestNodesStartingTogetherMigrateOnce(t *testing.T) {
 	if err := dbs[0].Migrate(t.Context()); err != nil {
 		t.Fatalf("Migrate again: %v", err)
 	}
-	ms, err := loadMigrations()
+	ms, err := codec.LoadMigrations(migrationFS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,8 +133,8 @@ func TestNodesStartingTogetherMigrateOnce(t *testing.T) {
 	if err := dbs[1].pool.QueryRow(t.Context(), `SELECT COUNT(*), MAX(version) FROM schema_migrations`).Scan(&n, &latest); err != nil {
 		t.Fatal(err)
 	}
-	if n != len(ms) || latest != ms[len(ms)-1].version {
-		t.Errorf("schema_migrations has %d rows up to %d, want %d up to %d", n, latest, len(ms), ms[len(ms)-1].version)
+	if n != len(ms) || latest != ms[len(ms)-1].Version {
+		t.Errorf("schema_migrations has %d rows up to %d, want %d up to %d", n, latest, len(ms), ms[len(ms)-1].Version)
 	}
 }
 

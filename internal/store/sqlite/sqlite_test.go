@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"tokengate/internal/store"
+	"tokengate/internal/store/codec"
 	"tokengate/internal/store/storetest"
 )
 
@@ -58,7 +59,7 @@ func TestReopenKeepsDataAndMigrationsAreIdempotent(t *testing.T) {
 	if !got.CreatedAt.Equal(u.CreatedAt) {
 		t.Errorf("CreatedAt = %v, want %v", got.CreatedAt, u.CreatedAt)
 	}
-	ms, err := loadMigrations()
+	ms, err := codec.LoadMigrations(migrationFS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,8 +67,8 @@ func TestReopenKeepsDataAndMigrationsAreIdempotent(t *testing.T) {
 	if err := db2.r.QueryRowContext(ctx, `SELECT COUNT(*), MAX(version) FROM schema_migrations`).Scan(&n, &latest); err != nil {
 		t.Fatal(err)
 	}
-	if n != len(ms) || latest != ms[len(ms)-1].version {
-		t.Errorf("schema_migrations has %d rows up to %d, want %d up to %d", n, latest, len(ms), ms[len(ms)-1].version)
+	if n != len(ms) || latest != ms[len(ms)-1].Version {
+		t.Errorf("schema_migrations has %d rows up to %d, want %d up to %d", n, latest, len(ms), ms[len(ms)-1].Version)
 	}
 }
 
