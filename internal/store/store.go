@@ -26,6 +26,10 @@ var (
 	// ErrUnavailable means the backend cannot be reached (database down,
 	// pool exhausted past its timeout). The server answers 503.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrStorageFull means a write failed because the database's storage
+	// is full (SQLITE_FULL, PostgreSQL disk_full). Backends wrap it
+	// together with ErrUnavailable.
+	ErrStorageFull = errors.New("storage full")
 )
 
 // User is a person (or service account) that logs in with a password or an
@@ -50,7 +54,14 @@ type Client struct {
 	AccessTokenTTL       time.Duration
 	RefreshTokenTTL      time.Duration
 	RefreshReuseInterval time.Duration
-	CreatedAt            time.Time
+	// NoIntrospect withholds introspection (RFC 7662) from a confidential
+	// client; public clients may never introspect.
+	NoIntrospect bool
+	// Resources are the audiences (RFC 8707 resource, RFC 8693 audience)
+	// the client may ask tokens for; empty means the server's configured
+	// audience and exchange audiences.
+	Resources []string
+	CreatedAt time.Time
 }
 
 // APIKey is a long-lived secret a user or client exchanges for access tokens.
@@ -223,6 +234,22 @@ type Attempts interface {
 	ResetFailures(ctx context.Context, key string) error
 }
 
+// Kinds of record a tombstone names.
+const (
+	KindUser   = "user"
+	KindClient = "client"
+)
+
+// Tombstones remember which users and clients were deleted, so that the
+// config's bootstrap section does not bring them back. Deleting a user or
+// client records its tombstone in the same transaction; creating one under
+// the same name clears it.
+type Tombstones interface {
+	// Deleted reports whether the record of kind (KindUser, KindClient)
+	// named name was deleted and not re-created since.
+	Deleted(ctx context.Context, kind, name string) (bool, error)
+}
+
 // Store is everything tokengate keeps. Implementations are safe for
 // concurrent use.
 type Store interface {
@@ -233,12 +260,16 @@ type Store interface {
 	Denylist
 	Keys
 	Attempts
+	Tombstones
 	// DeleteExpired removes expired refresh tokens, families, denylist
 	// entries, signing keys and stale failure counters, returning how many
 	// rows went.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
+	// ProbeWrite commits a small write and undoes it, to tell whether the
+	// store can write at all (a full disk, a read-only database).
+	ProbeWrite(ctx context.Context) error
 	// Close releases the store's resources.
 	Close() error
 }

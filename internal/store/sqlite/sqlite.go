@@ -288,8 +288,10 @@ func wrapErr(op string, err error) error {
 			return fmt.Errorf("sqlite: %s: %w: %w", op, store.ErrConflict, err)
 		}
 		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_FULL:
+			return fmt.Errorf("sqlite: %s: %w: %w: %w", op, store.ErrUnavailable, store.ErrStorageFull, err)
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN,
-			sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_NOMEM:
+			sqlite3.SQLITE_IOERR, sqlite3.SQLITE_NOMEM:
 			return fmt.Errorf("sqlite: %s: %w: %w", op, store.ErrUnavailable, err)
 		}
 	}

@@ -52,6 +52,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Attempts", testAttempts},
 		{"DeleteExpired", testDeleteExpired},
 		{"Ping", testPing},
+		{"Tombstones", testTombstones},
+		{"ProbeWrite", testProbeWrite},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,7 +107,8 @@ func checkClient(t *testing.T, got, want store.Client) {
 	if got.ID != want.ID || !slices.Equal(got.SecretHash, want.SecretHash) || got.Public != want.Public ||
 		!slices.Equal(got.Grants, want.Grants) || !slices.Equal(got.Scopes, want.Scopes) ||
 		got.AccessTokenTTL != want.AccessTokenTTL || got.RefreshTokenTTL != want.RefreshTokenTTL ||
-		got.RefreshReuseInterval != want.RefreshReuseInterval || !got.CreatedAt.Equal(want.CreatedAt) {
+		got.RefreshReuseInterval != want.RefreshReuseInterval || !got.CreatedAt.Equal(want.CreatedAt) ||
+		got.NoIntrospect != want.NoIntrospect || !slices.Equal(got.Resources, want.Resources) {
 		t.Errorf("client:\n got %+v\nwant %+v", got, want)
 	}
 }
