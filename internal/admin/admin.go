@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"tokengate/internal/config"
@@ -42,18 +45,49 @@ func CheckGrants(grants []string) error {
 // NewClientSecret makes a client secret of 256 bits.
 func NewClientSecret(r io.Reader) (string, error) { return secret.NewToken(r, "tgs_") }
 
+// CheckKeyScopes checks that the owner of k exists and has every scope k
+// names (a user without a scope list may have any). A key never grants more
+// than its owner has at the time of use either; refusing at creation says
+// so at once instead of storing a key that claims more.
+func CheckKeyScopes(ctx context.Context, st store.Store, k store.APIKey) error {
+	var have []string
+	owner := ""
+	if k.Username != "" {
+		u, err := st.GetUser(ctx, k.Username)
+		if err != nil {
+			return fmt.Errorf("user %q: %w", k.Username, err)
+		}
+		if len(u.Scopes) == 0 {
+			return nil
+		}
+		have, owner = u.Scopes, "user "+strconv.Quote(k.Username)
+	} else {
+		c, err := st.GetClient(ctx, k.ClientID)
+		if err != nil {
+			return fmt.Errorf("client %q: %w", k.ClientID, err)
+		}
+		have, owner = c.Scopes, "client "+strconv.Quote(k.ClientID)
+	}
+	var missing []string
+	for _, sc := range k.Scopes {
+		if !slices.Contains(have, sc) {
+			missing = append(missing, sc)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s does not have the scopes %q: an API key cannot grant more than its owner has", owner, strings.Join(missing, " "))
+	}
+	return nil
+}
+
 // NewAPIKey creates an API key for a user or a client, stores its hash and
 // returns the key, which is shown once and never again.
 func NewAPIKey(ctx context.Context, st store.Store, r io.Reader, k store.APIKey) (string, store.APIKey, error) {
 	if (k.Username == "") == (k.ClientID == "") {
 		return "", k, errors.New("an API key belongs to exactly one user or client")
 	}
-	if k.Username != "" {
-		if _, err := st.GetUser(ctx, k.Username); err != nil {
-			return "", k, fmt.Errorf("user %q: %w", k.Username, err)
-		}
-	} else if _, err := st.GetClient(ctx, k.ClientID); err != nil {
-		return "", k, fmt.Errorf("client %q: %w", k.ClientID, err)
+	if err := CheckKeyScopes(ctx, st, k); err != nil {
+		return "", k, err
 	}
 	key, err := secret.NewAPIKey(r)
 	if err != nil {
@@ -134,11 +168,15 @@ func Bootstrap(ctx context.Context, st store.Store, b config.Bootstrap, hash fun
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("bootstrap API key %q: %w", k.Name, err)
 		}
+		rec := store.APIKey{Hash: h, Name: k.Name, Username: k.User, ClientID: k.Client, Scopes: k.Scopes, CreatedAt: now}
+		if err := CheckKeyScopes(ctx, st, rec); err != nil {
+			return fmt.Errorf("bootstrap API key %q: %w", k.Name, err)
+		}
 		id, err := secret.RandomString(r, 12)
 		if err != nil {
 			return err
 		}
-		rec := store.APIKey{ID: "key_" + id, Hash: h, Name: k.Name, Username: k.User, ClientID: k.Client, Scopes: k.Scopes, CreatedAt: now}
+		rec.ID = "key_" + id
 		if k.Key != "" {
 			rec.Prefix = k.Key[:min(4, len(k.Key))]
 			rec.Last4 = k.Key[max(0, len(k.Key)-4):]

@@ -231,7 +231,9 @@ func (s *Service) grantAPIKey(ctx context.Context, c *store.Client, r *TokenRequ
 	if err != nil {
 		return nil, err
 	}
-	granted, oerr := resolveScopes(r.Scope, r.ScopeGiven, scopes, nil)
+	// key ∩ owner (CheckAPIKey) ∩ client ∩ request: a key never widens
+	// what its owner or the exchanging client may have.
+	granted, oerr := resolveScopes(r.Scope, r.ScopeGiven, c.Scopes, scopes)
 	if oerr != nil {
 		return nil, oerr
 	}
@@ -240,8 +242,10 @@ func (s *Service) grantAPIKey(ctx context.Context, c *store.Client, r *TokenRequ
 
 var errBadKey = &Error{Code: CodeInvalidGrant, Description: "invalid API key", Status: http.StatusBadRequest, Reason: ReasonBadCredentials}
 
-// CheckAPIKey authenticates an API key and returns its owner and scopes.
-// Unknown, revoked, expired and malformed keys fail alike.
+// CheckAPIKey authenticates an API key and returns its owner and the
+// scopes it may grant now: the key's, within its owner's current scopes
+// (a user's, when the user has a list; the owning client's). The result
+// is never nil. Unknown, revoked, expired and malformed keys fail alike.
 func (s *Service) CheckAPIKey(ctx context.Context, key, ip string) (string, []string, error) {
 	if len(key) > maxCredentialLen || key == "" || !secret.APIKeyPlausible(key) {
 		return "", nil, errBadKey
@@ -262,6 +266,7 @@ func (s *Service) CheckAPIKey(ctx context.Context, key, ip string) (string, []st
 		return "", nil, errBadKey
 	}
 	subject := k.ClientID
+	scopes := append([]string{}, k.Scopes...)
 	if k.Username != "" {
 		u, err := s.store.GetUser(ctx, k.Username)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -271,6 +276,15 @@ func (s *Service) CheckAPIKey(ctx context.Context, key, ip string) (string, []st
 			return "", nil, errBadKey
 		}
 		subject = u.Username
+		if len(u.Scopes) > 0 {
+			scopes = intersect(scopes, u.Scopes)
+		}
+	} else {
+		owner, err := s.getClient(ctx, k.ClientID)
+		if err != nil {
+			return "", nil, s.storeErr(err, errBadKey)
+		}
+		scopes = intersect(scopes, owner.Scopes)
 	}
 	// Last use is recorded at minute precision: one write per key per
 	// minute, not one per exchange.
@@ -279,7 +293,7 @@ func (s *Service) CheckAPIKey(ctx context.Context, key, ip string) (string, []st
 			s.log.Warn("recording API key use failed", "key_id", k.ID, "err", err)
 		}
 	}
-	return subject, k.Scopes, nil
+	return subject, scopes, nil
 }
 
 func joinScopes(s []string) string {

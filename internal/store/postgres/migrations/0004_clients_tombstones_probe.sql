@@ -14,25 +14,32 @@ CREATE TABLE tombstones (
 	PRIMARY KEY (kind, name)
 );
 
-CREATE FUNCTION tokengate_tombstone() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-	k TEXT := CASE TG_TABLE_NAME WHEN 'users' THEN 'user' ELSE 'client' END;
-	n TEXT;
+CREATE FUNCTION tokengate_user_tombstone() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	IF TG_OP = 'DELETE' THEN
-		n := CASE TG_TABLE_NAME WHEN 'users' THEN OLD.username ELSE OLD.id END;
-		INSERT INTO tombstones (kind, name, deleted_at) VALUES (k, n, extract(epoch FROM now())::BIGINT)
+		INSERT INTO tombstones (kind, name, deleted_at) VALUES ('user', OLD.username, extract(epoch FROM now())::BIGINT)
 			ON CONFLICT (kind, name) DO UPDATE SET deleted_at = EXCLUDED.deleted_at;
 		RETURN OLD;
 	END IF;
-	n := CASE TG_TABLE_NAME WHEN 'users' THEN NEW.username ELSE NEW.id END;
-	DELETE FROM tombstones WHERE kind = k AND name = n;
+	DELETE FROM tombstones WHERE kind = 'user' AND name = NEW.username;
 	RETURN NEW;
 END;
 $$;
 
-CREATE TRIGGER users_tombstone AFTER INSERT OR DELETE ON users FOR EACH ROW EXECUTE FUNCTION tokengate_tombstone();
-CREATE TRIGGER clients_tombstone AFTER INSERT OR DELETE ON clients FOR EACH ROW EXECUTE FUNCTION tokengate_tombstone();
+CREATE FUNCTION tokengate_client_tombstone() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		INSERT INTO tombstones (kind, name, deleted_at) VALUES ('client', OLD.id, extract(epoch FROM now())::BIGINT)
+			ON CONFLICT (kind, name) DO UPDATE SET deleted_at = EXCLUDED.deleted_at;
+		RETURN OLD;
+	END IF;
+	DELETE FROM tombstones WHERE kind = 'client' AND name = NEW.id;
+	RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER users_tombstone AFTER INSERT OR DELETE ON users FOR EACH ROW EXECUTE FUNCTION tokengate_user_tombstone();
+CREATE TRIGGER clients_tombstone AFTER INSERT OR DELETE ON clients FOR EACH ROW EXECUTE FUNCTION tokengate_client_tombstone();
 
 CREATE TABLE write_probe (
 	id  INTEGER NOT NULL PRIMARY KEY,
