@@ -171,6 +171,8 @@ func (m *Main) client(ctx context.Context, args []string) error {
 	scopes := fs.String("scopes", "", "space-separated scopes the client may request (add)")
 	public := fs.Bool("public", false, "public client without a secret (add)")
 	secretStdin := fs.Bool("secret-stdin", false, "import an existing secret from stdin instead of generating one (add)")
+	noIntrospect := fs.Bool("no-introspect", false, "withhold token introspection from this confidential client (add)")
+	resources := fs.String("resources", "", "space-separated audiences (RFC 8707 resource) the client may ask tokens for (add; default the configured audience)")
 	asJSON := fs.Bool("json", false, "JSON output (list)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -233,6 +235,12 @@ func (m *Main) client(ctx context.Context, args []string) error {
 		fmt.Fprintln(m.Stderr, "tokengate client add: a --public client has no secret to import")
 		return errUsage
 	}
+	for _, r := range strings.Fields(*resources) {
+		if !config.AbsoluteURI(r) {
+			fmt.Fprintf(m.Stderr, "tokengate client add: --resources: %.100q is not an absolute URI without a fragment\n", r)
+			return errUsage
+		}
+	}
 	return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
 		var sec string
 		var err error
@@ -247,7 +255,8 @@ func (m *Main) client(ctx context.Context, args []string) error {
 				return err
 			}
 		}
-		cl := store.Client{ID: id, Public: *public, Grants: gl, Scopes: strings.Fields(*scopes), CreatedAt: time.Now()}
+		cl := store.Client{ID: id, Public: *public, Grants: gl, Scopes: strings.Fields(*scopes), CreatedAt: time.Now(),
+			NoIntrospect: *noIntrospect, Resources: strings.Fields(*resources)}
 		if sec != "" {
 			cl.SecretHash = secret.Hash(sec)
 		}

@@ -150,6 +150,7 @@ func Bootstrap(ctx context.Context, st store.Store, b config.Bootstrap, hash fun
 			ID: c.ID, SecretHash: sh, Public: c.Public, Grants: c.Grants, Scopes: c.Scopes,
 			AccessTokenTTL: c.AccessTokenTTL.D(), RefreshTokenTTL: c.RefreshTokenTTL.D(),
 			RefreshReuseInterval: c.RefreshReuseInterval.D(), CreatedAt: now,
+			NoIntrospect: c.Introspect != nil && !*c.Introspect, Resources: c.Resources,
 		})
 		if err != nil && !errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("bootstrap client %q: %w", c.ID, err)

@@ -141,6 +141,12 @@ type BootstrapClient struct {
 	AccessTokenTTL       Duration `yaml:"access_token_ttl"`
 	RefreshTokenTTL      Duration `yaml:"refresh_token_ttl"`
 	RefreshReuseInterval Duration `yaml:"refresh_reuse_interval"`
+	// Introspect allows RFC 7662 introspection; default true for
+	// confidential clients. Public clients may never introspect.
+	Introspect *bool `yaml:"introspect"`
+	// Resources are the audiences (RFC 8707 resource) the client may ask
+	// tokens for; default the audience and exchange_audiences.
+	Resources []string `yaml:"resources"`
 }
 
 // BootstrapAPIKey imports an existing API key, as the literal key

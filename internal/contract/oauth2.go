@@ -106,6 +106,11 @@ func introspectEndpoint(env *Env, prof oauth.Profile) http.Handler {
 		if c == nil {
 			return
 		}
+		_, _, basic, _ := ParseBasic(r.Header.Get("Authorization"))
+		if err := oauth.CanIntrospect(c, basic); err != nil {
+			WriteOAuthError(w, env.Log, r, oauth.AsError(err))
+			return
+		}
 		out, err := env.Service.Introspect(r.Context(), p.Get("token"))
 		if err != nil {
 			WriteOAuthError(w, env.Log, r, oauth.AsError(err))

@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 
 	"tokengate/internal/secret"
@@ -46,6 +47,20 @@ func (s *Service) Revoke(ctx context.Context, c *store.Client, raw string) error
 	}
 	if err := s.store.DenyAccessToken(ctx, cl.ID, cl.ExpiresAt); err != nil {
 		return s.storeErr(err, errServer(err))
+	}
+	return nil
+}
+
+// CanIntrospect decides whether an authenticated client may introspect
+// (RFC 7662 §2.1): never a public client, whose client_id is no
+// credential (401 invalid_client, so that introspection is no token
+// scanner), nor a confidential client whose introspect permission is off.
+func CanIntrospect(c *store.Client, basic bool) error {
+	if c.Public {
+		return errInvalidClient(basic)
+	}
+	if c.NoIntrospect {
+		return &Error{Code: CodeUnauthorizedClient, Description: "the client may not introspect tokens", Status: http.StatusForbidden}
 	}
 	return nil
 }
