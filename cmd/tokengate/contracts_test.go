@@ -163,9 +163,14 @@ func TestContractFastAPI(t *testing.T) {
 	wantStatus(t, "wrong grant_type", send(t, "POST", u, formCT, "username=a&password=b&grant_type=client_credentials", nil), 422)
 	wantStatus(t, "JSON body", send(t, "POST", u, "application/json", `{"username":"a","password":"b"}`, nil), 422)
 
-	// auth_refresh: JSON body.
+	// auth_refresh: JSON body, the token alone (refresh_client_auth:
+	// none): a session of the confidential client_id_example is refused
+	// without its secret; the public default client's session refreshes.
 	ru := p.base + "/auth/refresh-token"
-	rt := login.str("refresh_token")
+	if e := send(t, "POST", ru, "application/json", `{"refresh_token":"`+login.str("refresh_token")+`"}`, nil); e.status != 401 {
+		t.Fatalf("confidential client's session refreshed with the token alone: %d %s", e.status, e.raw)
+	}
+	rt := anon.str("refresh_token")
 	ref := send(t, "POST", ru, "application/json", `{"refresh_token":"`+rt+`"}`, nil)
 	wantStatus(t, "refresh", ref, 200)
 	if ref.str("access_token") == "" || ref.str("refresh_token") == "" || ref.str("refresh_token") == rt {

@@ -108,6 +108,10 @@ type Route struct {
 	RefreshTokenFormat  string   `yaml:"refresh_token_format"` // opaque (default) or jwt
 	Claims              []string `yaml:"claims"`               // extra claims: exi, usefor
 	DefaultClient       string   `yaml:"default_client"`       // public client for requests without credentials
+	// RefreshClientAuth "none" declares that a refresh route takes the
+	// refresh token as its only credential (a contract whose clients send
+	// nothing else); only default_client's sessions refresh there.
+	RefreshClientAuth string `yaml:"refresh_client_auth"`
 	// Options of the revoke endpoint.
 	Response string `yaml:"response"` // json (default) or empty_html
 }

@@ -140,6 +140,9 @@ func (c *Config) validateRoutes() error {
 				return c.KeyError(fmt.Sprintf("%s.claims[%d]", key, j), "unknown claim %q: supported are exi and usefor", cl)
 			}
 		}
+		if r.RefreshClientAuth != "" && r.RefreshClientAuth != "none" {
+			return c.KeyError(key+".refresh_client_auth", "the only value is none (the route refreshes with the token alone), not %q", r.RefreshClientAuth)
+		}
 		switch r.Response {
 		case "", "json", "empty_html":
 		default:

@@ -154,6 +154,12 @@ func fastAPIRefresh(env *Env, prof oauth.Profile) http.Handler {
 		}
 		resp, err := env.Service.RefreshAsBearer(r.Context(), rt, "", false, &prof)
 		if err != nil {
+			if e := oauth.AsError(err); e.Code == oauth.CodeInvalidClient {
+				// A session of a confidential client: it must refresh
+				// with its credentials, which this route cannot take.
+				writeFastAPIDetail(w, http.StatusUnauthorized, "client authentication is required to refresh this session")
+				return
+			}
 			writeFastAPIError(env, w, r, oauth.AsError(err), "body")
 			return
 		}

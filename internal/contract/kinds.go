@@ -32,6 +32,9 @@ const (
 	OptClaims        Option = "claims"
 	OptDefaultClient Option = "default_client"
 	OptResponse      Option = "response"
+	// OptRefreshClientAuth is refresh_client_auth: none, required by the
+	// refresh endpoints that carry no client credentials.
+	OptRefreshClientAuth Option = "refresh_client_auth"
 )
 
 // Kind is one endpoint kind a route may name.
@@ -47,6 +50,10 @@ type Kind struct {
 }
 
 var issuing = []Option{OptRotate, OptRefreshFormat, OptClaims, OptDefaultClient}
+
+// tokenOnlyRefresh are the options of refresh endpoints whose only
+// credential is the refresh token.
+var tokenOnlyRefresh = append(slices.Clip(issuing), OptRefreshClientAuth)
 
 // Kinds returns every endpoint kind by name. New contracts add entries here.
 func Kinds() map[string]Kind {
@@ -65,13 +72,13 @@ func Kinds() map[string]Kind {
 			}},
 		"fastapi.login": {Method: http.MethodPost, Options: issuing,
 			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return fastAPILogin(env, p) }},
-		"fastapi.refresh": {Method: http.MethodPost, Options: issuing,
+		"fastapi.refresh": {Method: http.MethodPost, Options: tokenOnlyRefresh,
 			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return fastAPIRefresh(env, p) }},
 		"fastapi.api_key": {Method: http.MethodGet, Options: issuing,
 			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return fastAPIKeyLogin(env, p) }},
 		"datarhei.login": {Method: http.MethodPost, Options: issuing,
 			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return datarheiLogin(env, p) }},
-		"datarhei.refresh": {Method: http.MethodGet, Options: issuing,
+		"datarhei.refresh": {Method: http.MethodGet, Options: tokenOnlyRefresh,
 			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return datarheiRefresh(env, p) }},
 		"metadata": {Method: http.MethodGet,
 			build: func(env *Env, _ config.Route, _ oauth.Profile) http.Handler {
@@ -99,6 +106,8 @@ func ProfileOf(r config.Route) oauth.Profile {
 		UseFor:        slices.Contains(r.Claims, "usefor"),
 		Exi:           slices.Contains(r.Claims, "exi"),
 		DefaultClient: r.DefaultClient,
+		// Only routes that require the option reach the core with it.
+		RefreshWithoutClientAuth: r.RefreshClientAuth == "none",
 	}
 }
 
@@ -119,6 +128,9 @@ func setOptions(r config.Route) []Option {
 	}
 	if r.Response != "" {
 		out = append(out, OptResponse)
+	}
+	if r.RefreshClientAuth != "" {
+		out = append(out, OptRefreshClientAuth)
 	}
 	return out
 }
@@ -152,6 +164,20 @@ func Build(cfg *config.Config, env *Env, routes []config.Route) ([]Built, error)
 		for _, o := range setOptions(r) {
 			if !slices.Contains(k.Options, o) {
 				return nil, cfg.KeyError(key+"."+string(o), "option %s does not apply to endpoint %q", o, r.Endpoint)
+			}
+		}
+		if slices.Contains(k.Options, OptRefreshClientAuth) {
+			// This endpoint has no way to authenticate a client: it must
+			// say so, and name the one public client it refreshes for.
+			if r.RefreshClientAuth != "none" {
+				return nil, cfg.KeyError(key+".refresh_client_auth", "endpoint %q refreshes with the refresh token alone: set refresh_client_auth: none (and a public default_client) to accept that", r.Endpoint)
+			}
+			if r.DefaultClient == "" {
+				return nil, cfg.KeyError(key+".default_client", "endpoint %q with refresh_client_auth: none needs default_client: the public client whose sessions it refreshes", r.Endpoint)
+			}
+			if env.Log != nil {
+				env.Log.Warn("route refreshes with the refresh token alone (refresh_client_auth: none); only sessions of its public default client are refreshed there",
+					"path", r.Path, "endpoint", r.Endpoint, "default_client", r.DefaultClient)
 			}
 		}
 		method := k.Method

@@ -199,21 +199,32 @@ func (s *Service) refreshLoaded(ctx context.Context, c *store.Client, tok store.
 }
 
 // RefreshAsBearer refreshes with the refresh token as the only
-// credential, on behalf of the client the token was issued to. Contracts
-// whose refresh endpoints carry no client authentication (a FastAPI-style
-// JSON refresh, a datarhei-style Bearer refresh) use it; the token itself
-// is a 256-bit secret, as a public client's would be.
+// credential. Contracts whose refresh endpoints carry no client
+// authentication (a FastAPI-style JSON refresh, a datarhei-style Bearer
+// refresh) use it, on routes that declare it (p.RefreshWithoutClientAuth)
+// and only for sessions of the route's public default client: a
+// confidential client's session needs that client's credentials
+// (RFC 6749 §6), so it is invalid_client here.
 func (s *Service) RefreshAsBearer(ctx context.Context, raw, scope string, scopeGiven bool, p *Profile) (*TokenResponse, error) {
 	if raw == "" {
 		return nil, ErrMissing("refresh_token")
+	}
+	if !p.RefreshWithoutClientAuth || p.DefaultClient == "" {
+		return nil, errInvalidClient(false)
 	}
 	tok, fam, err := s.loadRefresh(ctx, raw, p)
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.store.GetClient(ctx, fam.ClientID)
+	if fam.ClientID != p.DefaultClient {
+		return nil, errInvalidClient(false)
+	}
+	c, err := s.getClient(ctx, fam.ClientID)
 	if err != nil {
 		return nil, s.storeErr(err, errRevokedRefresh)
+	}
+	if !c.Public {
+		return nil, errInvalidClient(false)
 	}
 	if !contains(c.Grants, GrantRefreshToken) {
 		return nil, errUnauthorizedClient("the client may not use this grant type")

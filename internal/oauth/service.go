@@ -221,6 +221,10 @@ type Profile struct {
 	DefaultClient string
 	// NoRefresh issues no refresh token from this route.
 	NoRefresh bool
+	// RefreshWithoutClientAuth lets RefreshAsBearer refresh, with the
+	// token alone, the sessions of DefaultClient (a public client); it
+	// refreshes nothing without it.
+	RefreshWithoutClientAuth bool
 }
 
 // TokenRequest is a token endpoint request in the core's terms.
