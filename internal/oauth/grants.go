@@ -45,6 +45,12 @@ func (s *Service) grantPassword(ctx context.Context, c *store.Client, r *TokenRe
 // and the hashing limit. Contracts with their own login endpoints call it
 // through Login.
 func (s *Service) CheckPassword(ctx context.Context, username, password, ip string) (*store.User, error) {
+	if !validIdentifier(username) {
+		return nil, errBadIdentifier("username")
+	}
+	if !validText(password) {
+		return nil, errBadText("password")
+	}
 	if err := s.guard.check(ctx, username, ip); err != nil {
 		return nil, err
 	}
@@ -121,7 +127,7 @@ func (s *Service) Refresh(ctx context.Context, c *store.Client, raw, scope strin
 // loadRefresh reads a presented refresh token and its family. A JWT
 // refresh token must first prove it was issued here and for refresh.
 func (s *Service) loadRefresh(ctx context.Context, raw string, p *Profile) (store.RefreshToken, store.Family, error) {
-	if len(raw) > maxCredentialLen {
+	if len(raw) > maxCredentialLen || !validText(raw) {
 		return store.RefreshToken{}, store.Family{}, errUnknownRefresh
 	}
 	if p.JWTRefresh {
@@ -258,7 +264,7 @@ var errBadKey = &Error{Code: CodeInvalidGrant, Description: "invalid API key", S
 // (a user's, when the user has a list; the owning client's). The result
 // is never nil. Unknown, revoked, expired and malformed keys fail alike.
 func (s *Service) CheckAPIKey(ctx context.Context, key, ip string) (string, []string, error) {
-	if len(key) > maxCredentialLen || key == "" || !secret.APIKeyPlausible(key) {
+	if len(key) > maxCredentialLen || key == "" || !validText(key) || !secret.APIKeyPlausible(key) {
 		return "", nil, errBadKey
 	}
 	if err := s.guard.check(ctx, "", ip); err != nil {

@@ -22,7 +22,7 @@ func (s *Service) Revoke(ctx context.Context, c *store.Client, raw string) error
 	if raw == "" {
 		return ErrMissing("token")
 	}
-	if len(raw) > maxCredentialLen {
+	if len(raw) > maxCredentialLen || !validText(raw) {
 		return nil
 	}
 	_, fam, err := s.store.GetRefresh(ctx, secret.Hash(raw))
@@ -88,7 +88,7 @@ func (s *Service) Introspect(ctx context.Context, raw string) (*Introspection, e
 		return nil, ErrMissing("token")
 	}
 	inactive := &Introspection{}
-	if len(raw) > maxCredentialLen {
+	if len(raw) > maxCredentialLen || !validText(raw) {
 		return inactive, nil
 	}
 	now := s.now()

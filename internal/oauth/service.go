@@ -288,6 +288,9 @@ func (s *Service) Token(ctx context.Context, r *TokenRequest, p *Profile) (resp 
 	if r.GrantType == "" {
 		return nil, ErrMissing("grant_type")
 	}
+	if oerr := checkTokenRequest(r); oerr != nil {
+		return nil, oerr
+	}
 	grant, ok := s.grants[r.GrantType]
 	if !ok {
 		return nil, &Error{Code: CodeUnsupportedGrantType, Description: "unsupported grant_type", Status: http.StatusBadRequest, Param: "grant_type"}
@@ -315,6 +318,12 @@ func grantLabel(g string, known map[string]grantFunc) string {
 // Without credentials, the profile's default client is used if it is
 // public. Unknown clients and wrong secrets fail alike.
 func (s *Service) AuthenticateClient(ctx context.Context, id, sec string, basic bool, p *Profile) (*store.Client, error) {
+	if !validIdentifier(id) {
+		return nil, errBadIdentifier("client_id")
+	}
+	if !validText(sec) {
+		return nil, errBadText("client_secret")
+	}
 	if id == "" {
 		if sec != "" {
 			return nil, ErrMissing("client_id")
