@@ -31,6 +31,7 @@ func tokenRequest(r *http.Request, p Params, ip RemoteIP) (*oauth.TokenRequest, 
 		SubjectTokenType: p.Get("subject_token_type"),
 		Audience:         p.Get("audience"),
 		Assertion:        p.Get("assertion"),
+		Resource:         p.Get("resource"),
 		RemoteIP:         ip(r),
 	}
 	return tr, nil

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -38,7 +39,7 @@ func (s *Service) grantPassword(ctx context.Context, c *store.Client, r *TokenRe
 	if oerr != nil {
 		return nil, oerr
 	}
-	return s.issue(ctx, c, u.Username, scopes, contains(c.Grants, GrantRefreshToken), p, nil)
+	return s.issue(ctx, c, u.Username, scopes, contains(c.Grants, GrantRefreshToken), p, audExtra(r))
 }
 
 // CheckPassword verifies a user's password behind the brute-force guard
@@ -96,7 +97,7 @@ func (s *Service) grantClientCredentials(ctx context.Context, c *store.Client, r
 	if err != nil {
 		return nil, err
 	}
-	return s.issue(ctx, c, c.ID, scopes, false, p, nil)
+	return s.issue(ctx, c, c.ID, scopes, false, p, audExtra(r))
 }
 
 // grantRefresh is RFC 6749 §6 with rotation and reuse detection
@@ -254,7 +255,7 @@ func (s *Service) grantAPIKey(ctx context.Context, c *store.Client, r *TokenRequ
 	if oerr != nil {
 		return nil, oerr
 	}
-	return s.issue(ctx, c, sub, granted, false, p, nil)
+	return s.issue(ctx, c, sub, granted, false, p, audExtra(r))
 }
 
 var errBadKey = &Error{Code: CodeInvalidGrant, Description: "invalid API key", Status: http.StatusBadRequest, Reason: ReasonBadCredentials}
@@ -332,4 +333,13 @@ func joinScopes(s []string) string {
 		b = append(b, x...)
 	}
 	return string(b)
+}
+
+// audExtra carries the audience a request asked for (already checked by
+// Service.target in Token) into the token and its family.
+func audExtra(r *TokenRequest) map[string]string {
+	if aud := cmp.Or(r.Resource, r.Audience); aud != "" {
+		return map[string]string{"aud": aud}
+	}
+	return nil
 }

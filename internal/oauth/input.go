@@ -49,7 +49,7 @@ func checkTokenRequest(r *TokenRequest) *Error {
 		{"grant_type", r.GrantType}, {"client_secret", r.ClientSecret}, {"password", r.Password},
 		{"scope", r.Scope},
 		{"subject_token", r.SubjectToken}, {"subject_token_type", r.SubjectTokenType},
-		{"audience", r.Audience}, {"assertion", r.Assertion},
+		{"audience", r.Audience}, {"assertion", r.Assertion}, {"resource", r.Resource},
 	} {
 		if !validText(f.v) {
 			return errBadText(f.name)

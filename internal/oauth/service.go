@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -54,7 +55,9 @@ type Signer interface {
 
 // Settings are the server-wide defaults.
 type Settings struct {
-	Issuer   string
+	Issuer string
+	// Audience is the aud of access tokens that name no other; empty
+	// means the issuer URL (RFC 9068 §2.2 requires an aud).
 	Audience string
 	// Targets are the audiences a token-exchange request may name
 	// (RFC 8693 audience); Audience is always one of them.
@@ -123,6 +126,9 @@ func NewService(o Options) (*Service, error) {
 	}
 	if o.Settings.Issuer == "" {
 		return nil, errors.New("oauth: issuer is required")
+	}
+	if o.Settings.Audience == "" {
+		o.Settings.Audience = o.Settings.Issuer
 	}
 	if o.Settings.AccessTokenTTL <= 0 {
 		o.Settings.AccessTokenTTL = 15 * time.Minute
@@ -244,6 +250,9 @@ type TokenRequest struct {
 	SubjectTokenType string
 	Audience         string
 	Assertion        string
+	// Resource is the RFC 8707 resource indicator: the API the token is
+	// for. It becomes the token's aud.
+	Resource string
 	// RemoteIP is the client's address, for brute-force accounting.
 	RemoteIP string
 }
@@ -301,6 +310,9 @@ func (s *Service) Token(ctx context.Context, r *TokenRequest, p *Profile) (resp 
 	}
 	if !contains(c.Grants, r.GrantType) {
 		return nil, errUnauthorizedClient("the client may not use this grant type")
+	}
+	if _, oerr := s.target(c, r); oerr != nil {
+		return nil, oerr
 	}
 	return grant(ctx, c, r, p)
 }
@@ -483,20 +495,66 @@ func (s *Service) IssueForSubject(ctx context.Context, c *store.Client, sub *Sub
 	if err != nil {
 		return nil, err
 	}
-	var extra map[string]string
-	if r.Audience != "" {
-		// A client may not mint tokens for any API it names: only the
-		// configured targets (RFC 8693 §2.2.2 invalid_target).
-		if r.Audience != s.settings.Audience && !contains(s.settings.Targets, r.Audience) {
-			return nil, &Error{Code: "invalid_target", Description: "the requested audience is not accepted here", Status: http.StatusBadRequest, Param: "audience"}
-		}
-		extra = map[string]string{"aud": r.Audience}
+	extra, oerr := s.target(c, r)
+	if oerr != nil {
+		return nil, oerr
 	}
 	resp, ierr := s.issue(ctx, c, sub.Name, scopes, sub.Refresh && contains(c.Grants, GrantRefreshToken), p, extra)
 	if ierr == nil && r.GrantType == GrantTokenExchange {
 		resp.IssuedTokenType = TokenTypeAccessToken
 	}
 	return resp, ierr
+}
+
+// CodeInvalidTarget is RFC 8707 §2 / RFC 8693 §2.2.2 invalid_target.
+const CodeInvalidTarget = "invalid_target"
+
+func errInvalidTarget(param, desc string) *Error {
+	return &Error{Code: CodeInvalidTarget, Description: desc, Status: http.StatusBadRequest, Param: param}
+}
+
+// target decides the audience a request asks for (RFC 8707 resource, or
+// RFC 8693 audience): nil when it names none (the default audience
+// applies), else {"aud": value} to carry into the token and its family. A
+// client may not mint tokens for any API it names: only those it is
+// allowed, its own Resources or else the configured audience and
+// exchange audiences.
+func (s *Service) target(c *store.Client, r *TokenRequest) (map[string]string, *Error) {
+	aud, param := r.Audience, "audience"
+	if r.Resource != "" {
+		if !absoluteURI(r.Resource) {
+			return nil, errInvalidTarget("resource", "resource must be an absolute URI without a fragment")
+		}
+		if aud != "" && aud != r.Resource {
+			return nil, errInvalidTarget("resource", "resource and audience name different targets")
+		}
+		aud, param = r.Resource, "resource"
+	}
+	if aud == "" {
+		return nil, nil
+	}
+	if r.GrantType == GrantRefreshToken {
+		// The session keeps the audience of its login.
+		return nil, errInvalidTarget(param, "the audience of a session is chosen at login, not at refresh")
+	}
+	allowed := c.Resources
+	if len(allowed) == 0 {
+		allowed = append([]string{s.settings.Audience}, s.settings.Targets...)
+	}
+	if !contains(allowed, aud) {
+		return nil, errInvalidTarget(param, "the requested "+param+" is not accepted for this client")
+	}
+	return map[string]string{"aud": aud}, nil
+}
+
+// absoluteURI reports whether v is an absolute URI without a fragment
+// (RFC 8707 §2).
+func absoluteURI(v string) bool {
+	if len(v) > 2048 || strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f }) || strings.Contains(v, "#") {
+		return false
+	}
+	u, err := url.Parse(v)
+	return err == nil && u.Scheme != "" && (u.Host != "" || u.Opaque != "")
 }
 
 func contains(list []string, v string) bool {
