@@ -145,7 +145,7 @@ func (m *Main) loadConfig(c common, override func(*config.Config)) (config.Confi
 }
 
 // openStore opens the store a DSN names and applies migrations.
-func openStore(ctx context.Context, dsn string) (store.Store, error) {
+func openStore(ctx context.Context, dsn string, log *slog.Logger) (store.Store, error) {
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		// Pool size and timeouts come from the DSN's query parameters
@@ -167,7 +167,7 @@ func openStore(ctx context.Context, dsn string) (store.Store, error) {
 			return nil, fmt.Errorf("creating database directory: %w", err)
 		}
 	}
-	return sqlite.Open(ctx, path)
+	return sqlite.OpenWithOptions(ctx, path, sqlite.Options{Logger: log})
 }
 
 // redactDSN hides the passwords in a database URL (in the user info, or
@@ -202,7 +202,7 @@ func (m *Main) withStore(ctx context.Context, c common, fn func(cfg config.Confi
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg.DB)
+	st, err := openStore(ctx, cfg.DB, newLogger(m.Stderr, "text", "warn"))
 	if err != nil {
 		return err
 	}

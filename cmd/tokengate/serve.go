@@ -46,7 +46,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(m.Stderr, cfg.Log.Format, cfg.Log.Level)
-	st, err := openStore(ctx, cfg.DB)
+	st, err := openStore(ctx, cfg.DB, log)
 	if err != nil {
 		return err
 	}

@@ -114,3 +114,17 @@ func TestRefreshWithTheTokenAloneIsExplicit(t *testing.T) {
 		})
 	}
 }
+
+// TestStartWarnsWhenSigningKeysAreUnencrypted: without a master key the
+// database holds the private signing keys in the clear; the start says so.
+func TestStartWarnsWhenSigningKeysAreUnencrypted(t *testing.T) {
+	for _, mk := range []string{"", "a master key of enough length for the test"} {
+		logs := newSyncBuffer()
+		servertest.Start(t, "password_hashing: {memory_kib: 1024, time: 1}\n", servertest.Options{
+			Logger: slog.New(slog.NewTextHandler(logs, nil)), Adjust: func(c *config.Config) { c.MasterKey = mk }})
+		warned := strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), "stored unencrypted")
+		if warned != (mk == "") {
+			t.Errorf("master key set %v: warned = %v, logs:\n%s", mk != "", warned, logs.String())
+		}
+	}
+}

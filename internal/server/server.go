@@ -131,6 +131,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err := s.keys.Init(ctx); err != nil {
 		return nil, fmt.Errorf("loading signing keys: %w", err)
 	}
+	if cfg.MasterKey == "" {
+		o.Logger.Warn("private signing keys are stored unencrypted: anyone who can read the database can sign tokens; set TOKENGATE_MASTER_KEY to encrypt them")
+	}
 	if s.hasher, err = NewHasher(&cfg); err != nil {
 		return nil, err
 	}
