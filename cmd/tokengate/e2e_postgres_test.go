@@ -357,6 +357,20 @@ func TestPostgresThreeNodes(t *testing.T) {
 			t.Fatalf("C introspects B's token signed with the new key: %d %v", st, body)
 		}
 	})
+
+	// Each bootstrap record was created, and logged, by one node only.
+	for _, p := range nodes {
+		p.stop(t) // its log is complete once it has exited
+	}
+	var logs strings.Builder
+	for _, p := range nodes {
+		logs.WriteString(p.stderr.String())
+	}
+	for _, line := range []string{"bootstrap: created user", "bootstrap: created client"} {
+		if n := strings.Count(logs.String(), line); n != 1 {
+			t.Errorf("%q logged %d times by 3 nodes, want once", line, n)
+		}
+	}
 }
 
 // accessToken returns a fresh client_credentials access token from base.
