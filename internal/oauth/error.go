@@ -123,3 +123,9 @@ func errUnavailable(cause error) *Error {
 func errServer(cause error) *Error {
 	return &Error{Code: CodeServerError, Description: "internal error", Status: http.StatusInternalServerError, Cause: cause}
 }
+
+// errStorageUnavailable answers a write that failed because the store's
+// storage is full: the client may retry, and is told why.
+func errStorageUnavailable() *Error {
+	return &Error{Code: CodeTemporarilyUnavailable, Description: "storage is unavailable, retry later", Status: http.StatusServiceUnavailable, RetryAfter: 5 * time.Second}
+}

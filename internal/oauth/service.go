@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"tokengate/internal/secret"
@@ -88,7 +89,14 @@ type Service struct {
 	guard    *Guard
 	external Federation
 	clients  *clientCache // nil: every authentication reads the store
+	// storageLogged is when a full store was last logged (unix nanos),
+	// so that it is logged once per StorageLogInterval, not per request.
+	storageLogged atomic.Int64
 }
+
+// StorageLogInterval is how often a store whose storage is full is logged
+// while requests keep failing on it.
+const StorageLogInterval = 30 * time.Second
 
 // Federation authenticates JWTs of trusted external identity providers
 // and maps them to local subjects. The federation package implements it.
@@ -385,10 +393,25 @@ func (s *Service) storeErr(err error, notFound *Error) *Error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return notFound
+	case errors.Is(err, store.ErrStorageFull):
+		s.logStorageFull(err)
+		return errStorageUnavailable()
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return errUnavailable(err)
 	default:
 		return errServer(err)
+	}
+}
+
+// logStorageFull logs a full store at most once per StorageLogInterval.
+func (s *Service) logStorageFull(err error) {
+	now := s.now().UnixNano()
+	last := s.storageLogged.Load()
+	if last != 0 && now-last < int64(StorageLogInterval) && now >= last {
+		return
+	}
+	if s.storageLogged.CompareAndSwap(last, now) {
+		s.log.Error("storage is full: tokens cannot be issued, rotated or revoked until room is made", "err", err)
 	}
 }
 

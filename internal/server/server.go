@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,7 +63,19 @@ type Server struct {
 	now     func() time.Time
 	reload  time.Duration
 	cleanup time.Duration
+
+	// The readiness probe's latest result, reused for ReadyProbeInterval;
+	// readyMu also collapses concurrent probes into one.
+	readyMu      sync.Mutex
+	readyAt      time.Time
+	readyErr     error
+	readyChecked bool
 }
+
+// ReadyProbeInterval is how long /readyz reuses the result of its store
+// probe (a ping and a small committed write), so that readiness checks
+// cost the store at most one write per interval.
+const ReadyProbeInterval = time.Second
 
 // MaxTokenTTL is the longest lifetime of any signed token the config can
 // produce; retired signing keys stay published that long.
@@ -223,15 +236,37 @@ func (s *Server) mount() error {
 	return nil
 }
 
+// ready answers /readyz: ready while the store answers and can write (a
+// full disk or a read-only database is not ready).
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
-		s.log.Warn("readiness check failed", "err", err)
+	if err := s.probeStore(r.Context()); err != nil {
 		contract.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 		return
 	}
 	contract.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// probeStore pings the store and commits a small write, at most once per
+// ReadyProbeInterval; in between it returns the latest result.
+func (s *Server) probeStore(ctx context.Context) error {
+	s.readyMu.Lock()
+	defer s.readyMu.Unlock()
+	now := s.now()
+	if s.readyChecked && !now.Before(s.readyAt) && now.Sub(s.readyAt) < ReadyProbeInterval {
+		return s.readyErr
+	}
+	// A caller that goes away must not cache its cancellation.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	err := s.store.Ping(ctx)
+	if err == nil {
+		err = s.store.ProbeWrite(ctx)
+	}
+	if err != nil {
+		s.log.Warn("readiness check failed", "err", err)
+	}
+	s.readyAt, s.readyErr, s.readyChecked = now, err, true
+	return err
 }
 
 // metadataDoc builds the RFC 8414 document from the mounted routes.
