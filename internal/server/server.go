@@ -400,7 +400,10 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 		d := time.Since(start)
 		lat.Observe(d.Seconds())
 		s.metrics.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
-		if s.log.Enabled(r.Context(), slog.LevelDebug) || sw.status >= 500 {
+		// 503s (overload, an unreachable or full store) are counted, not
+		// logged per request: their causes log themselves, rate-limited
+		// where a flood is likely.
+		if s.log.Enabled(r.Context(), slog.LevelDebug) || (sw.status >= 500 && sw.status != http.StatusServiceUnavailable) {
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("route", route),
 				slog.Int("status", sw.status), slog.Duration("duration", d))
 		}
