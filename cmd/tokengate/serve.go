@@ -46,16 +46,25 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(m.Stderr, cfg.Log.Format, cfg.Log.Level)
+	// Listen before the database is created or migrated: a wrong or busy
+	// address should not leave a new database behind.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+	var opsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if opsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return fmt.Errorf("listening on metrics_addr %s: %w", cfg.MetricsAddr, err)
+		}
+		defer opsLn.Close()
+	}
 	st, err := openStore(ctx, cfg.DB)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listening: %w", err)
-	}
-	defer ln.Close()
 	srv, err := server.New(ctx, server.Options{Config: cfg, Store: st, Logger: log})
 	if err != nil {
 		return err
@@ -72,8 +81,12 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		<-srv.Hasher().Ready()
 		debug.FreeOSMemory()
 	}()
-	log.Info("tokengate listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "db", redactDSN(cfg.DB), "startup", time.Since(start).Round(time.Millisecond))
-	if err := srv.Run(ctx, ln); err != nil {
+	attrs := []any{"addr", ln.Addr().String(), "issuer", cfg.Issuer, "db", redactDSN(cfg.DB), "startup_ms", time.Since(start).Milliseconds()}
+	if opsLn != nil {
+		attrs = append(attrs, "metrics_addr", opsLn.Addr().String())
+	}
+	log.Info("tokengate listening", attrs...)
+	if err := srv.RunWithOps(ctx, ln, opsLn); err != nil {
 		return err
 	}
 	log.Info("tokengate stopped")

@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -121,5 +123,26 @@ func TestParseDurationDays(t *testing.T) {
 	_, err = Parse("f.yaml", []byte("refresh_token_ttl: 3x\n"))
 	if !errors.As(err, &ce) || ce.Line != 1 || ce.Key != "refresh_token_ttl" {
 		t.Fatalf("got %#v", err)
+	}
+}
+
+func TestMasterKeyFromAFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "master.key")
+	if err := os.WriteFile(f, []byte("  key-from-file-0123456789abcdef0123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TOKENGATE_MASTER_KEY_FILE": f}
+	cfg, err := LoadFromEnv("", func(k string) string { return env[k] })
+	if err != nil || cfg.MasterKey != "key-from-file-0123456789abcdef0123" {
+		t.Fatalf("master key from file: %q, %v", cfg.MasterKey, err)
+	}
+	env["TOKENGATE_MASTER_KEY"] = "other"
+	if _, err := LoadFromEnv("", func(k string) string { return env[k] }); err == nil {
+		t.Fatal("both TOKENGATE_MASTER_KEY and TOKENGATE_MASTER_KEY_FILE accepted")
+	}
+	delete(env, "TOKENGATE_MASTER_KEY")
+	env["TOKENGATE_MASTER_KEY_FILE"] = f + ".missing"
+	if _, err := LoadFromEnv("", func(k string) string { return env[k] }); err == nil {
+		t.Fatal("a missing key file accepted")
 	}
 }

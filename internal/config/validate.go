@@ -18,6 +18,9 @@ func (c *Config) ApplyEnv(getenv func(string) string) {
 	if v := getenv("TOKENGATE_ADDR"); v != "" {
 		c.Addr = v
 	}
+	if v := getenv("TOKENGATE_METRICS_ADDR"); v != "" {
+		c.MetricsAddr = v
+	}
 	if v := getenv("TOKENGATE_DB"); v != "" {
 		c.DB = v
 	}
@@ -46,6 +49,20 @@ func LoadFromEnv(file string, getenv func(string) string) (Config, error) {
 		return cfg, err
 	}
 	cfg.ApplyEnv(getenv)
+	if f := getenv("TOKENGATE_MASTER_KEY_FILE"); f != "" {
+		if getenv("TOKENGATE_MASTER_KEY") != "" {
+			return cfg, fmt.Errorf("set TOKENGATE_MASTER_KEY or TOKENGATE_MASTER_KEY_FILE, not both")
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return cfg, fmt.Errorf("TOKENGATE_MASTER_KEY_FILE: %w", err)
+		}
+		key := strings.TrimSpace(string(b))
+		if key == "" {
+			return cfg, fmt.Errorf("TOKENGATE_MASTER_KEY_FILE %s is empty", f)
+		}
+		cfg.MasterKey = key
+	}
 	return cfg, nil
 }
 
@@ -53,6 +70,14 @@ func LoadFromEnv(file string, getenv func(string) string) (Config, error) {
 func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return c.KeyError("addr", "invalid listen address %q: want HOST:PORT", c.Addr)
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return c.KeyError("metrics_addr", "invalid listen address %q: want HOST:PORT", c.MetricsAddr)
+		}
+		if c.MetricsAddr == c.Addr {
+			return c.KeyError("metrics_addr", "metrics_addr must differ from addr")
+		}
 	}
 	if c.Issuer == "" {
 		c.Issuer = "http://" + c.Addr

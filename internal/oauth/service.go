@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"tokengate/internal/reqinfo"
 	"tokengate/internal/secret"
 	"tokengate/internal/store"
 	"tokengate/internal/token"
@@ -325,6 +326,7 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, sec string, basic 
 		if !c.Public {
 			return nil, errInvalidClient(basic)
 		}
+		reqinfo.SetClient(ctx, c.ID)
 		return &c, nil
 	}
 	c, err := s.getClient(ctx, id)
@@ -338,11 +340,13 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, sec string, basic 
 		if sec != "" {
 			return nil, errInvalidClient(basic)
 		}
+		reqinfo.SetClient(ctx, c.ID)
 		return &c, nil
 	}
 	if sec == "" || !secret.Equal(sec, c.SecretHash) {
 		return nil, errInvalidClient(basic)
 	}
+	reqinfo.SetClient(ctx, c.ID)
 	return &c, nil
 }
 
