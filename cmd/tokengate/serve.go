@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"os/signal"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"tokengate/internal/admin"
@@ -23,6 +27,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	dev := fs.Bool("dev", false, "development mode: create a client and a user and print their credentials once; no rate limit for loopback")
 	logFormat := fs.String("log-format", "", "log format: text or json")
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain): serve HTTPS (with --tls-key); re-read on change or SIGHUP")
+	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -36,6 +42,12 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		}
 		if *logLevel != "" {
 			cfg.Log.Level = *logLevel
+		}
+		if *tlsCert != "" {
+			cfg.TLSCert = *tlsCert
+		}
+		if *tlsKey != "" {
+			cfg.TLSKey = *tlsKey
 		}
 		if *dev {
 			// Development runs clients, tests and load on this machine.
@@ -53,6 +65,30 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
 	defer ln.Close()
+	if cfg.TLSCert != "" {
+		certs, err := server.NewCertReloader(cfg.TLSCert, cfg.TLSKey, log)
+		if err != nil {
+			return err
+		}
+		ln = tls.NewListener(ln, certs.TLSConfig())
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					if err := certs.Reload(); err != nil {
+						log.Error("SIGHUP: TLS certificate does not load; serving the previous one", "err", err)
+					} else {
+						log.Info("SIGHUP: TLS certificate reloaded", "cert", cfg.TLSCert)
+					}
+				}
+			}
+		}()
+	}
 	var opsLn net.Listener
 	if cfg.MetricsAddr != "" {
 		if opsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {

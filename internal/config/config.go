@@ -32,6 +32,10 @@ type Config struct {
 	// internet) and /healthz and /readyz (which stay on both).
 	MetricsAddr string `yaml:"metrics_addr"`
 	DB          string `yaml:"db"`
+	// TLSCert and TLSKey are PEM files; with both set the main listener
+	// serves HTTPS, re-reading them when they change or on SIGHUP.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 
 	AccessTokenTTL  Duration `yaml:"access_token_ttl"`
 	RefreshTokenTTL Duration `yaml:"refresh_token_ttl"`

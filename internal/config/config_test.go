@@ -146,3 +146,18 @@ func TestMasterKeyFromAFile(t *testing.T) {
 		t.Fatal("a missing key file accepted")
 	}
 }
+
+func TestTLSNeedsBothFilesAndMakesTheIssuerHTTPS(t *testing.T) {
+	cfg, err := Parse("f.yaml", []byte("addr: 127.0.0.1:8443\ntls_cert: c.pem\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ce *Error
+	if err := cfg.Validate(); !errors.As(err, &ce) || ce.Key != "tls_key" {
+		t.Fatalf("tls_cert without tls_key: %v", err)
+	}
+	cfg, _ = Parse("f.yaml", []byte("addr: 127.0.0.1:8443\ntls_cert: c.pem\ntls_key: k.pem\n"))
+	if err := cfg.Validate(); err != nil || cfg.Issuer != "https://127.0.0.1:8443" {
+		t.Fatalf("issuer %q, %v; want https://127.0.0.1:8443", cfg.Issuer, err)
+	}
+}

@@ -79,7 +79,15 @@ func (c *Config) Validate() error {
 			return c.KeyError("metrics_addr", "metrics_addr must differ from addr")
 		}
 	}
-	if c.Issuer == "" {
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		if c.TLSCert == "" {
+			return c.KeyError("tls_cert", "tls_key is set but tls_cert is not: set both or neither")
+		}
+		return c.KeyError("tls_key", "tls_cert is set but tls_key is not: set both or neither")
+	}
+	if c.Issuer == "" && c.TLSCert != "" {
+		c.Issuer = "https://" + c.Addr
+	} else if c.Issuer == "" {
 		c.Issuer = "http://" + c.Addr
 	} else if u, err := url.Parse(c.Issuer); err != nil || u.Scheme == "" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return c.KeyError("issuer", "issuer must be an absolute URL without query or fragment")
