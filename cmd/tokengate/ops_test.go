@@ -214,7 +214,7 @@ func TestStaticBinaryServesFromAnEmptyRoot(t *testing.T) {
 	}
 	var sec string
 	for _, f := range strings.Fields(out.String()) {
-		if s, ok := strings.CutPrefix(f, "client_secret="); ok {
+		if s, ok := strings.CutPrefix(f, "CLIENT_SECRET="); ok {
 			sec = s
 		}
 	}

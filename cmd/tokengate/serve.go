@@ -147,7 +147,7 @@ func (m *Main) devCredentials(ctx context.Context, st store.Store, srv *server.S
 	if !errors.Is(uerr, store.ErrNotFound) && uerr != nil {
 		return uerr
 	}
-	fmt.Fprintln(m.Stdout, "DEVELOPMENT CREDENTIALS (shown once; only hashes are stored):")
+	fmt.Fprintln(m.Stdout, "# DEVELOPMENT CREDENTIALS (shown once; only hashes are stored). Paste these lines into your shell:")
 	if errors.Is(cerr, store.ErrNotFound) {
 		sec, err := admin.NewClientSecret(nil)
 		if err != nil {
@@ -157,7 +157,7 @@ func (m *Main) devCredentials(ctx context.Context, st store.Store, srv *server.S
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(m.Stdout, "  client_id=%s client_secret=%s\n", clientID, sec)
+		fmt.Fprintf(m.Stdout, "export CLIENT_ID=%s CLIENT_SECRET=%s\n", clientID, sec)
 	}
 	if errors.Is(uerr, store.ErrNotFound) {
 		pw, err := secret.RandomString(nil, 20)
@@ -171,8 +171,8 @@ func (m *Main) devCredentials(ctx context.Context, st store.Store, srv *server.S
 		if err := st.CreateUser(ctx, store.User{Username: username, PasswordHash: h, CreatedAt: now, UpdatedAt: now}); err != nil {
 			return err
 		}
-		fmt.Fprintf(m.Stdout, "  username=%s password=%s\n", username, pw)
+		fmt.Fprintf(m.Stdout, "export USERNAME=%s PASSWORD=%s\n", username, pw)
 	}
-	fmt.Fprintf(m.Stdout, "token endpoint: %s/oauth/token\n", cfg.Issuer)
+	fmt.Fprintf(m.Stdout, "# token endpoint: %s/oauth/token\n", cfg.Issuer)
 	return nil
 }

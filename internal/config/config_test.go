@@ -161,3 +161,15 @@ func TestTLSNeedsBothFilesAndMakesTheIssuerHTTPS(t *testing.T) {
 		t.Fatalf("issuer %q, %v; want https://127.0.0.1:8443", cfg.Issuer, err)
 	}
 }
+
+func TestShortMasterKeyIsRefused(t *testing.T) {
+	cfg, _ := Parse("f.yaml", []byte("master_key: too-short-a-key\n"))
+	var ce *Error
+	if err := cfg.Validate(); !errors.As(err, &ce) || ce.Key != "master_key" || !strings.Contains(err.Error(), "32 bytes") {
+		t.Fatalf("short master key: %v", err)
+	}
+	cfg, _ = Parse("f.yaml", []byte("master_key: "+strings.Repeat("k", 32)+"\n"))
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("32-byte master key: %v", err)
+	}
+}

@@ -10,6 +10,9 @@ import (
 	"time"
 )
 
+// MinMasterKeyLen is the shortest master key accepted, in bytes.
+const MinMasterKeyLen = 32
+
 // MaxRefreshReuseInterval bounds a client's refresh_reuse_interval.
 const MaxRefreshReuseInterval = 5 * time.Minute
 
@@ -78,6 +81,9 @@ func (c *Config) Validate() error {
 		if c.MetricsAddr == c.Addr {
 			return c.KeyError("metrics_addr", "metrics_addr must differ from addr")
 		}
+	}
+	if c.MasterKey != "" && len(c.MasterKey) < MinMasterKeyLen {
+		return c.KeyError("master_key", "the master key must be at least %d bytes (for example: head -c 32 /dev/urandom | base64)", MinMasterKeyLen)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		if c.TLSCert == "" {
