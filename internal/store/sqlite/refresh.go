@@ -171,7 +171,7 @@ func (db *DB) EndSessions(ctx context.Context, username string, at time.Time) (i
 // one query.
 func (db *DB) AccessState(ctx context.Context, q store.AccessQuery) (store.AccessState, error) {
 	var (
-		st                store.AccessState
+		st                 store.AccessState
 		created, notBefore int64
 	)
 	err := db.r.QueryRowContext(ctx, `SELECT
