@@ -191,6 +191,11 @@ func (s *Service) refreshLoaded(ctx context.Context, c *store.Client, tok store.
 		if out == RefreshKeep {
 			return resp, nil
 		}
+		if p.NoRefresh {
+			// This route cannot hand out the new refresh token: rotating
+			// here would strand the client with a dead one.
+			return nil, errInvalidGrant("this session's refresh tokens rotate; refresh at an endpoint that returns a new refresh token", ReasonNone)
+		}
 		rexp := now.Add(s.refreshTTL(c))
 		newRT, err := s.newRefreshValue(c, fam.Subject, now, rexp, familyJWT(fam, p), p)
 		if err != nil {

@@ -173,3 +173,33 @@ func TestRefreshPolicyIsTheFamilysOnEveryRoute(t *testing.T) {
 		t.Fatalf("family not revoked by a replay at the fixed route: %d %s", a.status, a.raw)
 	}
 }
+
+// TestRotatingSessionIsRefusedWhereNoRefreshTokenComesBack: a datarhei
+// refresh answers an access token only, so a rotating session presented
+// there is refused and left as it was (rotating it would leave the client
+// holding a dead token, and its next use would revoke the session).
+func TestRotatingSessionIsRefusedWhereNoRefreshTokenComesBack(t *testing.T) {
+	const cfg = `
+password_hashing: {memory_kib: 1024, time: 1}
+brute_force: {disabled: true}
+routes:
+  - {path: /oauth/token, endpoint: token}
+  - {path: /oauth/introspect, endpoint: introspect}
+  - {path: /api/login/refresh, endpoint: datarhei.refresh, refresh_token_format: jwt, rotate_refresh_tokens: false}
+bootstrap:
+  users:
+    - {username: alice, password: alice-pw, scopes: [read]}
+  clients:
+    - {id: strict, secret: strict-secret, grants: [password, refresh_token], scopes: [read]}
+`
+	ts := newClockedServer(t, cfg, newFakeClock())
+	_, rt := ts.loginPair(t, "/oauth/token", "strict")
+	a := ts.do(t, "GET", "/api/login/refresh", "", "", map[string]string{"Authorization": "Bearer " + rt})
+	if a.status == 200 {
+		t.Fatalf("rotating session refreshed where no refresh token comes back: %s", a.raw)
+	}
+	if !ts.active(t, rt) {
+		t.Fatal("the refused refresh changed the session")
+	}
+	ts.mustRefresh(t, "strict", rt)
+}
