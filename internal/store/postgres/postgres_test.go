@@ -594,7 +594,7 @@ func hash(s string) []byte {
 	return sum[:]
 }
 
-// BenchmarkRotateRefresh measures the refresh_token grant's store work:
+// BenchmarkRotateRefresh measures the refresh_token grant's store write (AdvanceFamily):
 // parallel goroutines each rotate the live token of their own family, one
 // statement (one round trip, one commit) per rotation. The sub-benchmarks
 // vary the session's synchronous_commit: "on" is PostgreSQL's durable

@@ -133,7 +133,7 @@ func TestBusyWriterIsUnavailable(t *testing.T) {
 	}
 }
 
-// BenchmarkRotateRefresh measures the refresh_token grant's store work:
+// BenchmarkRotateRefresh measures the refresh_token grant's store write (AdvanceFamily):
 // parallel goroutines each rotate the live token of their own family.
 func BenchmarkRotateRefresh(b *testing.B) {
 	for _, sync := range []string{"FULL", "NORMAL"} {
