@@ -99,6 +99,11 @@ func (m *Main) user(ctx context.Context, args []string) error {
 		now := time.Now()
 		switch verb {
 		case "add", "passwd":
+			if store.IsExternalUsername(name) {
+				// That namespace is for users provisioned for external
+				// identities; they log in only through their provider.
+				return fmt.Errorf("user %q: names starting with %q are reserved for users provisioned for external identities", name, store.ExternalUserPrefix)
+			}
 			var existing store.User
 			if verb == "passwd" {
 				if existing, err = st.GetUser(ctx, name); err != nil {

@@ -27,8 +27,9 @@ const (
 	apiAudience        = "https://api.example.test"
 )
 
-// federationConfig trusts idp: alice logs in as herself, auth0|bob as
-// carol; clients may use the two federation grants.
+// federationConfig trusts idp: alice is mapped to the local alice,
+// auth0|bob to carol, with scopes read and write at most; clients may use
+// the two federation grants.
 func federationConfig(idp *fedtest.IdP) string {
 	return fmt.Sprintf(`
 password_hashing: {memory_kib: 1024, time: 1}
@@ -45,8 +46,8 @@ trusted_issuers:
   - name: fake-auth0
     issuer: %q
     audiences: [%q]
-    allowed_subjects: [alice]
-    users: {"auth0|bob": carol}
+    users: {alice: alice, "auth0|bob": carol}
+    scopes: [read, write]
     timeout: 300ms
 `, grantTokenExchange, grantJWTBearer, idp.Issuer, apiAudience)
 }
@@ -253,7 +254,8 @@ trusted_issuers:
   - issuer: %q
     audiences: [downstream-api]
     algorithms: [EdDSA]
-    allowed_subjects: [alice]
+    users: {alice: alice}
+    scopes: [read]
 `, grantTokenExchange, up.URL))
 	upTS := &testServer{Server: up}
 	login := upTS.token(t, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-pw"}}, basic("app", "app-secret"))
@@ -280,5 +282,90 @@ func TestMetadataListsExchangeGrantsWhenFederated(t *testing.T) {
 	plain := newServer(t, testConfig)
 	if m := plain.do(t, "GET", "/.well-known/oauth-authorization-server", "", "", nil); strings.Contains(m.raw, "token-exchange") {
 		t.Errorf("token exchange advertised without trusted issuers: %s", m.raw)
+	}
+}
+
+// takeoverConfig has a local password user admin with every scope, and
+// two issuers that provision users: idp keys identities by sub, emailIdP
+// by a verified email. Clients may use every door in with every scope.
+func takeoverConfig(idp, emailIdP *fedtest.IdP) string {
+	return fmt.Sprintf(`
+password_hashing: {memory_kib: 1024, time: 1}
+routes:
+  - {path: /oauth/token, endpoint: token}
+  - {path: /api/login, endpoint: datarhei.login, default_client: datarhei-core}
+bootstrap:
+  users:
+    - {username: admin, password: admin-pw, scopes: [read, write, admin]}
+  clients:
+    - {id: exchanger, secret: ex-secret, grants: ["%s", "%s"], scopes: [read, write, admin]}
+    - {id: datarhei-core, public: true, grants: [password, refresh_token], scopes: [read, write, admin]}
+trusted_issuers:
+  - name: idp
+    issuer: %q
+    audiences: [%q]
+    auto_provision: true
+  - name: email-idp
+    issuer: %q
+    audiences: [%q]
+    subject_claim: email
+    auto_provision: true
+`, grantTokenExchange, grantJWTBearer, idp.Issuer, apiAudience, emailIdP.Issuer, apiAudience)
+}
+
+// externalLogin logs in with an external token through one of the three
+// doors and returns the status and the access token's claims.
+func externalLogin(t *testing.T, ts *testServer, door, ext string) (answer, map[string]any) {
+	t.Helper()
+	var a answer
+	switch door {
+	case "token exchange":
+		a = ts.token(t, url.Values{"grant_type": {grantTokenExchange}, "subject_token": {ext}, "subject_token_type": {typeAccessToken}}, basic("exchanger", "ex-secret"))
+	case "jwt bearer":
+		a = ts.token(t, url.Values{"grant_type": {grantJWTBearer}, "assertion": {ext}}, basic("exchanger", "ex-secret"))
+	case "datarhei bearer login":
+		a = ts.do(t, "POST", "/api/login", "", "", map[string]string{"Authorization": "Bearer " + ext})
+	default:
+		t.Fatalf("unknown door %q", door)
+	}
+	if a.status != 200 {
+		return a, nil
+	}
+	return a, payload(t, a.str("access_token"))
+}
+
+var externalDoors = []string{"token exchange", "jwt bearer", "datarhei bearer login"}
+
+// TestExternalIdentityNeverTakesOverALocalAccount is the account takeover
+// of issue 11: an issuer's sub "admin", or a verified email "admin", must
+// not log in as the local password user admin through any door. Each
+// gets an account of its own, in a namespace local users cannot use, and
+// no scope (the issuers configure none).
+func TestExternalIdentityNeverTakesOverALocalAccount(t *testing.T) {
+	idp := fedtest.New(t, fedtest.Options{})
+	kid := idp.AddKey(t, jose.RS256)
+	emailIdP := fedtest.New(t, fedtest.Options{})
+	ekid := emailIdP.AddKey(t, jose.RS256)
+	ts := newServer(t, takeoverConfig(idp, emailIdP))
+	bySub := idp.Sign(t, kid, idp.Claims("admin", apiAudience, time.Now()))
+	emailClaims := emailIdP.Claims("someone-else", apiAudience, time.Now())
+	emailClaims["email"], emailClaims["email_verified"] = "admin", true
+	byEmail := emailIdP.Sign(t, ekid, emailClaims)
+	for _, door := range externalDoors {
+		for name, ext := range map[string]string{"sub admin": bySub, "verified email admin": byEmail} {
+			t.Run(door+"/"+name, func(t *testing.T) {
+				a, c := externalLogin(t, ts, door, ext)
+				if a.status != 200 {
+					t.Fatalf("%d %s: want a login as a provisioned user", a.status, a.raw)
+				}
+				sub, _ := c["sub"].(string)
+				if sub == "admin" || !strings.HasPrefix(sub, "ext:") {
+					t.Fatalf("logged in as %q: want a provisioned ext: user, never the local admin", sub)
+				}
+				if sc, _ := c["scope"].(string); sc != "" {
+					t.Fatalf("scope %q: an issuer without scopes grants none", sc)
+				}
+			})
+		}
 	}
 }
