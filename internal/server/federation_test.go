@@ -4,19 +4,24 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
 	"tokengate/internal/config"
+	"tokengate/internal/federation"
 	"tokengate/internal/federation/fedtest"
 	"tokengate/internal/server"
+	"tokengate/internal/servertest"
+	"tokengate/internal/store"
 	"tokengate/internal/store/sqlite"
 )
 
@@ -367,5 +372,148 @@ func TestExternalIdentityNeverTakesOverALocalAccount(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func TestUnmappedExternalIdentityIsRefusedWithoutAutoProvision(t *testing.T) {
+	idp := fedtest.New(t, fedtest.Options{})
+	kid := idp.AddKey(t, jose.RS256)
+	ts := newServer(t, fmt.Sprintf(`
+password_hashing: {memory_kib: 1024, time: 1}
+routes:
+  - {path: /oauth/token, endpoint: token}
+  - {path: /api/login, endpoint: datarhei.login, default_client: datarhei-core}
+bootstrap:
+  users:
+    - {username: admin, password: admin-pw, scopes: [read, write, admin]}
+    - {username: alice, password: alice-pw}
+  clients:
+    - {id: exchanger, secret: ex-secret, grants: ["%s", "%s"], scopes: [read, write, admin]}
+    - {id: datarhei-core, public: true, grants: [password, refresh_token], scopes: [read, write, admin]}
+trusted_issuers:
+  - issuer: %q
+    audiences: [%q]
+    users: {"idp|alice": alice}
+    scopes: [read]
+`, grantTokenExchange, grantJWTBearer, idp.Issuer, apiAudience))
+	admin := idp.Sign(t, kid, idp.Claims("admin", apiAudience, time.Now()))
+	mapped := idp.Sign(t, kid, idp.Claims("idp|alice", apiAudience, time.Now()))
+	want := map[string]struct {
+		status int
+		code   string
+	}{"token exchange": {400, "invalid_request"}, "jwt bearer": {400, "invalid_grant"}, "datarhei bearer login": {401, ""}}
+	for _, door := range externalDoors {
+		t.Run(door, func(t *testing.T) {
+			a, _ := externalLogin(t, ts, door, admin)
+			if a.status != want[door].status || a.str("error") != want[door].code || !strings.Contains(a.raw, "not allowed") {
+				t.Fatalf("sub admin: %d %s, want %d %s: not allowed", a.status, a.raw, want[door].status, want[door].code)
+			}
+			// The explicit mapping is the way to a local user, bounded by
+			// the issuer's scopes (alice's own are any the client has).
+			a, c := externalLogin(t, ts, door, mapped)
+			if a.status != 200 || c["sub"] != "alice" || c["scope"] != "read" {
+				t.Fatalf("mapped subject: %d %s %v", a.status, a.raw, c)
+			}
+		})
+	}
+}
+
+// provisioningServer trusts idp with auto_provision and scope read, for
+// clients allowed read, write and admin.
+func provisioningServer(t *testing.T) (*servertest.Server, *fedtest.IdP, string) {
+	t.Helper()
+	idp := fedtest.New(t, fedtest.Options{})
+	kid := idp.AddKey(t, jose.RS256)
+	s := servertest.Start(t, fmt.Sprintf(`
+password_hashing: {memory_kib: 1024, time: 1}
+bootstrap:
+  clients:
+    - {id: exchanger, secret: ex-secret, grants: ["%s", "%s"], scopes: [read, write, admin]}
+trusted_issuers:
+  - issuer: %q
+    audiences: [%q]
+    auto_provision: true
+    scopes: [read]
+`, grantTokenExchange, grantJWTBearer, idp.Issuer, apiAudience), servertest.Options{Issuer: "http://tokengate.test"})
+	return s, idp, kid
+}
+
+func TestProvisionedUserGetsOnlyTheIssuersScopes(t *testing.T) {
+	s, idp, kid := provisioningServer(t)
+	ts := &testServer{Server: s.Server, srv: s.Srv}
+	assertion := idp.Sign(t, kid, idp.Claims("idp|new", apiAudience, time.Now()))
+	a, c := externalLogin(t, ts, "jwt bearer", assertion)
+	if a.status != 200 || c["scope"] != "read" || c["sub"] != federation.ProvisionedUsername(idp.Issuer, "idp|new") {
+		t.Fatalf("%d %s %v", a.status, a.raw, c)
+	}
+	a = ts.token(t, url.Values{"grant_type": {grantJWTBearer}, "assertion": {assertion}, "scope": {"admin"}}, basic("exchanger", "ex-secret"))
+	if a.status != 400 || a.str("error") != "invalid_scope" {
+		t.Fatalf("scope beyond the issuer's: %d %s", a.status, a.raw)
+	}
+}
+
+func TestConcurrentFirstLoginsCreateOneUserAndOneLink(t *testing.T) {
+	s, idp, kid := provisioningServer(t)
+	ts := &testServer{Server: s.Server, srv: s.Srv}
+	assertion := idp.Sign(t, kid, idp.Claims("idp|racer", apiAudience, time.Now()))
+	const n = 16
+	start := make(chan struct{})
+	subs := make([]any, n)
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			a, c := externalLogin(t, ts, "jwt bearer", assertion)
+			statuses[i], subs[i] = a.status, c["sub"]
+		}()
+	}
+	close(start)
+	wg.Wait()
+	want := federation.ProvisionedUsername(idp.Issuer, "idp|racer")
+	for i := range n {
+		if statuses[i] != 200 || subs[i] != want {
+			t.Fatalf("login %d: %d as %v, want 200 as %s", i, statuses[i], subs[i], want)
+		}
+	}
+	users, err := s.Store.ListUsers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != 1 || users[0].Username != want {
+		t.Fatalf("users %+v: want exactly %s", users, want)
+	}
+	if l, err := s.Store.GetIdentityLink(context.Background(), idp.Issuer, "idp|racer"); err != nil || l.Username != want {
+		t.Fatalf("link %+v, %v", l, err)
+	}
+}
+
+func TestDisabledOrDeletedProvisionedUser(t *testing.T) {
+	s, idp, kid := provisioningServer(t)
+	ts := &testServer{Server: s.Server, srv: s.Srv}
+	ctx := context.Background()
+	assertion := idp.Sign(t, kid, idp.Claims("idp|someone", apiAudience, time.Now()))
+	if a, _ := externalLogin(t, ts, "jwt bearer", assertion); a.status != 200 {
+		t.Fatalf("first login: %d %s", a.status, a.raw)
+	}
+	name := federation.ProvisionedUsername(idp.Issuer, "idp|someone")
+	u, err := s.Store.GetUser(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Disabled = true
+	if err := s.Store.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := externalLogin(t, ts, "jwt bearer", assertion); a.status != 400 || a.str("error") != "invalid_grant" || !strings.Contains(a.str("error_description"), "disabled") {
+		t.Fatalf("disabled: %d %s", a.status, a.raw)
+	}
+	if err := s.Store.DeleteUser(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Store.GetIdentityLink(ctx, idp.Issuer, "idp|someone"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("link after the user's deletion: %v", err)
 	}
 }
