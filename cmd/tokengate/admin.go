@@ -105,6 +105,11 @@ func (m *Main) user(ctx context.Context, args []string) error {
 		}}
 		switch verb {
 		case "add", "passwd":
+			if store.IsExternalUsername(name) {
+				// That namespace is for users provisioned for external
+				// identities; they log in only through their provider.
+				return fmt.Errorf("user %q: names starting with %q are reserved for users provisioned for external identities", name, store.ExternalUserPrefix)
+			}
 			if verb == "passwd" {
 				if _, err := st.GetUser(ctx, name); err != nil {
 					return fmt.Errorf("user %q: %w", name, err)

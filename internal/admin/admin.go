@@ -78,6 +78,9 @@ func NewAPIKey(ctx context.Context, st store.Store, r io.Reader, k store.APIKey)
 // password changed through the CLI).
 func Bootstrap(ctx context.Context, st store.Store, b config.Bootstrap, hash func(ctx context.Context, pw string) (string, error), r io.Reader, now time.Time, log *slog.Logger) error {
 	for _, u := range b.Users {
+		if store.IsExternalUsername(u.Username) {
+			return fmt.Errorf("bootstrap user %q: names starting with %q are reserved for users provisioned for external identities", u.Username, store.ExternalUserPrefix)
+		}
 		if _, err := st.GetUser(ctx, u.Username); err == nil {
 			continue
 		} else if !errors.Is(err, store.ErrNotFound) {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"tokengate/internal/store"
 )
 
 // MinMasterKeyLen is the shortest master key accepted, in bytes.
@@ -197,6 +199,9 @@ func (c *Config) validateBootstrap() error {
 		}
 		if users[u.Username] {
 			return c.KeyError(key+".username", "user %q declared twice", u.Username)
+		}
+		if store.IsExternalUsername(u.Username) {
+			return c.KeyError(key+".username", "names starting with %q are reserved for users provisioned for external identities", store.ExternalUserPrefix)
 		}
 		users[u.Username] = true
 		if u.Password != "" && u.PasswordHash != "" {

@@ -143,8 +143,8 @@ type Users interface {
 	ListUsers(ctx context.Context) ([]User, error)
 	// UpdateUser replaces the password hash, disabled flag and scopes.
 	UpdateUser(ctx context.Context, u User) error
-	// DeleteUser removes the user and its API keys and revokes every
-	// family it owns.
+	// DeleteUser removes the user, its API keys and its identity links,
+	// and revokes every family it owns.
 	DeleteUser(ctx context.Context, username string) error
 }
 
@@ -283,6 +283,7 @@ type Store interface {
 	Denylist
 	Keys
 	Attempts
+	Identities
 	// DeleteExpired removes expired refresh tokens, families, denylist
 	// entries, signing keys and stale failure counters, returning how many
 	// rows went.

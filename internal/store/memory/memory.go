@@ -40,6 +40,7 @@ type Store struct {
 	deny      map[string]time.Time
 	signing   []store.SigningKey
 	attempts  map[string]*attempt
+	links     map[linkKey]store.IdentityLink
 }
 
 // New returns an empty store.
@@ -49,6 +50,7 @@ func New() *Store {
 		keys: map[string]store.APIKey{}, keyByHash: map[string]string{},
 		families: map[string]store.Family{}, tokens: map[string]store.RefreshToken{},
 		deny: map[string]time.Time{}, attempts: map[string]*attempt{},
+		links: map[linkKey]store.IdentityLink{},
 	}
 }
 
@@ -160,6 +162,7 @@ func (s *Store) DeleteUser(ctx context.Context, username string) error {
 		return notFound("delete user")
 	}
 	delete(s.users, username)
+	s.deleteLinksOf(username)
 	s.revokeWhere(func(f store.Family) bool { return f.Subject == username })
 	s.deleteKeysWhere(func(k store.APIKey) bool { return k.Username == username })
 	return nil

@@ -59,6 +59,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Attempts", testAttempts},
 		{"DeleteExpired", testDeleteExpired},
 		{"Ping", testPing},
+		{"IdentityLinks", testIdentityLinks},
+		{"ConcurrentProvision", testConcurrentProvision},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
