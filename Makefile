@@ -17,8 +17,9 @@ test:
 	# Login timing is measured without the race detector, which slows argon2id tenfold.
 	$(GO) test -count=1 -run 'TestLoginTimingDoesNotRevealUsers' ./internal/server
 
+## build: bin/tokengate, stamped with the version and commit (tokengate version).
 build:
-	$(GO) build -o bin/tokengate ./cmd/tokengate
+	$(GO) build -trimpath -buildvcs=auto -o bin/tokengate ./cmd/tokengate
 
 ## bench: the load benchmark; rewrites BENCHMARKS.md.
 bench:

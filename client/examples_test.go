@@ -274,8 +274,13 @@ func (p *idp) token(t *testing.T, sub string, now time.Time) string {
 	return out
 }
 
+// trust maps each subject to the local user of the same name.
 func (p *idp) trust(subjects ...string) config.TrustedIssuer {
-	return config.TrustedIssuer{Issuer: p.URL + "/", Audiences: []string{"https://api.example.test"}, JWKSURL: p.URL + "/jwks.json", Algorithms: []string{"ES256"}, AllowedSubjects: subjects}
+	users := map[string]string{}
+	for _, s := range subjects {
+		users[s] = s
+	}
+	return config.TrustedIssuer{Issuer: p.URL + "/", Audiences: []string{"https://api.example.test"}, JWKSURL: p.URL + "/jwks.json", Algorithms: []string{"ES256"}, Users: users}
 }
 
 func TestExternalTokenLogin(t *testing.T) {

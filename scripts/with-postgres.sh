@@ -12,7 +12,8 @@
 #      non-root user (the package's `postgres` user when run as root);
 #   3. starts it on 127.0.0.1 and a free port, with its socket in the
 #      temporary directory, and creates the role and database `tokengate`;
-#   4. runs COMMAND with TOKENGATE_TEST_POSTGRES=postgres://tokengate@127.0.0.1:PORT/tokengate?sslmode=disable;
+#   4. runs COMMAND with TOKENGATE_TEST_POSTGRES=postgres://tokengate@127.0.0.1:PORT/tokengate?sslmode=disable
+#      and TOKENGATE_REQUIRE_POSTGRES=1 (the PostgreSQL tests then fail instead of skipping);
 #   5. always stops the cluster and removes the directory, however COMMAND ends.
 #
 # The cluster keeps PostgreSQL's durable defaults (fsync=on,
@@ -44,6 +45,7 @@ fi
 
 if [[ -n "${TOKENGATE_TEST_POSTGRES:-}" ]]; then
 	log "using the server in TOKENGATE_TEST_POSTGRES"
+	export TOKENGATE_REQUIRE_POSTGRES=1
 	exec "$@"
 fi
 
@@ -138,6 +140,8 @@ as_pg "$bindir/psql" -X -q -h 127.0.0.1 -p "$port" -U tokengate -d postgres -v O
 	-c 'CREATE DATABASE tokengate OWNER tokengate' >/dev/null
 
 export TOKENGATE_TEST_POSTGRES="postgres://tokengate@127.0.0.1:$port/tokengate?sslmode=disable"
+# The PostgreSQL tests fail rather than skip when this is set.
+export TOKENGATE_REQUIRE_POSTGRES=1
 log "PostgreSQL running on 127.0.0.1:$port (data in $data); TOKENGATE_TEST_POSTGRES=$TOKENGATE_TEST_POSTGRES"
 
 # In the background, so that a TERM or INT sent to this script alone stops

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -56,6 +55,7 @@ func (m *Main) user(ctx context.Context, args []string) error {
 	c.register(fs)
 	scopes := fs.String("scopes", "", `space-separated scopes the user may be granted (add)`)
 	asJSON := fs.Bool("json", false, "JSON output (list)")
+	keepSessions := fs.Bool("keep-sessions", false, "keep the user's sessions and tokens valid (passwd); by default a password change ends them")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -96,12 +96,22 @@ func (m *Main) user(ctx context.Context, args []string) error {
 		return err
 	}
 	return m.withStore(ctx, c, func(cfg config.Config, st store.Store) error {
-		now := time.Now()
+		users := &admin.Users{Store: st, Hash: func(ctx context.Context, pw string) (string, error) {
+			h, err := server.NewHasher(&cfg)
+			if err != nil {
+				return "", err
+			}
+			return h.Hash(ctx, pw)
+		}}
 		switch verb {
 		case "add", "passwd":
-			var existing store.User
+			if store.IsExternalUsername(name) {
+				// That namespace is for users provisioned for external
+				// identities; they log in only through their provider.
+				return fmt.Errorf("user %q: names starting with %q are reserved for users provisioned for external identities", name, store.ExternalUserPrefix)
+			}
 			if verb == "passwd" {
-				if existing, err = st.GetUser(ctx, name); err != nil {
+				if _, err := st.GetUser(ctx, name); err != nil {
 					return fmt.Errorf("user %q: %w", name, err)
 				}
 			} else if _, err := st.GetUser(ctx, name); err == nil {
@@ -111,39 +121,35 @@ func (m *Main) user(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
-			h, err := server.NewHasher(&cfg)
-			if err != nil {
-				return err
-			}
-			hash, err := h.Hash(ctx, pw)
-			if err != nil {
-				return err
-			}
 			if verb == "passwd" {
-				existing.PasswordHash, existing.UpdatedAt = hash, now
-				if err := st.UpdateUser(ctx, existing); err != nil {
+				n, err := users.SetPassword(ctx, name, pw, *keepSessions)
+				if err != nil {
 					return err
 				}
-				fmt.Fprintf(m.Stdout, "password of %s changed\n", name)
+				if *keepSessions {
+					fmt.Fprintf(m.Stdout, "password of %s changed; sessions kept\n", name)
+				} else {
+					fmt.Fprintf(m.Stdout, "password of %s changed; %d session(s) ended\n", name, n)
+				}
 				return nil
 			}
-			if err := st.CreateUser(ctx, store.User{Username: name, PasswordHash: hash, Scopes: strings.Fields(*scopes), CreatedAt: now, UpdatedAt: now}); err != nil {
-				return fmt.Errorf("user %q: %w", name, err)
+			if err := users.Add(ctx, name, pw, strings.Fields(*scopes)); err != nil {
+				return err
 			}
 			fmt.Fprintf(m.Stdout, "user %s added\n", name)
 		case "disable", "enable":
-			u, err := st.GetUser(ctx, name)
+			n, err := users.SetDisabled(ctx, name, verb == "disable")
 			if err != nil {
-				return fmt.Errorf("user %q: %w", name, err)
-			}
-			u.Disabled, u.UpdatedAt = verb == "disable", now
-			if err := st.UpdateUser(ctx, u); err != nil {
 				return err
 			}
-			fmt.Fprintf(m.Stdout, "user %s %sd\n", name, verb)
+			if verb == "disable" {
+				fmt.Fprintf(m.Stdout, "user %s disabled; %d session(s) ended\n", name, n)
+			} else {
+				fmt.Fprintf(m.Stdout, "user %s enabled\n", name)
+			}
 		case "delete":
-			if err := st.DeleteUser(ctx, name); err != nil {
-				return fmt.Errorf("user %q: %w", name, err)
+			if err := users.Delete(ctx, name); err != nil {
+				return err
 			}
 			fmt.Fprintf(m.Stdout, "user %s deleted; its sessions are revoked\n", name)
 		}
@@ -461,14 +467,11 @@ func (m *Main) tokenCmd(ctx context.Context, args []string) error {
 		return errUsage
 	}
 	return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
-		if _, err := st.GetUser(ctx, *user); err != nil && errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("user %q: %w", *user, err)
-		}
-		n, err := st.RevokeSubjectFamilies(ctx, *user)
+		n, err := (&admin.Users{Store: st}).EndSessions(ctx, *user)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(m.Stdout, "revoked %d session(s) of %s\n", n, *user)
+		fmt.Fprintf(m.Stdout, "revoked %d session(s) of %s; its access tokens are inactive\n", n, *user)
 		return nil
 	})
 }

@@ -55,6 +55,12 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		err = m.keysCmd(ctx, args[1:])
 	case "token":
 		err = m.tokenCmd(ctx, args[1:])
+	case "backup":
+		err = m.backup(ctx, args[1:])
+	case "healthcheck":
+		err = m.healthcheck(ctx, args[1:])
+	case "version", "--version", "-version":
+		err = m.version(args[1:])
 	case "-h", "--help", "help":
 		fmt.Fprint(m.Stdout, usage)
 		return 0
@@ -84,6 +90,9 @@ commands:
   keys      list|rotate signing keys
   token     print a valid access token (--url, credentials from TOKENGATE_* env), cached and refreshed;
             token logout: forget it; token revoke --user NAME: revoke every refresh token of a user
+  backup    write a consistent copy of the SQLite store to a new file while the server runs
+  healthcheck  exit 0 when the server's /readyz answers 200 (for container health checks)
+  version   print the version, commit and Go version (also --version)
 
 Every command takes --config FILE and --db DSN (or TOKENGATE_CONFIG, TOKENGATE_DB).
 `

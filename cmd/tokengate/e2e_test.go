@@ -404,10 +404,10 @@ func TestDevModePrintsCredentialsOnce(t *testing.T) {
 	_ = cmd.Wait()
 	var sec, pw string
 	for _, f := range strings.Fields(out.String()) {
-		if s, ok := strings.CutPrefix(f, "client_secret="); ok {
+		if s, ok := strings.CutPrefix(f, "CLIENT_SECRET="); ok {
 			sec = s
 		}
-		if s, ok := strings.CutPrefix(f, "password="); ok {
+		if s, ok := strings.CutPrefix(f, "PASSWORD="); ok {
 			pw = s
 		}
 	}

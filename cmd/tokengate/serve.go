@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"os/signal"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"tokengate/internal/admin"
@@ -23,6 +27,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	dev := fs.Bool("dev", false, "development mode: create a client and a user and print their credentials once; no rate limit for loopback")
 	logFormat := fs.String("log-format", "", "log format: text or json")
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain): serve HTTPS (with --tls-key); re-read on change or SIGHUP")
+	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -37,6 +43,12 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		if *logLevel != "" {
 			cfg.Log.Level = *logLevel
 		}
+		if *tlsCert != "" {
+			cfg.TLSCert = *tlsCert
+		}
+		if *tlsKey != "" {
+			cfg.TLSKey = *tlsKey
+		}
 		if *dev {
 			// Development runs clients, tests and load on this machine.
 			cfg.RateLimit.ExemptLoopback = true
@@ -46,16 +58,49 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(m.Stderr, cfg.Log.Format, cfg.Log.Level)
+	// Listen before the database is created or migrated: a wrong or busy
+	// address should not leave a new database behind.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+	if cfg.TLSCert != "" {
+		certs, err := server.NewCertReloader(cfg.TLSCert, cfg.TLSKey, log)
+		if err != nil {
+			return err
+		}
+		ln = tls.NewListener(ln, certs.TLSConfig())
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					if err := certs.Reload(); err != nil {
+						log.Error("SIGHUP: TLS certificate does not load; serving the previous one", "err", err)
+					} else {
+						log.Info("SIGHUP: TLS certificate reloaded", "cert", cfg.TLSCert)
+					}
+				}
+			}
+		}()
+	}
+	var opsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if opsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return fmt.Errorf("listening on metrics_addr %s: %w", cfg.MetricsAddr, err)
+		}
+		defer opsLn.Close()
+	}
 	st, err := openStore(ctx, cfg.DB, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listening: %w", err)
-	}
-	defer ln.Close()
 	srv, err := server.New(ctx, server.Options{Config: cfg, Store: st, Logger: log})
 	if err != nil {
 		return err
@@ -72,8 +117,12 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		<-srv.Hasher().Ready()
 		debug.FreeOSMemory()
 	}()
-	log.Info("tokengate listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "db", redactDSN(cfg.DB), "startup", time.Since(start).Round(time.Millisecond))
-	if err := srv.Run(ctx, ln); err != nil {
+	attrs := []any{"addr", ln.Addr().String(), "issuer", cfg.Issuer, "db", redactDSN(cfg.DB), "startup_ms", time.Since(start).Milliseconds()}
+	if opsLn != nil {
+		attrs = append(attrs, "metrics_addr", opsLn.Addr().String())
+	}
+	log.Info("tokengate listening", attrs...)
+	if err := srv.RunWithOps(ctx, ln, opsLn); err != nil {
 		return err
 	}
 	log.Info("tokengate stopped")
@@ -98,7 +147,7 @@ func (m *Main) devCredentials(ctx context.Context, st store.Store, srv *server.S
 	if !errors.Is(uerr, store.ErrNotFound) && uerr != nil {
 		return uerr
 	}
-	fmt.Fprintln(m.Stdout, "DEVELOPMENT CREDENTIALS (shown once; only hashes are stored):")
+	fmt.Fprintln(m.Stdout, "# DEVELOPMENT CREDENTIALS (shown once; only hashes are stored). Paste these lines into your shell:")
 	if errors.Is(cerr, store.ErrNotFound) {
 		sec, err := admin.NewClientSecret(nil)
 		if err != nil {
@@ -108,7 +157,7 @@ func (m *Main) devCredentials(ctx context.Context, st store.Store, srv *server.S
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(m.Stdout, "  client_id=%s client_secret=%s\n", clientID, sec)
+		fmt.Fprintf(m.Stdout, "export CLIENT_ID=%s CLIENT_SECRET=%s\n", clientID, sec)
 	}
 	if errors.Is(uerr, store.ErrNotFound) {
 		pw, err := secret.RandomString(nil, 20)
@@ -122,8 +171,8 @@ func (m *Main) devCredentials(ctx context.Context, st store.Store, srv *server.S
 		if err := st.CreateUser(ctx, store.User{Username: username, PasswordHash: h, CreatedAt: now, UpdatedAt: now}); err != nil {
 			return err
 		}
-		fmt.Fprintf(m.Stdout, "  username=%s password=%s\n", username, pw)
+		fmt.Fprintf(m.Stdout, "export USERNAME=%s PASSWORD=%s\n", username, pw)
 	}
-	fmt.Fprintf(m.Stdout, "token endpoint: %s/oauth/token\n", cfg.Issuer)
+	fmt.Fprintf(m.Stdout, "# token endpoint: %s/oauth/token\n", cfg.Issuer)
 	return nil
 }

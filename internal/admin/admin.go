@@ -116,6 +116,9 @@ func NewAPIKey(ctx context.Context, st store.Store, r io.Reader, k store.APIKey)
 // wins creates and logs a record; the others say nothing.
 func Bootstrap(ctx context.Context, st store.Store, b config.Bootstrap, hash func(ctx context.Context, pw string) (string, error), r io.Reader, now time.Time, log *slog.Logger) error {
 	for _, u := range b.Users {
+		if store.IsExternalUsername(u.Username) {
+			return fmt.Errorf("bootstrap user %q: names starting with %q are reserved for users provisioned for external identities", u.Username, store.ExternalUserPrefix)
+		}
 		skip, err := bootstrapSkip(ctx, st, store.KindUser, u.Username, func() (bool, error) {
 			have, err := st.GetUser(ctx, u.Username)
 			if err == nil && userDiffers(have, u) {

@@ -27,7 +27,15 @@ type Config struct {
 	// may ask for (RFC 8693 audience parameter); any other is refused.
 	ExchangeAudiences []string `yaml:"exchange_audiences"`
 	Addr              string   `yaml:"addr"`
-	DB                string   `yaml:"db"`
+	// MetricsAddr, when set, is a second listener that serves /metrics
+	// (which then leaves the main listener, so that it need not face the
+	// internet) and /healthz and /readyz (which stay on both).
+	MetricsAddr string `yaml:"metrics_addr"`
+	DB          string `yaml:"db"`
+	// TLSCert and TLSKey are PEM files; with both set the main listener
+	// serves HTTPS, re-reading them when they change or on SIGHUP.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 
 	AccessTokenTTL  Duration `yaml:"access_token_ttl"`
 	RefreshTokenTTL Duration `yaml:"refresh_token_ttl"`

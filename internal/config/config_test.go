@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -121,5 +123,53 @@ func TestParseDurationDays(t *testing.T) {
 	_, err = Parse("f.yaml", []byte("refresh_token_ttl: 3x\n"))
 	if !errors.As(err, &ce) || ce.Line != 1 || ce.Key != "refresh_token_ttl" {
 		t.Fatalf("got %#v", err)
+	}
+}
+
+func TestMasterKeyFromAFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "master.key")
+	if err := os.WriteFile(f, []byte("  key-from-file-0123456789abcdef0123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TOKENGATE_MASTER_KEY_FILE": f}
+	cfg, err := LoadFromEnv("", func(k string) string { return env[k] })
+	if err != nil || cfg.MasterKey != "key-from-file-0123456789abcdef0123" {
+		t.Fatalf("master key from file: %q, %v", cfg.MasterKey, err)
+	}
+	env["TOKENGATE_MASTER_KEY"] = "other"
+	if _, err := LoadFromEnv("", func(k string) string { return env[k] }); err == nil {
+		t.Fatal("both TOKENGATE_MASTER_KEY and TOKENGATE_MASTER_KEY_FILE accepted")
+	}
+	delete(env, "TOKENGATE_MASTER_KEY")
+	env["TOKENGATE_MASTER_KEY_FILE"] = f + ".missing"
+	if _, err := LoadFromEnv("", func(k string) string { return env[k] }); err == nil {
+		t.Fatal("a missing key file accepted")
+	}
+}
+
+func TestTLSNeedsBothFilesAndMakesTheIssuerHTTPS(t *testing.T) {
+	cfg, err := Parse("f.yaml", []byte("addr: 127.0.0.1:8443\ntls_cert: c.pem\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ce *Error
+	if err := cfg.Validate(); !errors.As(err, &ce) || ce.Key != "tls_key" {
+		t.Fatalf("tls_cert without tls_key: %v", err)
+	}
+	cfg, _ = Parse("f.yaml", []byte("addr: 127.0.0.1:8443\ntls_cert: c.pem\ntls_key: k.pem\n"))
+	if err := cfg.Validate(); err != nil || cfg.Issuer != "https://127.0.0.1:8443" {
+		t.Fatalf("issuer %q, %v; want https://127.0.0.1:8443", cfg.Issuer, err)
+	}
+}
+
+func TestShortMasterKeyIsRefused(t *testing.T) {
+	cfg, _ := Parse("f.yaml", []byte("master_key: too-short-a-key\n"))
+	var ce *Error
+	if err := cfg.Validate(); !errors.As(err, &ce) || ce.Key != "master_key" || !strings.Contains(err.Error(), "32 bytes") {
+		t.Fatalf("short master key: %v", err)
+	}
+	cfg, _ = Parse("f.yaml", []byte("master_key: "+strings.Repeat("k", 32)+"\n"))
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("32-byte master key: %v", err)
 	}
 }

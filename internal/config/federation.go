@@ -20,19 +20,25 @@ type TrustedIssuer struct {
 	// Algorithms lists accepted signing algorithms; default RS256 and ES256.
 	// Only asymmetric algorithms are allowed (never none, never HS*).
 	Algorithms []string `yaml:"algorithms"`
-	// SubjectClaim names the user: sub (default) or email (only when
-	// email_verified is true).
+	// SubjectClaim is what the keys of Users are: sub (default), or email,
+	// whose tokens must then carry email_verified true. An email is only
+	// ever looked up in Users (OIDC Core §5.7: it is no unique
+	// identifier); an identity is always (issuer, sub).
 	SubjectClaim string `yaml:"subject_claim"`
-	// AllowedSubjects lists external subjects that may log in as
-	// themselves (the local username is the external subject).
+	// AllowedSubjects, when set, limits AutoProvision to these sub values.
 	AllowedSubjects []string `yaml:"allowed_subjects"`
-	// Users maps external subjects to local usernames.
+	// Users maps external subjects (or verified emails) to pre-existing
+	// local usernames: the only way an external identity reaches a local
+	// account.
 	Users map[string]string `yaml:"users"`
-	// AutoProvision creates the local user (no password, this issuer's
-	// scopes) on first login when it does not exist. With neither
-	// allowed_subjects nor users, any verified subject may log in.
+	// AutoProvision gives every identity of this issuer that Users does
+	// not map a user of its own, created on its first login: no password,
+	// this issuer's scopes, a name in the ext: namespace that no local
+	// user can have, linked to (issuer, sub). Off by default: unmapped
+	// identities are refused.
 	AutoProvision bool `yaml:"auto_provision"`
-	// Scopes bounds what users of this issuer may be granted.
+	// Scopes is the most this issuer's identities may be granted, mapped
+	// or provisioned; none configured grants none.
 	Scopes Scopes `yaml:"scopes"`
 	// MinRefetchInterval limits JWKS refetches on an unknown kid; default 1m.
 	MinRefetchInterval Duration `yaml:"min_refetch_interval"`

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"tokengate/internal/store"
 )
 
 // federationAlg reports whether a trusted issuer may use alg: asymmetric
@@ -57,8 +59,16 @@ func (c *Config) validateFederation() error {
 		default:
 			return c.KeyError(key+".subject_claim", "must be sub or email, not %q", ti.SubjectClaim)
 		}
-		if len(ti.AllowedSubjects) == 0 && len(ti.Users) == 0 && !ti.AutoProvision {
-			return c.KeyError(key, "nobody could log in: list allowed_subjects or users, or set auto_provision")
+		if len(ti.AllowedSubjects) > 0 && !ti.AutoProvision {
+			// Before, a listed subject logged in as the local user of the
+			// same name: an account takeover. Say so rather than ignore it.
+			return c.KeyError(key+".allowed_subjects", "only limits auto_provision, which is off: an external subject reaches a local user only through users (map it there)")
+		}
+		if len(ti.AllowedSubjects) > 0 && ti.SubjectClaim == "email" {
+			return c.KeyError(key+".allowed_subjects", "lists sub values, and subject_claim is email: map verified emails in users instead")
+		}
+		if len(ti.Users) == 0 && !ti.AutoProvision {
+			return c.KeyError(key, "nobody could log in: map external subjects to local users in users, or set auto_provision")
 		}
 		for j, s := range ti.AllowedSubjects {
 			if s == "" {
@@ -68,6 +78,9 @@ func (c *Config) validateFederation() error {
 		for ext, local := range ti.Users {
 			if ext == "" || local == "" {
 				return c.KeyError(key+".users", "external subjects and local usernames must not be empty")
+			}
+			if store.IsExternalUsername(local) {
+				return c.KeyError(key+".users."+ext, "%q is in the %s namespace of provisioned users; map to a local user", local, store.ExternalUserPrefix)
 			}
 		}
 		if ti.MinRefetchInterval < 0 || ti.KeyCacheTTL < 0 || ti.Timeout < 0 || ti.Leeway < 0 {

@@ -15,6 +15,7 @@ trusted_issuers:
     algorithms: [RS256]
     allowed_subjects: ["auth0|123"]
     users: {"google-oauth2|42": alice}
+    auto_provision: true
     scopes: read write
     min_refetch_interval: 30s
     key_cache_ttl: 2h
@@ -52,6 +53,9 @@ func TestTrustedIssuerMistakes(t *testing.T) {
 		{"none", `{issuer: "https://idp.example.com/", audiences: [a], algorithms: [none], auto_provision: true}`, "trusted_issuers[0].algorithms[0]", "not allowed"},
 		{"subject claim", `{issuer: "https://idp.example.com/", audiences: [a], subject_claim: name, auto_provision: true}`, "trusted_issuers[0].subject_claim", "sub or email"},
 		{"nobody may log in", `{issuer: "https://idp.example.com/", audiences: [a]}`, "trusted_issuers[0]", "nobody could log in"},
+		{"allowed_subjects alone", `{issuer: "https://idp.example.com/", audiences: [a], allowed_subjects: [admin]}`, "trusted_issuers[0].allowed_subjects", "only through users"},
+		{"allowed_subjects with email", `{issuer: "https://idp.example.com/", audiences: [a], subject_claim: email, auto_provision: true, allowed_subjects: [a@b.c]}`, "trusted_issuers[0].allowed_subjects", "map verified emails in users"},
+		{"mapping to a provisioned user", `{issuer: "https://idp.example.com/", audiences: [a], users: {"x": "ext:abc"}}`, "trusted_issuers[0].users.x", "namespace of provisioned users"},
 		{"timeout too long", `{issuer: "https://idp.example.com/", audiences: [a], auto_provision: true, timeout: 5m}`, "trusted_issuers[0].timeout", "at most 1m"},
 	}
 	for _, tc := range cases {
@@ -72,5 +76,16 @@ func TestTrustedIssuerMistakes(t *testing.T) {
 	}
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "declared twice") {
 		t.Fatalf("duplicate issuer: %v", err)
+	}
+}
+
+func TestBootstrapUsersCannotTakeTheProvisionedNamespace(t *testing.T) {
+	cfg, err := Parse("t.yaml", []byte("bootstrap:\n  users:\n    - {username: \"ext:abc\", password: x}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:3: bootstrap.users[0].username: ") || !strings.Contains(err.Error(), "reserved") {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -8,7 +8,12 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"tokengate/internal/store"
 )
+
+// MinMasterKeyLen is the shortest master key accepted, in bytes.
+const MinMasterKeyLen = 32
 
 // MaxRefreshReuseInterval bounds a client's refresh_reuse_interval.
 const MaxRefreshReuseInterval = 5 * time.Minute
@@ -17,6 +22,9 @@ const MaxRefreshReuseInterval = 5 * time.Minute
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	if v := getenv("TOKENGATE_ADDR"); v != "" {
 		c.Addr = v
+	}
+	if v := getenv("TOKENGATE_METRICS_ADDR"); v != "" {
+		c.MetricsAddr = v
 	}
 	if v := getenv("TOKENGATE_DB"); v != "" {
 		c.DB = v
@@ -46,6 +54,20 @@ func LoadFromEnv(file string, getenv func(string) string) (Config, error) {
 		return cfg, err
 	}
 	cfg.ApplyEnv(getenv)
+	if f := getenv("TOKENGATE_MASTER_KEY_FILE"); f != "" {
+		if getenv("TOKENGATE_MASTER_KEY") != "" {
+			return cfg, fmt.Errorf("set TOKENGATE_MASTER_KEY or TOKENGATE_MASTER_KEY_FILE, not both")
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return cfg, fmt.Errorf("TOKENGATE_MASTER_KEY_FILE: %w", err)
+		}
+		key := strings.TrimSpace(string(b))
+		if key == "" {
+			return cfg, fmt.Errorf("TOKENGATE_MASTER_KEY_FILE %s is empty", f)
+		}
+		cfg.MasterKey = key
+	}
 	return cfg, nil
 }
 
@@ -54,7 +76,26 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return c.KeyError("addr", "invalid listen address %q: want HOST:PORT", c.Addr)
 	}
-	if c.Issuer == "" {
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return c.KeyError("metrics_addr", "invalid listen address %q: want HOST:PORT", c.MetricsAddr)
+		}
+		if c.MetricsAddr == c.Addr {
+			return c.KeyError("metrics_addr", "metrics_addr must differ from addr")
+		}
+	}
+	if c.MasterKey != "" && len(c.MasterKey) < MinMasterKeyLen {
+		return c.KeyError("master_key", "the master key must be at least %d bytes (for example: head -c 32 /dev/urandom | base64)", MinMasterKeyLen)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		if c.TLSCert == "" {
+			return c.KeyError("tls_cert", "tls_key is set but tls_cert is not: set both or neither")
+		}
+		return c.KeyError("tls_key", "tls_cert is set but tls_key is not: set both or neither")
+	}
+	if c.Issuer == "" && c.TLSCert != "" {
+		c.Issuer = "https://" + c.Addr
+	} else if c.Issuer == "" {
 		c.Issuer = "http://" + c.Addr
 	} else if u, err := url.Parse(c.Issuer); err != nil || u.Scheme == "" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return c.KeyError("issuer", "issuer must be an absolute URL without query or fragment")
@@ -161,6 +202,9 @@ func (c *Config) validateBootstrap() error {
 		}
 		if users[u.Username] {
 			return c.KeyError(key+".username", "user %q declared twice", u.Username)
+		}
+		if store.IsExternalUsername(u.Username) {
+			return c.KeyError(key+".username", "names starting with %q are reserved for users provisioned for external identities", store.ExternalUserPrefix)
 		}
 		users[u.Username] = true
 		if u.Password != "" && u.PasswordHash != "" {

@@ -105,7 +105,9 @@ func datarheiRefresh(env *Env, prof oauth.Profile) http.Handler {
 			writeDatarheiError(env, w, r, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "missing refresh token in the Authorization header", Status: http.StatusUnauthorized})
 			return
 		}
-		resp, err := env.Service.RefreshAsBearer(r.Context(), rt, "", false, &prof)
+		p := prof
+		p.NoRefresh = true // the answer carries an access token only: a rotating session is refused here
+		resp, err := env.Service.RefreshAsBearer(r.Context(), rt, "", false, &p)
 		if err != nil {
 			writeDatarheiError(env, w, r, oauth.AsError(err))
 			return

@@ -2,13 +2,15 @@
 // Okta, Keycloak, Google, Entra ID, another tokengate) log in with the
 // providers' JWTs. It finds each provider's keys by discovery or a
 // configured JWKS URL, caches them, verifies tokens with go-jose, and
-// maps the verified subject to a local user. The oauth core calls it
+// finds the local user of the verified identity. The oauth core calls it
 // through oauth.Federation; RegisterGrants adds the RFC 8693 token
 // exchange and RFC 7523 JWT bearer grants.
 package federation
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -17,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -41,8 +44,8 @@ const (
 // MaxTokenLen bounds an external token before any work is done on it.
 const MaxTokenLen = 16 << 10
 
-// maxUsernameLen bounds a local username taken from an external subject.
-const maxUsernameLen = 256
+// maxSubjectLen bounds an external subject kept in an identity link.
+const maxSubjectLen = 256
 
 // Options configure an Authenticator.
 type Options struct {
@@ -54,19 +57,27 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives key fetch failures and provisioning; nil discards.
 	Logger *slog.Logger
-	// Store looks up, and with auto_provision creates, local users.
-	Store store.Users
+	// Store looks up local users and identity links, and with
+	// auto_provision creates users with their links.
+	Store Store
 	// AllowInsecureLoopback permits plain http to loopback hosts
 	// (127.0.0.1, [::1], localhost). Everything else must be https.
 	AllowInsecureLoopback bool
 }
 
-// Authenticator verifies trusted issuers' JWTs and maps them to local
-// users. It implements oauth.Federation and is safe for concurrent use.
+// Store is the part of the store federation needs.
+type Store interface {
+	GetUser(ctx context.Context, username string) (store.User, error)
+	store.Identities
+}
+
+// Authenticator verifies trusted issuers' JWTs and finds the local user
+// of each external identity. It implements oauth.Federation and is safe
+// for concurrent use.
 type Authenticator struct {
 	issuers map[string]*issuer
 	algs    []jose.SignatureAlgorithm // every issuer's, for parsing
-	users   store.Users
+	users   Store
 	now     func() time.Time
 	log     *slog.Logger
 }
@@ -165,8 +176,16 @@ func newIssuer(ti config.TrustedIssuer, client *http.Client, urlOK func(string) 
 	for _, s := range ti.AllowedSubjects {
 		is.allowed[s] = true
 	}
-	if len(is.allowed) == 0 && len(is.users) == 0 && !is.autoProvision {
-		return nil, errors.New("nobody could log in: list allowed_subjects or users, or set auto_provision")
+	if len(is.allowed) > 0 && !is.autoProvision {
+		return nil, errors.New("allowed_subjects limits auto_provision, which is off: map subjects to local users in users")
+	}
+	if len(is.users) == 0 && !is.autoProvision {
+		return nil, errors.New("nobody could log in: map subjects in users, or set auto_provision")
+	}
+	for ext, local := range is.users {
+		if ext == "" || local == "" || store.IsExternalUsername(local) {
+			return nil, fmt.Errorf("users: %q may not be mapped to %q", ext, local)
+		}
 	}
 	is.keys = &keySet{
 		name: is.name, issuer: ti.Issuer, jwksURL: ti.JWKSURL, client: client, urlOK: urlOK,
@@ -301,11 +320,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, raw string) (*oauth.Su
 	if oerr := is.validate(&std, a.now()); oerr != nil {
 		return nil, a.reject(ctx, is.name, oerr)
 	}
-	subject, oerr := is.subject(&std, &ext)
+	mapKey, oerr := is.mappingKey(&std, &ext)
 	if oerr != nil {
 		return nil, a.reject(ctx, is.name, oerr)
 	}
-	sub, err := a.localSubject(ctx, is, subject)
+	sub, err := a.localSubject(ctx, is, mapKey, std.Subject)
 	if err != nil {
 		return nil, a.reject(ctx, is.name, oauth.AsError(err))
 	}
@@ -370,8 +389,11 @@ func (is *issuer) validate(c *jwt.Claims, now time.Time) *oauth.Error {
 	return errMalformed()
 }
 
-// subject returns the external subject named by the configured claim.
-func (is *issuer) subject(c *jwt.Claims, ext *externalClaims) (string, *oauth.Error) {
+// mappingKey returns what the issuer's users mapping is looked up by:
+// sub, or with subject_claim email the email, only when email_verified is
+// true (OIDC Core §5.7: an email is no unique identifier, so it serves
+// only to find an explicit mapping, never an account).
+func (is *issuer) mappingKey(c *jwt.Claims, ext *externalClaims) (string, *oauth.Error) {
 	if is.subjectClaim == "email" {
 		if ext.Email == "" {
 			return "", errNoSubject()
@@ -388,27 +410,34 @@ func (is *issuer) subject(c *jwt.Claims, ext *externalClaims) (string, *oauth.Er
 	return c.Subject, nil
 }
 
-// localSubject decides who the external subject logs in as: a mapped
-// user, an allowed subject under its own name, or (with auto_provision
-// and no lists) anyone. The local user must exist and be enabled; with
-// auto_provision a missing one is created.
-func (a *Authenticator) localSubject(ctx context.Context, is *issuer, ext string) (*oauth.Subject, error) {
-	name, mapped := is.users[ext]
-	switch {
-	case mapped:
-	case is.allowed[ext]:
-		name = ext
-	case is.autoProvision && len(is.allowed) == 0 && len(is.users) == 0:
-		if !validUsername(ext) {
+// localSubject decides who an external identity logs in as. The
+// identity is (issuer, sub); mapKey is its sub or verified email.
+//
+//   - An explicit mapping in the issuer's users names a pre-existing
+//     local user: the only way to one.
+//   - Otherwise, with auto_provision (and the sub in allowed_subjects
+//     when that is set), the identity's linked user, provisioned on its
+//     first login under a name in store.ExternalUserPrefix's namespace,
+//     which no local user can have.
+//   - Otherwise it is refused.
+//
+// The user must exist and be enabled. The scopes are the issuer's, within
+// the user's; never nil, so never "any the client may have".
+func (a *Authenticator) localSubject(ctx context.Context, is *issuer, mapKey, sub string) (*oauth.Subject, error) {
+	var (
+		u   store.User
+		err error
+	)
+	if name, mapped := is.users[mapKey]; mapped {
+		u, err = a.users.GetUser(ctx, name)
+	} else {
+		if !is.autoProvision || (len(is.allowed) > 0 && !is.allowed[sub]) {
 			return nil, errSubjectNotAllowed()
 		}
-		name = ext
-	default:
-		return nil, errSubjectNotAllowed()
-	}
-	u, err := a.users.GetUser(ctx, name)
-	if errors.Is(err, store.ErrNotFound) && is.autoProvision {
-		u, err = a.provision(ctx, is, name)
+		if !validSubject(sub) {
+			return nil, errSubjectNotAllowed()
+		}
+		u, err = a.linkedUser(ctx, is, sub)
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -418,56 +447,76 @@ func (a *Authenticator) localSubject(ctx context.Context, is *issuer, ext string
 	case u.Disabled:
 		return nil, errUserDisabled()
 	}
-	return &oauth.Subject{Name: u.Username, Scopes: boundScopes(is.scopes, u.Scopes)}, nil
+	return &oauth.Subject{Name: u.Username, Scopes: grantable(is.scopes, u.Scopes)}, nil
 }
 
-// provision creates a local user for an external subject: no password
-// (it can log in only through its provider), the issuer's scopes.
-func (a *Authenticator) provision(ctx context.Context, is *issuer, name string) (store.User, error) {
-	now := a.now()
-	u := store.User{Username: name, Scopes: is.scopes, CreatedAt: now, UpdatedAt: now}
-	err := a.users.CreateUser(ctx, u)
-	if errors.Is(err, store.ErrConflict) {
-		// Another login created it first.
-		return a.users.GetUser(ctx, name)
+// linkedUser returns the user linked to (is, sub), provisioning it on the
+// identity's first login.
+func (a *Authenticator) linkedUser(ctx context.Context, is *issuer, sub string) (store.User, error) {
+	l, err := a.users.GetIdentityLink(ctx, is.iss, sub)
+	if errors.Is(err, store.ErrNotFound) {
+		l, err = a.provision(ctx, is, sub)
 	}
 	if err != nil {
 		return store.User{}, err
 	}
-	a.log.Info("provisioned user from external identity provider", "issuer", is.name, "user", name)
-	return u, nil
+	return a.users.GetUser(ctx, l.Username)
 }
 
-// boundScopes is what the subject may be granted: the issuer's scopes,
-// the user's, or both's intersection; nil means any the client may have.
-func boundScopes(issuer, user []string) []string {
-	switch {
-	case len(issuer) == 0 && len(user) == 0:
-		return nil
-	case len(issuer) == 0:
-		return user
-	case len(user) == 0:
-		return issuer
+// provision creates a user for an external identity, with its link: no
+// password (it can log in only through its provider), the issuer's
+// scopes (never nil: none configured is none), a name no local user can
+// have.
+func (a *Authenticator) provision(ctx context.Context, is *issuer, sub string) (store.IdentityLink, error) {
+	now := a.now()
+	name := ProvisionedUsername(is.iss, sub)
+	scopes := append([]string{}, is.scopes...)
+	l := store.IdentityLink{Issuer: is.iss, Subject: sub, Username: name, CreatedAt: now}
+	err := a.users.ProvisionIdentity(ctx, store.User{Username: name, Scopes: scopes, CreatedAt: now, UpdatedAt: now}, l)
+	if errors.Is(err, store.ErrConflict) {
+		// Another login of the same identity provisioned it first: use
+		// its link. With no link, the name is taken by a user no identity
+		// owns (made outside tokengate's tools): refuse rather than share.
+		return a.users.GetIdentityLink(ctx, is.iss, sub)
 	}
+	if err != nil {
+		return store.IdentityLink{}, err
+	}
+	a.log.Info("provisioned user for external identity", "issuer", is.name, "subject", sub, "user", name)
+	return l, nil
+}
+
+// ProvisionedUsername is the name of the user provisioned for the
+// external identity (iss, sub): store.ExternalUserPrefix and 26 base32
+// characters (130 bits) of SHA-256 over both, so identities never share
+// a name, across issuers too, and the name is the same on every node.
+func ProvisionedUsername(iss, sub string) string {
+	h := sha256.Sum256([]byte(iss + "\x00" + sub))
+	enc := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h[:])
+	return store.ExternalUserPrefix + strings.ToLower(enc[:26])
+}
+
+// grantable is what an identity of the issuer may be granted: the
+// issuer's scopes, within the user's when the user has any. It is never
+// nil (oauth.Subject's "any the client may have"): an issuer with no
+// scopes grants none.
+func grantable(issuer, user []string) []string {
 	out := []string{}
 	for _, s := range issuer {
-		for _, t := range user {
-			if s == t {
-				out = append(out, s)
-				break
-			}
+		if len(user) == 0 || slices.Contains(user, s) {
+			out = append(out, s)
 		}
 	}
 	return out
 }
 
-// validUsername accepts an external subject as a new local username.
-func validUsername(s string) bool {
-	if s == "" || len(s) > maxUsernameLen || !utf8.ValidString(s) {
+// validSubject accepts an external sub as the key of an identity link.
+func validSubject(s string) bool {
+	if s == "" || len(s) > maxSubjectLen || !utf8.ValidString(s) {
 		return false
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) || unicode.IsSpace(r) {
+		if unicode.IsControl(r) {
 			return false
 		}
 	}

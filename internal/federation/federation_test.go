@@ -96,7 +96,7 @@ func TestBadTokensAreRejectedWithAClearError(t *testing.T) {
 			fedtest.SignWith(t, jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: other, KeyID: kid}}, f.claims("alice")),
 			"invalid signature"},
 		{"subject not allowed", with("mallory", nil), "subject is not allowed to log in"},
-		{"allowed subject without a local user", with("ghost", nil), "no local user"},
+		{"local user's name as the subject", with("local-bob", nil), "subject is not allowed to log in"},
 		{"mapped user missing", with("ext-nobody", nil), "no local user"},
 		{"mapped user disabled", with("ext-dave", nil), "local user is disabled"},
 		{"malformed", "not.a.jwt", "malformed JWT"},
@@ -151,27 +151,30 @@ func TestSymmetricAlgorithmsCannotBeConfigured(t *testing.T) {
 func TestEmailSubjectNeedsEmailVerified(t *testing.T) {
 	f := newFixture(t, fedtest.Options{}, func(ti *config.TrustedIssuer) {
 		ti.SubjectClaim = "email"
-		ti.AllowedSubjects = []string{"alice@example.com"}
+		ti.Users = map[string]string{"alice@example.com": "alice"}
 	})
 	kid := f.idp.AddKey(t, jose.RS256)
-	tok := func(verified any) string {
+	tok := func(email string, verified any) string {
 		c := f.claims("auth0|123")
-		c["email"] = "alice@example.com"
+		c["email"] = email
 		if verified != nil {
 			c["email_verified"] = verified
 		}
 		return f.idp.Sign(t, kid, c)
 	}
-	authErr(t, f.auth, tok(nil), invalidGrant, 400, "email is not verified")
-	authErr(t, f.auth, tok(false), invalidGrant, 400, "email is not verified")
-	authErr(t, f.auth, tok("yes"), invalidGrant, 400, "email is not verified")
-	wantOK(t, f.auth, tok(true), "alice@example.com")
-	wantOK(t, f.auth, tok("true"), "alice@example.com")
+	authErr(t, f.auth, tok("alice@example.com", nil), invalidGrant, 400, "email is not verified")
+	authErr(t, f.auth, tok("alice@example.com", false), invalidGrant, 400, "email is not verified")
+	authErr(t, f.auth, tok("alice@example.com", "yes"), invalidGrant, 400, "email is not verified")
+	wantOK(t, f.auth, tok("alice@example.com", true), "alice")
+	wantOK(t, f.auth, tok("alice@example.com", "true"), "alice")
 	authErr(t, f.auth, f.idp.Sign(t, kid, f.claims("auth0|123")), invalidGrant, 400, "no subject claim")
+	// A verified email reaches a local user only through the mapping,
+	// never by being the user's name (OIDC Core §5.7).
+	authErr(t, f.auth, tok("local-bob", true), invalidGrant, 400, "not allowed")
 }
 
 func TestSubjectsMapToLocalUsers(t *testing.T) {
-	f := newFixture(t, fedtest.Options{}, func(ti *config.TrustedIssuer) { ti.Scopes = config.Scopes{"read", "write"} })
+	f := newFixture(t, fedtest.Options{}, nil)
 	kid := f.idp.AddKey(t, jose.RS256)
 	sub := wantOK(t, f.auth, f.idp.Sign(t, kid, f.claims("ext-bob")), "local-bob")
 	if !slices.Equal(sub.Scopes, []string{"read"}) {
@@ -181,51 +184,172 @@ func TestSubjectsMapToLocalUsers(t *testing.T) {
 	if !slices.Equal(sub.Scopes, []string{"read", "write"}) {
 		t.Fatalf("scopes %v", sub.Scopes)
 	}
-	// A local user named like a mapped subject is not reachable by that
-	// subject's own name: only the mapping counts.
+	// A local user named like a subject is not reachable by that name:
+	// only the mapping counts.
 	authErr(t, f.auth, f.idp.Sign(t, kid, f.claims("local-bob")), invalidGrant, 400, "not allowed")
+	// A mapped user must exist and be enabled; it is never created.
+	authErr(t, f.auth, f.idp.Sign(t, kid, f.claims("ext-nobody")), invalidGrant, 400, "no local user")
+	authErr(t, f.auth, f.idp.Sign(t, kid, f.claims("ext-dave")), invalidGrant, 400, "disabled")
+	if _, err := f.st.GetUser(context.Background(), "nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("mapped user created: %v", err)
+	}
 }
 
-func TestAutoProvisionCreatesTheLocalUser(t *testing.T) {
-	f := newFixture(t, fedtest.Options{}, func(ti *config.TrustedIssuer) {
-		ti.AllowedSubjects, ti.Users = nil, nil
-		ti.AutoProvision = true
-		ti.Scopes = config.Scopes{"read"}
-	})
+func TestIssuerWithoutScopesGrantsNone(t *testing.T) {
+	f := newFixture(t, fedtest.Options{}, func(ti *config.TrustedIssuer) { ti.Scopes = nil })
 	kid := f.idp.AddKey(t, jose.RS256)
-	sub := wantOK(t, f.auth, f.idp.Sign(t, kid, f.claims("auth0|new-user")), "auth0|new-user")
+	// alice has read and write; the issuer grants none of them, and
+	// says so with an empty list, not nil ("any the client may have").
+	sub := wantOK(t, f.auth, f.idp.Sign(t, kid, f.claims("alice")), "alice")
+	if sub.Scopes == nil || len(sub.Scopes) != 0 {
+		t.Fatalf("scopes %#v: want an empty, non-nil list", sub.Scopes)
+	}
+}
+
+// provisioning is an issuer that provisions users with scope read and
+// maps nobody.
+func provisioning(ti *config.TrustedIssuer) {
+	ti.Users = nil
+	ti.AutoProvision = true
+	ti.Scopes = config.Scopes{"read"}
+}
+
+func TestAutoProvisionCreatesALinkedUserOfItsOwn(t *testing.T) {
+	f := newFixture(t, fedtest.Options{}, provisioning)
+	ctx := context.Background()
+	kid := f.idp.AddKey(t, jose.RS256)
+	name := federation.ProvisionedUsername(f.idp.Issuer, "auth0|new-user")
+	if !strings.HasPrefix(name, store.ExternalUserPrefix) || name != federation.ProvisionedUsername(f.idp.Issuer, "auth0|new-user") {
+		t.Fatalf("provisioned name %q", name)
+	}
+	sub := wantOK(t, f.auth, f.idp.Sign(t, kid, f.claims("auth0|new-user")), name)
 	if !slices.Equal(sub.Scopes, []string{"read"}) {
 		t.Fatalf("scopes %v, want the issuer's", sub.Scopes)
 	}
-	u, err := f.st.GetUser(context.Background(), "auth0|new-user")
+	u, err := f.st.GetUser(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if u.PasswordHash != "" || !slices.Equal(u.Scopes, []string{"read"}) {
 		t.Fatalf("provisioned user %+v: want no password and the issuer's scopes", u)
 	}
-	wantOK(t, f.auth, f.idp.Sign(t, kid, f.claims("auth0|new-user")), "auth0|new-user")
+	l, err := f.st.GetIdentityLink(ctx, f.idp.Issuer, "auth0|new-user")
+	if err != nil || l.Username != name {
+		t.Fatalf("link %+v, %v", l, err)
+	}
+	wantOK(t, f.auth, f.idp.Sign(t, kid, f.claims("auth0|new-user")), name)
 	// A disabled provisioned user stays disabled.
 	u.Disabled = true
-	if err := f.st.UpdateUser(context.Background(), u); err != nil {
+	if err := f.st.UpdateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
 	authErr(t, f.auth, f.idp.Sign(t, kid, f.claims("auth0|new-user")), invalidGrant, 400, "disabled")
-	authErr(t, f.auth, f.idp.Sign(t, kid, f.claims("bad name")), invalidGrant, 400, "not allowed")
+	authErr(t, f.auth, f.idp.Sign(t, kid, f.claims("bad\x00name")), invalidGrant, 400, "not allowed")
+	authErr(t, f.auth, f.idp.Sign(t, kid, f.claims(strings.Repeat("x", 257))), invalidGrant, 400, "not allowed")
+	// Deleting the user deletes its link: the identity's next login gets
+	// a fresh user, without the old one's state.
+	if err := f.st.DeleteUser(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.GetIdentityLink(ctx, f.idp.Issuer, "auth0|new-user"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("link after delete: %v", err)
+	}
+	wantOK(t, f.auth, f.idp.Sign(t, kid, f.claims("auth0|new-user")), name)
+}
+
+func TestAutoProvisionNeverReachesALocalUser(t *testing.T) {
+	f := newFixture(t, fedtest.Options{}, provisioning)
+	kid := f.idp.AddKey(t, jose.RS256)
+	// alice is a local user with read and write; sub alice is not her.
+	sub := wantOK(t, f.auth, f.idp.Sign(t, kid, f.claims("alice")), federation.ProvisionedUsername(f.idp.Issuer, "alice"))
+	if !slices.Equal(sub.Scopes, []string{"read"}) {
+		t.Fatalf("scopes %v", sub.Scopes)
+	}
+	// Nor is a verified email alice@example.com the local user of that
+	// name: the identity is (issuer, sub).
+	fe := newFixture(t, fedtest.Options{}, func(ti *config.TrustedIssuer) { provisioning(ti); ti.SubjectClaim = "email" })
+	ekid := fe.idp.AddKey(t, jose.RS256)
+	c := fe.claims("auth0|999")
+	c["email"], c["email_verified"] = "alice@example.com", true
+	wantOK(t, fe.auth, fe.idp.Sign(t, ekid, c), federation.ProvisionedUsername(fe.idp.Issuer, "auth0|999"))
+	// The same sub at two issuers is two identities, two users.
+	if federation.ProvisionedUsername(f.idp.Issuer, "alice") == federation.ProvisionedUsername(fe.idp.Issuer, "alice") {
+		t.Fatal("two issuers' subjects share a provisioned name")
+	}
+}
+
+func TestConcurrentFirstLoginsProvisionOneUser(t *testing.T) {
+	f := newFixture(t, fedtest.Options{}, provisioning)
+	kid := f.idp.AddKey(t, jose.RS256)
+	tok := f.idp.Sign(t, kid, f.claims("auth0|racer"))
+	wantOK(t, f.auth, f.idp.Sign(t, kid, f.claims("warm-up")), federation.ProvisionedUsername(f.idp.Issuer, "warm-up")) // keys cached
+	const n = 20
+	start := make(chan struct{})
+	names := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			sub, err := f.auth.Authenticate(context.Background(), tok)
+			if err == nil {
+				names[i] = sub.Name
+			}
+			errs[i] = err
+		}()
+	}
+	close(start)
+	wg.Wait()
+	want := federation.ProvisionedUsername(f.idp.Issuer, "auth0|racer")
+	for i := range n {
+		if errs[i] != nil || names[i] != want {
+			t.Fatalf("login %d: %q, %v; want %q", i, names[i], errs[i], want)
+		}
+	}
+	users, err := f.st.ListUsers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext := 0
+	for _, u := range users {
+		if store.IsExternalUsername(u.Username) {
+			ext++
+		}
+	}
+	if ext != 2 {
+		t.Fatalf("%d provisioned users, want 2 (warm-up and racer)", ext)
+	}
 }
 
 func TestAutoProvisionWithAListProvisionsOnlyListedSubjects(t *testing.T) {
 	f := newFixture(t, fedtest.Options{}, func(ti *config.TrustedIssuer) {
 		ti.AutoProvision = true
 		ti.AllowedSubjects = []string{"ghost"}
-		ti.Users = map[string]string{"ext-new": "new-local"}
+		ti.Users = map[string]string{"ext-bob": "local-bob"}
 	})
 	kid := f.idp.AddKey(t, jose.RS256)
-	wantOK(t, f.auth, f.idp.Sign(t, kid, f.claims("ghost")), "ghost")
-	wantOK(t, f.auth, f.idp.Sign(t, kid, f.claims("ext-new")), "new-local")
+	wantOK(t, f.auth, f.idp.Sign(t, kid, f.claims("ghost")), federation.ProvisionedUsername(f.idp.Issuer, "ghost"))
+	wantOK(t, f.auth, f.idp.Sign(t, kid, f.claims("ext-bob")), "local-bob")
 	authErr(t, f.auth, f.idp.Sign(t, kid, f.claims("stranger")), invalidGrant, 400, "not allowed")
-	if _, err := f.st.GetUser(context.Background(), "stranger"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := f.st.GetIdentityLink(context.Background(), f.idp.Issuer, "stranger"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unlisted subject provisioned: %v", err)
+	}
+}
+
+func TestMappingsThatCouldTakeOverAreRefused(t *testing.T) {
+	f := newFixture(t, fedtest.Options{}, nil)
+	for name, mod := range map[string]func(*config.TrustedIssuer){
+		"allowed_subjects without auto_provision": func(ti *config.TrustedIssuer) { ti.AllowedSubjects = []string{"alice"} },
+		"mapping to a provisioned user":           func(ti *config.TrustedIssuer) { ti.Users = map[string]string{"x": store.ExternalUserPrefix + "abc"} },
+		"nobody could log in":                     func(ti *config.TrustedIssuer) { ti.Users = nil },
+	} {
+		ti := baseIssuer(f.idp)
+		mod(&ti)
+		if _, err := federation.New([]config.TrustedIssuer{ti}, federation.Options{Store: f.st, AllowInsecureLoopback: true}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }
 
@@ -464,7 +588,7 @@ func TestTwoIssuersAreToldApartByIss(t *testing.T) {
 	f := newFixture(t, fedtest.Options{}, nil)
 	other := fedtest.New(t, fedtest.Options{})
 	ti2 := baseIssuer(other)
-	ti2.AllowedSubjects, ti2.Users = nil, map[string]string{"alice": "local-bob"}
+	ti2.Users = map[string]string{"alice": "local-bob"}
 	a := f.newAuth(t, f.ti, ti2)
 	k1 := f.idp.AddKey(t, jose.RS256)
 	k2 := other.AddKey(t, jose.RS256)

@@ -71,13 +71,13 @@ func newStore(t *testing.T) *sqlite.DB {
 	return st
 }
 
-// baseIssuer trusts idp for audience, with alice allowed and two mapped
-// subjects.
+// baseIssuer trusts idp for audience, with four mapped subjects (alice
+// to the local alice) and scopes read and write; no auto_provision.
 func baseIssuer(idp *fedtest.IdP) config.TrustedIssuer {
 	return config.TrustedIssuer{
 		Name: "fake", Issuer: idp.Issuer, Audiences: []string{audience},
-		AllowedSubjects: []string{"alice", "ghost"},
-		Users:           map[string]string{"ext-bob": "local-bob", "ext-dave": "dave", "ext-nobody": "nobody"},
+		Users:  map[string]string{"alice": "alice", "ext-bob": "local-bob", "ext-dave": "dave", "ext-nobody": "nobody"},
+		Scopes: config.Scopes{"read", "write"},
 	}
 }
 

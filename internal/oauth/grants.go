@@ -52,11 +52,14 @@ func (s *Service) CheckPassword(ctx context.Context, username, password, ip stri
 	if !validText(password) {
 		return nil, errBadText("password")
 	}
-	if err := s.guard.check(ctx, username, ip); err != nil {
+	// The attempt is counted before the password is hashed (SECURITY.md,
+	// brute force): concurrency cannot outrun the threshold.
+	if err := s.guard.reserve(ctx, username, ip); err != nil {
 		return nil, err
 	}
 	u, err := s.store.GetUser(ctx, username)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.guard.release(ctx, username, ip)
 		return nil, s.storeErr(err, errServer(err))
 	}
 	hash := u.PasswordHash
@@ -64,19 +67,18 @@ func (s *Service) CheckPassword(ctx context.Context, username, password, ip stri
 		hash = "" // verify against the dummy: same work, same answer
 	}
 	if verr := s.hasher.Verify(ctx, password, hash); verr != nil {
-		if errors.Is(verr, secret.ErrBusy) {
-			return nil, errUnavailable(verr)
-		}
-		if errors.Is(verr, context.Canceled) || errors.Is(verr, context.DeadlineExceeded) {
+		if errors.Is(verr, secret.ErrBusy) || errors.Is(verr, context.Canceled) || errors.Is(verr, context.DeadlineExceeded) {
+			// Nothing was checked: the attempt is taken back.
+			s.guard.release(ctx, username, ip)
 			return nil, errUnavailable(verr)
 		}
 		if !errors.Is(verr, secret.ErrMismatch) {
 			s.log.Warn("stored password hash unusable", "user", username, "err", verr)
 		}
-		s.guard.fail(ctx, username, ip)
+		// The reserved attempt stays counted as this failure.
 		return nil, errBadCredentials
 	}
-	s.guard.succeed(ctx, username)
+	s.guard.succeed(ctx, username, ip)
 	return &u, nil
 }
 
@@ -125,13 +127,18 @@ func (s *Service) Refresh(ctx context.Context, c *store.Client, raw, scope strin
 	return s.refreshLoaded(ctx, c, tok, fam, scope, scopeGiven, p)
 }
 
-// loadRefresh reads a presented refresh token and its family. A JWT
-// refresh token must first prove it was issued here and for refresh.
+// loadRefresh reads a presented refresh token and its family (one round
+// trip). A token of a JWT family must also prove it was issued here and
+// for refresh.
 func (s *Service) loadRefresh(ctx context.Context, raw string, p *Profile) (store.RefreshToken, store.Family, error) {
 	if len(raw) > maxCredentialLen || !validText(raw) {
 		return store.RefreshToken{}, store.Family{}, errUnknownRefresh
 	}
-	if p.JWTRefresh {
+	tok, fam, err := s.store.GetRefresh(ctx, secret.Hash(raw))
+	if err != nil {
+		return store.RefreshToken{}, store.Family{}, s.storeErr(err, errUnknownRefresh)
+	}
+	if familyJWT(fam, p) {
 		if _, err := s.signer.VerifyFresh(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeJWT, Use: UseRefresh, Now: s.now()}); err != nil {
 			if errors.Is(err, token.ErrExpired) {
 				return store.RefreshToken{}, store.Family{}, errExpiredRefresh
@@ -139,70 +146,99 @@ func (s *Service) loadRefresh(ctx context.Context, raw string, p *Profile) (stor
 			return store.RefreshToken{}, store.Family{}, errUnknownRefresh
 		}
 	}
-	tok, fam, err := s.store.GetRefresh(ctx, secret.Hash(raw))
-	if err != nil {
-		return store.RefreshToken{}, store.Family{}, s.storeErr(err, errUnknownRefresh)
-	}
 	return tok, fam, nil
 }
 
-// refreshLoaded runs the refresh grant on a token and family already read.
+// maxRefreshAttempts bounds how often one refresh request decides again
+// after losing a compare-and-set. A loss means the family moved on, so the
+// second decision is almost always final (reuse or revoked).
+const maxRefreshAttempts = 3
+
+// errRefreshOutcomeUnknown answers a refresh whose rotation storage did
+// not confirm either way (SECURITY.md, "Refresh under faults").
+var errRefreshOutcomeUnknown = &Error{Code: CodeTemporarilyUnavailable, Status: http.StatusServiceUnavailable,
+	Description: "storage did not confirm the refresh, which may have taken effect: retry once with the same refresh token", RetryAfter: time.Second}
+
+// refreshLoaded runs the refresh grant on a token and family already read:
+// DecideRefresh decides, the store persists the outcome with a
+// compare-and-set on the generation read, and a lost compare-and-set
+// reads again and decides again.
 func (s *Service) refreshLoaded(ctx context.Context, c *store.Client, tok store.RefreshToken, fam store.Family, scope string, scopeGiven bool, p *Profile) (*TokenResponse, error) {
-	now := s.now()
-	if fam.ClientID != c.ID {
-		// Not this client's token (RFC 6749 §6): answer as for an unknown one.
-		return nil, errUnknownRefresh
-	}
-	scopes, oerr := narrowScopes(scope, scopeGiven, fam.Scopes)
-	if oerr != nil {
-		return nil, oerr
-	}
-	// Every refresh family belongs to a user (client_credentials issues
-	// no refresh token), so the user is always checked, even one whose
-	// name happens to equal a client id. GetRefresh read the user's state
-	// in the same query.
-	if !fam.SubjectActive {
-		return nil, errInvalidGrant("the user may no longer log in", ReasonTokenRevoked)
-	}
-	audience := fam.Extra["aud"]
-	if p.NoRotation {
-		switch {
-		case fam.Revoked:
+	for attempt := 1; ; attempt++ {
+		now := s.now()
+		out := DecideRefresh(RefreshInput{Token: tok, Family: fam, ClientID: c.ID, ReuseInterval: c.RefreshReuseInterval, Rotate: FamilyRotates(fam, p), Now: now})
+		switch out {
+		case RefreshWrongClient:
+			// Not this client's token (RFC 6749 §6): answer as for an unknown one.
+			return nil, errUnknownRefresh
+		case RefreshRevoked:
 			return nil, errRevokedRefresh
-		case !now.Before(tok.ExpiresAt):
+		case RefreshExpired:
 			return nil, errExpiredRefresh
-		case tok.Generation != fam.Generation:
+		case RefreshUserInactive:
+			return nil, errInvalidGrant("the user may no longer log in", ReasonTokenRevoked)
+		case RefreshReuse:
+			if err := s.store.RevokeFamily(context.WithoutCancel(ctx), fam.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, s.storeErr(err, errServer(err))
+			}
+			s.log.Warn("refresh token reuse detected; family revoked", "client_id", c.ID, "family", fam.ID)
 			return nil, errReusedRefresh
 		}
-		at, exp, err := s.signAccess(c, fam.Subject, scopes, audience, now, p)
+		scopes, oerr := narrowScopes(scope, scopeGiven, fam.Scopes)
+		if oerr != nil {
+			return nil, oerr
+		}
+		// Everything that can fail is done before the commit, so that a
+		// committed rotation is always answered with its tokens.
+		at, exp, err := s.signAccess(c, fam.Subject, scopes, fam.Extra["aud"], fam.ID, now, p)
 		if err != nil {
 			return nil, errServer(err)
 		}
-		return &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(now) / time.Second), Scope: joinScopes(scopes), ExpiresAt: exp}, nil
+		resp := &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(now) / time.Second), Scope: joinScopes(scopes), ExpiresAt: exp}
+		if out == RefreshKeep {
+			return resp, nil
+		}
+		if p.NoRefresh {
+			// This route cannot hand out the new refresh token: rotating
+			// here would strand the client with a dead one.
+			return nil, errInvalidGrant("this session's refresh tokens rotate; refresh at an endpoint that returns a new refresh token", ReasonNone)
+		}
+		rexp := now.Add(s.refreshTTL(c))
+		newRT, err := s.newRefreshValue(c, fam.Subject, now, rexp, familyJWT(fam, p), p)
+		if err != nil {
+			return nil, errServer(err)
+		}
+		newHash := secret.Hash(newRT)
+		// The write is not abandoned when the client goes away: the
+		// store bounds it with its own timeout.
+		err = s.store.AdvanceFamily(context.WithoutCancel(ctx), store.Advance{FamilyID: fam.ID, Generation: fam.Generation, NewHash: newHash, Now: now, ExpiresAt: rexp})
+		switch {
+		case err == nil:
+			resp.RefreshToken = newRT
+			return resp, nil
+		case errors.Is(err, store.ErrStale) && attempt < maxRefreshAttempts:
+			if tok, fam, err = s.store.GetRefresh(ctx, tok.Hash); err != nil {
+				return nil, s.storeErr(err, errUnknownRefresh)
+			}
+			continue
+		case errors.Is(err, store.ErrStale):
+			return nil, errUnavailable(err)
+		case errors.Is(err, store.ErrConflict):
+			return nil, errServer(err)
+		}
+		// The outcome is unknown (a timeout, a lost connection): ask the
+		// store whether the new token landed. If it did, the rotation
+		// committed and is answered as a success, however late.
+		if t2, _, gerr := s.store.GetRefresh(context.WithoutCancel(ctx), newHash); gerr == nil && t2.FamilyID == fam.ID {
+			s.log.Warn("refresh committed although storage reported an error", "client_id", c.ID, "family", fam.ID, "err", err)
+			resp.RefreshToken = newRT
+			return resp, nil
+		}
+		s.log.Warn("refresh outcome unknown", "client_id", c.ID, "family", fam.ID, "err", err)
+		e := *errRefreshOutcomeUnknown
+		e.Cause = err
+		return nil, &e
 	}
-	rexp := now.Add(s.refreshTTL(c))
-	newRT, err := s.newRefreshValue(c, fam.Subject, now, rexp, p)
-	if err != nil {
-		return nil, errServer(err)
-	}
-	_, err = s.store.RotateRefresh(ctx, store.Rotation{OldHash: tok.Hash, NewHash: secret.Hash(newRT), Now: now, ExpiresAt: rexp, ReuseInterval: c.RefreshReuseInterval})
-	switch {
-	case err == nil:
-	case errors.Is(err, store.ErrTokenReused):
-		s.log.Warn("refresh token reuse detected; family revoked", "client_id", c.ID, "family", fam.ID)
-		return nil, errReusedRefresh
-	case errors.Is(err, store.ErrTokenRevoked):
-		return nil, errRevokedRefresh
-	case errors.Is(err, store.ErrTokenExpired):
-		return nil, errExpiredRefresh
-	default:
-		return nil, s.storeErr(err, errUnknownRefresh)
-	}
-	at, exp, err := s.signAccess(c, fam.Subject, scopes, audience, now, p)
-	if err != nil {
-		return nil, errServer(err)
-	}
-	return &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(now) / time.Second), RefreshToken: newRT, Scope: joinScopes(scopes), ExpiresAt: exp}, nil
 }
 
 // RefreshAsBearer refreshes with the refresh token as the only

@@ -112,9 +112,87 @@ func (g *Guard) check(ctx context.Context, username, ip string) error {
 		}
 	}
 	if wait > 0 {
-		return &Error{Code: CodeInvalidRequest, Description: "too many failed attempts; retry later", Status: http.StatusTooManyRequests, RetryAfter: wait, Reason: ReasonLocked}
+		return errLocked(wait)
 	}
 	return nil
+}
+
+// errLocked is the 429 of a locked-out user or IP.
+func errLocked(wait time.Duration) *Error {
+	return &Error{Code: CodeInvalidRequest, Description: "too many failed attempts; retry later", Status: http.StatusTooManyRequests, RetryAfter: wait, Reason: ReasonLocked}
+}
+
+// reserve counts a password attempt for the user and the IP before the
+// password is hashed, each with one atomic statement that succeeds only
+// while the key is under its threshold (or its lock-out has run out). So
+// at most Threshold guesses per user per window are ever checked, however
+// many arrive at once on however many nodes. A reserved attempt that
+// fails stays counted as the failure; succeed and release take it back.
+// Locked out, it answers 429 as check does and reserves nothing.
+func (g *Guard) reserve(ctx context.Context, username, ip string) error {
+	if g == nil {
+		return nil
+	}
+	now := g.now()
+	var reserved []string
+	for i, key := range [...]string{userKey(username), ipKey(ip)} {
+		if key == "user:" || key == "ip:" {
+			continue
+		}
+		threshold := g.o.Threshold
+		if i == 1 {
+			threshold = g.o.IPThreshold
+		}
+		n, last, err := g.store.Failures(ctx, key, now, g.hold())
+		if err != nil {
+			g.releaseKeys(ctx, reserved)
+			return errUnavailable(err) // fail closed
+		}
+		// Below the threshold attempts count within the window; at it,
+		// one attempt is let through per back-off period, and the count
+		// is kept for the hold so that each doubles the next lock-out.
+		window, since := g.o.Window, time.Time{}
+		if n >= threshold {
+			b := g.backoff(n, threshold)
+			if w := last.Add(b).Sub(now); w > 0 {
+				g.releaseKeys(ctx, reserved)
+				return errLocked(w)
+			}
+			window, since = g.hold(), now.Add(-b)
+		}
+		n, ok, err := g.store.ReserveAttempt(ctx, key, now, window, threshold, since)
+		if err != nil {
+			g.releaseKeys(ctx, reserved)
+			return errUnavailable(err)
+		}
+		if !ok {
+			// Another request took the last attempt meanwhile.
+			g.releaseKeys(ctx, reserved)
+			return errLocked(g.backoff(n, threshold))
+		}
+		reserved = append(reserved, key)
+	}
+	return nil
+}
+
+// release takes back the attempts reserve counted, for a check that did
+// not happen (the hashing queue was full, the request was cancelled).
+func (g *Guard) release(ctx context.Context, username, ip string) {
+	if g == nil {
+		return
+	}
+	g.releaseKeys(ctx, []string{userKey(username), ipKey(ip)})
+}
+
+func (g *Guard) releaseKeys(ctx context.Context, keys []string) {
+	for _, key := range keys {
+		if key == "user:" || key == "ip:" {
+			continue
+		}
+		if err := g.store.ReleaseAttempt(context.WithoutCancel(ctx), key); err != nil {
+			g.log.Warn("releasing a login attempt", "err", err)
+		}
+	}
 }
 
 func (g *Guard) fail(ctx context.Context, username, ip string) {
@@ -143,11 +221,16 @@ func (g *Guard) fail(ctx context.Context, username, ip string) {
 	}
 }
 
-func (g *Guard) succeed(ctx context.Context, username string) {
-	if g == nil || username == "" {
+// succeed forgets the user's failures and takes back the attempt reserve
+// counted for the IP: a successful login is no guess.
+func (g *Guard) succeed(ctx context.Context, username, ip string) {
+	if g == nil {
 		return
 	}
-	if err := g.store.ResetFailures(ctx, userKey(username)); err != nil {
-		g.log.Warn("resetting failed logins", "err", err)
+	if username != "" {
+		if err := g.store.ResetFailures(ctx, userKey(username)); err != nil {
+			g.log.Warn("resetting failed logins", "err", err)
+		}
 	}
+	g.releaseKeys(ctx, []string{ipKey(ip)})
 }

@@ -3,8 +3,10 @@ package oauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,5 +72,87 @@ func TestGuardAPIKeyFailuresCountPerIPOnly(t *testing.T) {
 	// No counter is kept for the empty username.
 	if n, _, err := st.Failures(ctx, "user:", time.Now(), time.Hour); err != nil || n != 0 {
 		t.Fatalf("empty username counted: %d %v", n, err)
+	}
+}
+
+// TestGuardReservesBeforeChecking is the brute-force accounting table:
+// each step reserves (as a password login does before hashing) and then
+// fails, succeeds or is taken back, on an injected clock.
+func TestGuardReservesBeforeChecking(t *testing.T) {
+	ctx := context.Background()
+	g, st, now := newGuardOn(t, GuardOptions{Threshold: 3, IPThreshold: 5, Window: 10 * time.Minute, BaseBackoff: time.Minute, MaxBackoff: 8 * time.Minute})
+	const ip = "192.0.2.1"
+	type step struct {
+		advance time.Duration
+		then    string // "fail", "succeed", "release"
+		locked  bool   // reserve answers 429
+		user    int    // user count after the step
+		ipCount int
+	}
+	for i, s := range []step{
+		{then: "fail", user: 1, ipCount: 1},
+		{then: "release", user: 1, ipCount: 1}, // a check that never ran is not counted
+		{then: "fail", user: 2, ipCount: 2},
+		{then: "succeed", user: 0, ipCount: 2}, // success: user reset, its IP attempt taken back
+		{then: "fail", user: 1, ipCount: 3},
+		{then: "fail", user: 2, ipCount: 4},
+		{then: "fail", user: 3, ipCount: 5},
+		{locked: true, user: 3, ipCount: 5}, // threshold reached: refused before any hashing
+		// Both lock-outs ran out: one more attempt each, counted past the threshold.
+		{advance: time.Minute, then: "fail", user: 4, ipCount: 6},
+		{locked: true, user: 4, ipCount: 6}, // and the next lock-out is twice as long
+		{advance: time.Minute, locked: true, user: 4, ipCount: 6},
+	} {
+		*now = now.Add(s.advance)
+		err := g.reserve(ctx, "alice", ip)
+		if s.locked {
+			var oe *Error
+			if !errors.As(err, &oe) || oe.Status != http.StatusTooManyRequests {
+				t.Fatalf("step %d: reserve = %v, want 429", i, err)
+			}
+		} else if err != nil {
+			t.Fatalf("step %d: reserve = %v", i, err)
+		}
+		if err == nil {
+			switch s.then {
+			case "succeed":
+				g.succeed(ctx, "alice", ip)
+			case "release":
+				g.release(ctx, "alice", ip)
+			}
+		}
+		if n, _, _ := st.Failures(ctx, userKey("alice"), *now, time.Hour); n != s.user {
+			t.Fatalf("step %d: user count %d, want %d", i, n, s.user)
+		}
+		if n, _, _ := st.Failures(ctx, ipKey(ip), *now, time.Hour); n != s.ipCount {
+			t.Fatalf("step %d: IP count %d, want %d", i, n, s.ipCount)
+		}
+	}
+}
+
+// TestGuardReservationsNeverPassTheThreshold: 100 concurrent reservations
+// for one user on a stopped clock; exactly Threshold get through.
+func TestGuardReservationsNeverPassTheThreshold(t *testing.T) {
+	g, _, _ := newGuardOn(t, GuardOptions{Threshold: 10})
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+		ok int
+	)
+	start := make(chan struct{})
+	for i := range 100 {
+		wg.Go(func() {
+			<-start
+			if g.reserve(context.Background(), "alice", fmt.Sprintf("192.0.2.%d", i)) == nil {
+				mu.Lock()
+				ok++
+				mu.Unlock()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if ok != 10 {
+		t.Fatalf("%d reservations got through, want exactly 10", ok)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"tokengate/internal/secret"
 	"tokengate/internal/store"
@@ -95,7 +96,7 @@ func (s *Service) Introspect(ctx context.Context, raw string) (*Introspection, e
 	tok, fam, err := s.store.GetRefresh(ctx, secret.Hash(raw))
 	switch {
 	case err == nil:
-		if fam.Revoked || tok.Generation != fam.Generation || !now.Before(tok.ExpiresAt) {
+		if fam.Revoked || tok.Generation != fam.Generation || !now.Before(tok.ExpiresAt) || !fam.SubjectActive {
 			return inactive, nil
 		}
 		out := &Introspection{Active: true, Scope: joinScopes(fam.Scopes), ClientID: fam.ClientID, TokenType: "refresh_token",
@@ -114,11 +115,12 @@ func (s *Service) Introspect(ctx context.Context, raw string) (*Introspection, e
 	if err != nil {
 		return inactive, nil
 	}
-	denied, err := s.store.IsAccessTokenDenied(ctx, cl.ID)
+	sid, _ := cl.Extra[ClaimSession].(string)
+	st, err := s.store.AccessState(ctx, store.AccessQuery{JTI: cl.ID, FamilyID: sid, Subject: cl.Subject})
 	if err != nil {
 		return nil, s.storeErr(err, errServer(err))
 	}
-	if denied {
+	if !accessActive(cl, st) {
 		return inactive, nil
 	}
 	out := &Introspection{Active: true, Scope: cl.Scope, ClientID: cl.ClientID, TokenType: "Bearer",
@@ -130,4 +132,29 @@ func (s *Service) Introspect(ctx context.Context, raw string) (*Introspection, e
 		out.Username = cl.Subject
 	}
 	return out, nil
+}
+
+// accessActive decides whether a verified, unexpired access token is still
+// active: not denied, its family (sid) not revoked, and, for a user's
+// token, the user exists, is enabled, and ended no sessions after the
+// token was issued. iat has whole seconds, so a token is compared with the
+// second the user's sessions ended: one issued within that same second
+// stays active unless its family was revoked (SECURITY.md).
+func accessActive(cl token.Claims, st store.AccessState) bool {
+	if st.Denied || st.FamilyRevoked {
+		return false
+	}
+	if cl.Subject == cl.ClientID {
+		return true // a client's own token
+	}
+	if !st.UserExists {
+		// A deleted user's tokens die with it; a subject that is a client
+		// (a client's API key exchanged by another client) is not a user.
+		return st.ClientExists
+	}
+	if st.UserDisabled {
+		return false
+	}
+	iat := cl.IssuedAt
+	return !iat.Before(st.UserNotBefore.Truncate(time.Second)) && !iat.Before(st.UserCreatedAt.Truncate(time.Second))
 }

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"tokengate/internal/reqinfo"
 	"tokengate/internal/secret"
 	"tokengate/internal/store"
 	"tokengate/internal/token"
@@ -358,6 +359,7 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, sec string, basic 
 		if !c.Public {
 			return nil, errInvalidClient(basic)
 		}
+		reqinfo.SetClient(ctx, c.ID)
 		return &c, nil
 	}
 	c, err := s.getClient(ctx, id)
@@ -371,11 +373,13 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, sec string, basic 
 		if sec != "" {
 			return nil, errInvalidClient(basic)
 		}
+		reqinfo.SetClient(ctx, c.ID)
 		return &c, nil
 	}
 	if sec == "" || !secret.Equal(sec, c.SecretHash) {
 		return nil, errInvalidClient(basic)
 	}
+	reqinfo.SetClient(ctx, c.ID)
 	return &c, nil
 }
 
@@ -429,8 +433,14 @@ func (s *Service) refreshTTL(c *store.Client) time.Duration {
 	return s.settings.RefreshTokenTTL
 }
 
-// signAccess makes an RFC 9068 access token.
-func (s *Service) signAccess(c *store.Client, subject string, scopes []string, aud string, now time.Time, p *Profile) (string, time.Time, error) {
+// ClaimSession is the access token claim that names the refresh family
+// (the session) a token was issued from, so that revoking the family makes
+// the token inactive at introspection at once.
+const ClaimSession = "sid"
+
+// signAccess makes an RFC 9068 access token; sid is the family it was
+// issued from ("" for none).
+func (s *Service) signAccess(c *store.Client, subject string, scopes []string, aud, sid string, now time.Time, p *Profile) (string, time.Time, error) {
 	ttl := s.accessTTL(c)
 	exp := now.Add(ttl)
 	jti, err := secret.RandomString(s.rand, 22)
@@ -447,8 +457,11 @@ func (s *Service) signAccess(c *store.Client, subject string, scopes []string, a
 	if aud != "" {
 		cl.Audience = []string{aud}
 	}
-	if p.UseFor || p.Exi {
-		cl.Extra = make(map[string]any, 2)
+	if p.UseFor || p.Exi || sid != "" {
+		cl.Extra = make(map[string]any, 3)
+		if sid != "" {
+			cl.Extra[ClaimSession] = sid
+		}
 		if p.UseFor {
 			cl.Extra["usefor"] = UseAccess
 		}
@@ -464,9 +477,9 @@ func (s *Service) signAccess(c *store.Client, subject string, scopes []string, a
 }
 
 // newRefreshValue makes a refresh token value: opaque, or a JWT when the
-// profile asks for one.
-func (s *Service) newRefreshValue(c *store.Client, subject string, now, exp time.Time, p *Profile) (string, error) {
-	if !p.JWTRefresh {
+// family's format is jwt.
+func (s *Service) newRefreshValue(c *store.Client, subject string, now, exp time.Time, jwtForm bool, p *Profile) (string, error) {
+	if !jwtForm {
 		return secret.NewToken(s.rand, "tgr_")
 	}
 	jti, err := secret.RandomString(s.rand, 22)
@@ -483,27 +496,34 @@ func (s *Service) newRefreshValue(c *store.Client, subject string, now, exp time
 	return s.signer.Sign(cl, token.TypeJWT)
 }
 
-// issue makes an access token and, when withRefresh, a new refresh family.
+// issue makes an access token and, when withRefresh, a new refresh family
+// whose rotation policy and token form are the route's, fixed from now on.
 func (s *Service) issue(ctx context.Context, c *store.Client, subject string, scopes []string, withRefresh bool, p *Profile, extra map[string]string) (*TokenResponse, error) {
 	now := s.now()
-	at, exp, err := s.signAccess(c, subject, scopes, extra["aud"], now, p)
+	withRefresh = withRefresh && !p.NoRefresh
+	var famID string
+	if withRefresh {
+		var err error
+		if famID, err = secret.RandomString(s.rand, 22); err != nil {
+			return nil, errServer(err)
+		}
+	}
+	at, exp, err := s.signAccess(c, subject, scopes, extra["aud"], famID, now, p)
 	if err != nil {
 		return nil, errServer(err)
 	}
 	resp := &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(now) / time.Second), Scope: strings.Join(scopes, " "), ExpiresAt: exp}
-	if !withRefresh || p.NoRefresh {
+	if !withRefresh {
 		return resp, nil
 	}
+	rotation, format := policyOf(p)
 	rexp := now.Add(s.refreshTTL(c))
-	rt, err := s.newRefreshValue(c, subject, now, rexp, p)
+	rt, err := s.newRefreshValue(c, subject, now, rexp, format == FormatJWT, p)
 	if err != nil {
 		return nil, errServer(err)
 	}
-	famID, err := secret.RandomString(s.rand, 22)
-	if err != nil {
-		return nil, errServer(err)
-	}
-	fam := store.Family{ID: famID, Subject: subject, ClientID: c.ID, Scopes: scopes, AuthTime: now, ExpiresAt: rexp, Extra: extra}
+	fam := store.Family{ID: famID, Subject: subject, ClientID: c.ID, Scopes: scopes, AuthTime: now, ExpiresAt: rexp, Extra: extra,
+		Rotation: rotation, Format: format}
 	if err := s.store.CreateFamily(ctx, fam, store.RefreshToken{Hash: secret.Hash(rt), FamilyID: famID, IssuedAt: now, ExpiresAt: rexp}); err != nil {
 		return nil, s.storeErr(err, errServer(err))
 	}

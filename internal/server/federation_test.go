@@ -4,19 +4,24 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
 	"tokengate/internal/config"
+	"tokengate/internal/federation"
 	"tokengate/internal/federation/fedtest"
 	"tokengate/internal/server"
+	"tokengate/internal/servertest"
+	"tokengate/internal/store"
 	"tokengate/internal/store/sqlite"
 )
 
@@ -27,8 +32,9 @@ const (
 	apiAudience        = "https://api.example.test"
 )
 
-// federationConfig trusts idp: alice logs in as herself, auth0|bob as
-// carol; clients may use the two federation grants.
+// federationConfig trusts idp: alice is mapped to the local alice,
+// auth0|bob to carol, with scopes read and write at most; clients may use
+// the two federation grants.
 func federationConfig(idp *fedtest.IdP) string {
 	return fmt.Sprintf(`
 password_hashing: {memory_kib: 1024, time: 1}
@@ -45,8 +51,8 @@ trusted_issuers:
   - name: fake-auth0
     issuer: %q
     audiences: [%q]
-    allowed_subjects: [alice]
-    users: {"auth0|bob": carol}
+    users: {alice: alice, "auth0|bob": carol}
+    scopes: [read, write]
     timeout: 300ms
 `, grantTokenExchange, grantJWTBearer, idp.Issuer, apiAudience)
 }
@@ -253,7 +259,8 @@ trusted_issuers:
   - issuer: %q
     audiences: [downstream-api]
     algorithms: [EdDSA]
-    allowed_subjects: [alice]
+    users: {alice: alice}
+    scopes: [read]
 `, grantTokenExchange, up.URL))
 	upTS := &testServer{Server: up}
 	login := upTS.token(t, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-pw"}}, basic("app", "app-secret"))
@@ -280,5 +287,233 @@ func TestMetadataListsExchangeGrantsWhenFederated(t *testing.T) {
 	plain := newServer(t, testConfig)
 	if m := plain.do(t, "GET", "/.well-known/oauth-authorization-server", "", "", nil); strings.Contains(m.raw, "token-exchange") {
 		t.Errorf("token exchange advertised without trusted issuers: %s", m.raw)
+	}
+}
+
+// takeoverConfig has a local password user admin with every scope, and
+// two issuers that provision users: idp keys identities by sub, emailIdP
+// by a verified email. Clients may use every door in with every scope.
+func takeoverConfig(idp, emailIdP *fedtest.IdP) string {
+	return fmt.Sprintf(`
+password_hashing: {memory_kib: 1024, time: 1}
+routes:
+  - {path: /oauth/token, endpoint: token}
+  - {path: /api/login, endpoint: datarhei.login, default_client: datarhei-core}
+bootstrap:
+  users:
+    - {username: admin, password: admin-pw, scopes: [read, write, admin]}
+  clients:
+    - {id: exchanger, secret: ex-secret, grants: ["%s", "%s"], scopes: [read, write, admin]}
+    - {id: datarhei-core, public: true, grants: [password, refresh_token], scopes: [read, write, admin]}
+trusted_issuers:
+  - name: idp
+    issuer: %q
+    audiences: [%q]
+    auto_provision: true
+  - name: email-idp
+    issuer: %q
+    audiences: [%q]
+    subject_claim: email
+    auto_provision: true
+`, grantTokenExchange, grantJWTBearer, idp.Issuer, apiAudience, emailIdP.Issuer, apiAudience)
+}
+
+// externalLogin logs in with an external token through one of the three
+// doors and returns the status and the access token's claims.
+func externalLogin(t *testing.T, ts *testServer, door, ext string) (answer, map[string]any) {
+	t.Helper()
+	var a answer
+	switch door {
+	case "token exchange":
+		a = ts.token(t, url.Values{"grant_type": {grantTokenExchange}, "subject_token": {ext}, "subject_token_type": {typeAccessToken}}, basic("exchanger", "ex-secret"))
+	case "jwt bearer":
+		a = ts.token(t, url.Values{"grant_type": {grantJWTBearer}, "assertion": {ext}}, basic("exchanger", "ex-secret"))
+	case "datarhei bearer login":
+		a = ts.do(t, "POST", "/api/login", "", "", map[string]string{"Authorization": "Bearer " + ext})
+	default:
+		t.Fatalf("unknown door %q", door)
+	}
+	if a.status != 200 {
+		return a, nil
+	}
+	return a, payload(t, a.str("access_token"))
+}
+
+var externalDoors = []string{"token exchange", "jwt bearer", "datarhei bearer login"}
+
+// TestExternalIdentityNeverTakesOverALocalAccount is the account takeover
+// of issue 11: an issuer's sub "admin", or a verified email "admin", must
+// not log in as the local password user admin through any door. Each
+// gets an account of its own, in a namespace local users cannot use, and
+// no scope (the issuers configure none).
+func TestExternalIdentityNeverTakesOverALocalAccount(t *testing.T) {
+	idp := fedtest.New(t, fedtest.Options{})
+	kid := idp.AddKey(t, jose.RS256)
+	emailIdP := fedtest.New(t, fedtest.Options{})
+	ekid := emailIdP.AddKey(t, jose.RS256)
+	ts := newServer(t, takeoverConfig(idp, emailIdP))
+	bySub := idp.Sign(t, kid, idp.Claims("admin", apiAudience, time.Now()))
+	emailClaims := emailIdP.Claims("someone-else", apiAudience, time.Now())
+	emailClaims["email"], emailClaims["email_verified"] = "admin", true
+	byEmail := emailIdP.Sign(t, ekid, emailClaims)
+	for _, door := range externalDoors {
+		for name, ext := range map[string]string{"sub admin": bySub, "verified email admin": byEmail} {
+			t.Run(door+"/"+name, func(t *testing.T) {
+				a, c := externalLogin(t, ts, door, ext)
+				if a.status != 200 {
+					t.Fatalf("%d %s: want a login as a provisioned user", a.status, a.raw)
+				}
+				sub, _ := c["sub"].(string)
+				if sub == "admin" || !strings.HasPrefix(sub, "ext:") {
+					t.Fatalf("logged in as %q: want a provisioned ext: user, never the local admin", sub)
+				}
+				if sc, _ := c["scope"].(string); sc != "" {
+					t.Fatalf("scope %q: an issuer without scopes grants none", sc)
+				}
+			})
+		}
+	}
+}
+
+func TestUnmappedExternalIdentityIsRefusedWithoutAutoProvision(t *testing.T) {
+	idp := fedtest.New(t, fedtest.Options{})
+	kid := idp.AddKey(t, jose.RS256)
+	ts := newServer(t, fmt.Sprintf(`
+password_hashing: {memory_kib: 1024, time: 1}
+routes:
+  - {path: /oauth/token, endpoint: token}
+  - {path: /api/login, endpoint: datarhei.login, default_client: datarhei-core}
+bootstrap:
+  users:
+    - {username: admin, password: admin-pw, scopes: [read, write, admin]}
+    - {username: alice, password: alice-pw}
+  clients:
+    - {id: exchanger, secret: ex-secret, grants: ["%s", "%s"], scopes: [read, write, admin]}
+    - {id: datarhei-core, public: true, grants: [password, refresh_token], scopes: [read, write, admin]}
+trusted_issuers:
+  - issuer: %q
+    audiences: [%q]
+    users: {"idp|alice": alice}
+    scopes: [read]
+`, grantTokenExchange, grantJWTBearer, idp.Issuer, apiAudience))
+	admin := idp.Sign(t, kid, idp.Claims("admin", apiAudience, time.Now()))
+	mapped := idp.Sign(t, kid, idp.Claims("idp|alice", apiAudience, time.Now()))
+	want := map[string]struct {
+		status int
+		code   string
+	}{"token exchange": {400, "invalid_request"}, "jwt bearer": {400, "invalid_grant"}, "datarhei bearer login": {401, ""}}
+	for _, door := range externalDoors {
+		t.Run(door, func(t *testing.T) {
+			a, _ := externalLogin(t, ts, door, admin)
+			if a.status != want[door].status || a.str("error") != want[door].code || !strings.Contains(a.raw, "not allowed") {
+				t.Fatalf("sub admin: %d %s, want %d %s: not allowed", a.status, a.raw, want[door].status, want[door].code)
+			}
+			// The explicit mapping is the way to a local user, bounded by
+			// the issuer's scopes (alice's own are any the client has).
+			a, c := externalLogin(t, ts, door, mapped)
+			if a.status != 200 || c["sub"] != "alice" || c["scope"] != "read" {
+				t.Fatalf("mapped subject: %d %s %v", a.status, a.raw, c)
+			}
+		})
+	}
+}
+
+// provisioningServer trusts idp with auto_provision and scope read, for
+// clients allowed read, write and admin.
+func provisioningServer(t *testing.T) (*servertest.Server, *fedtest.IdP, string) {
+	t.Helper()
+	idp := fedtest.New(t, fedtest.Options{})
+	kid := idp.AddKey(t, jose.RS256)
+	s := servertest.Start(t, fmt.Sprintf(`
+password_hashing: {memory_kib: 1024, time: 1}
+bootstrap:
+  clients:
+    - {id: exchanger, secret: ex-secret, grants: ["%s", "%s"], scopes: [read, write, admin]}
+trusted_issuers:
+  - issuer: %q
+    audiences: [%q]
+    auto_provision: true
+    scopes: [read]
+`, grantTokenExchange, grantJWTBearer, idp.Issuer, apiAudience), servertest.Options{Issuer: "http://tokengate.test"})
+	return s, idp, kid
+}
+
+func TestProvisionedUserGetsOnlyTheIssuersScopes(t *testing.T) {
+	s, idp, kid := provisioningServer(t)
+	ts := &testServer{Server: s.Server, srv: s.Srv}
+	assertion := idp.Sign(t, kid, idp.Claims("idp|new", apiAudience, time.Now()))
+	a, c := externalLogin(t, ts, "jwt bearer", assertion)
+	if a.status != 200 || c["scope"] != "read" || c["sub"] != federation.ProvisionedUsername(idp.Issuer, "idp|new") {
+		t.Fatalf("%d %s %v", a.status, a.raw, c)
+	}
+	a = ts.token(t, url.Values{"grant_type": {grantJWTBearer}, "assertion": {assertion}, "scope": {"admin"}}, basic("exchanger", "ex-secret"))
+	if a.status != 400 || a.str("error") != "invalid_scope" {
+		t.Fatalf("scope beyond the issuer's: %d %s", a.status, a.raw)
+	}
+}
+
+func TestConcurrentFirstLoginsCreateOneUserAndOneLink(t *testing.T) {
+	s, idp, kid := provisioningServer(t)
+	ts := &testServer{Server: s.Server, srv: s.Srv}
+	assertion := idp.Sign(t, kid, idp.Claims("idp|racer", apiAudience, time.Now()))
+	const n = 16
+	start := make(chan struct{})
+	subs := make([]any, n)
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			a, c := externalLogin(t, ts, "jwt bearer", assertion)
+			statuses[i], subs[i] = a.status, c["sub"]
+		}()
+	}
+	close(start)
+	wg.Wait()
+	want := federation.ProvisionedUsername(idp.Issuer, "idp|racer")
+	for i := range n {
+		if statuses[i] != 200 || subs[i] != want {
+			t.Fatalf("login %d: %d as %v, want 200 as %s", i, statuses[i], subs[i], want)
+		}
+	}
+	users, err := s.Store.ListUsers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != 1 || users[0].Username != want {
+		t.Fatalf("users %+v: want exactly %s", users, want)
+	}
+	if l, err := s.Store.GetIdentityLink(context.Background(), idp.Issuer, "idp|racer"); err != nil || l.Username != want {
+		t.Fatalf("link %+v, %v", l, err)
+	}
+}
+
+func TestDisabledOrDeletedProvisionedUser(t *testing.T) {
+	s, idp, kid := provisioningServer(t)
+	ts := &testServer{Server: s.Server, srv: s.Srv}
+	ctx := context.Background()
+	assertion := idp.Sign(t, kid, idp.Claims("idp|someone", apiAudience, time.Now()))
+	if a, _ := externalLogin(t, ts, "jwt bearer", assertion); a.status != 200 {
+		t.Fatalf("first login: %d %s", a.status, a.raw)
+	}
+	name := federation.ProvisionedUsername(idp.Issuer, "idp|someone")
+	u, err := s.Store.GetUser(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Disabled = true
+	if err := s.Store.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := externalLogin(t, ts, "jwt bearer", assertion); a.status != 400 || a.str("error") != "invalid_grant" || !strings.Contains(a.str("error_description"), "disabled") {
+		t.Fatalf("disabled: %d %s", a.status, a.raw)
+	}
+	if err := s.Store.DeleteUser(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Store.GetIdentityLink(ctx, idp.Issuer, "idp|someone"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("link after the user's deletion: %v", err)
 	}
 }

@@ -23,16 +23,16 @@ import (
 )
 
 // pgTestSchema returns a DSN on a fresh schema of the test PostgreSQL
-// (TOKENGATE_TEST_POSTGRES), dropped when the test ends. Only
-// TOKENGATE_SKIP_POSTGRES=1 skips; an unset DSN fails.
+// (TOKENGATE_TEST_POSTGRES), dropped when the test ends. Without one the
+// test skips and says why, unless TOKENGATE_REQUIRE_POSTGRES=1 (make test).
 func pgTestSchema(t *testing.T) string {
 	t.Helper()
 	dsn := os.Getenv("TOKENGATE_TEST_POSTGRES")
 	if dsn == "" {
-		if os.Getenv("TOKENGATE_SKIP_POSTGRES") == "1" {
-			t.Skip("PostgreSQL tests skipped: TOKENGATE_SKIP_POSTGRES=1")
+		if os.Getenv("TOKENGATE_REQUIRE_POSTGRES") == "1" {
+			t.Fatal("TOKENGATE_REQUIRE_POSTGRES=1 but TOKENGATE_TEST_POSTGRES is not set")
 		}
-		t.Fatal("TOKENGATE_TEST_POSTGRES is not set; run `make test` or set TOKENGATE_SKIP_POSTGRES=1")
+		t.Skip("PostgreSQL tests skipped: TOKENGATE_TEST_POSTGRES is not set (make test starts a throwaway PostgreSQL and runs them)")
 	}
 	b := make([]byte, 6)
 	rand.Read(b)

@@ -5,6 +5,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +27,7 @@ import (
 	"tokengate/internal/contract"
 	"tokengate/internal/federation"
 	"tokengate/internal/oauth"
+	"tokengate/internal/reqinfo"
 	"tokengate/internal/secret"
 	"tokengate/internal/store"
 	"tokengate/internal/token"
@@ -63,6 +66,10 @@ type Server struct {
 	now     func() time.Time
 	reload  time.Duration
 	cleanup time.Duration
+	ips     *ipResolver
+	// opsHandler serves metrics and health on metrics_addr; nil when
+	// they share the main listener.
+	opsHandler http.Handler
 
 	// The readiness probe's latest result, reused for ReadyProbeInterval;
 	// readyMu also collapses concurrent probes into one.
@@ -200,6 +207,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) mount() error {
 	ips := newIPResolver(s.cfg.RateLimit.TrustedProxies)
+	s.ips = ips
 	env := &contract.Env{Service: s.svc, Log: s.log, RemoteIP: ips.clientIP, JWKS: s.keys.JWKS}
 	routes := s.cfg.Routes
 	if len(routes) == 0 {
@@ -224,17 +232,37 @@ func (s *Server) mount() error {
 		}
 		rt.handle(b.Method, b.Route.Path, s.instrument(b.Route.Path, h))
 	}
-	rt.handle(http.MethodGet, "/healthz", s.instrument("/healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		contract.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})))
-	rt.handle(http.MethodGet, "/readyz", s.instrument("/readyz", http.HandlerFunc(s.ready)))
-	rt.handle(http.MethodGet, "/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
-	rt.notFound = s.instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	notFound := s.instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		contract.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such endpoint"})
 	}))
+	rt.notFound = notFound
+	ops := rt
+	if s.cfg.MetricsAddr != "" {
+		ops = newRouter()
+		ops.notFound = notFound
+	}
+	healthz := s.instrument("/healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		contract.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}))
+	readyz := s.instrument("/readyz", http.HandlerFunc(s.ready))
+	rt.handle(http.MethodGet, "/healthz", healthz)
+	rt.handle(http.MethodGet, "/readyz", readyz)
+	if ops != rt {
+		ops.handle(http.MethodGet, "/healthz", healthz)
+		ops.handle(http.MethodGet, "/readyz", readyz)
+	}
+	ops.handle(http.MethodGet, "/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	s.handler = recoverer(s.log, limitBody(rt))
+	if ops != rt {
+		s.opsHandler = recoverer(s.log, limitBody(ops))
+	}
 	return nil
 }
+
+// OpsHandler returns the handler of the metrics_addr listener (/metrics,
+// and /healthz and /readyz as on the main listener), or nil when
+// metrics_addr is not configured and the main handler serves /metrics.
+func (s *Server) OpsHandler() http.Handler { return s.opsHandler }
 
 // ready answers /readyz: ready while the store answers and can write (a
 // full disk or a read-only database is not ready).
@@ -310,35 +338,64 @@ func (s *Server) metadataDoc(built []contract.Built) []byte {
 // in-flight requests finish (up to 15s) and returns. Background work
 // (key reload, clean-up) runs while it serves.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	return s.RunWithOps(ctx, ln, nil)
+}
+
+// RunWithOps is Run with the metrics_addr listener opsLn serving
+// OpsHandler beside the main one; opsLn must be non-nil exactly when
+// metrics_addr is configured.
+func (s *Server) RunWithOps(ctx context.Context, ln, opsLn net.Listener) error {
+	if (opsLn != nil) != (s.opsHandler != nil) {
+		return errors.New("server: a metrics listener is required exactly when metrics_addr is set")
+	}
+	newHTTP := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    32 << 10,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		}
+	}
+	servers := []*http.Server{newHTTP(s.handler)}
+	listeners := []net.Listener{ln}
+	if opsLn != nil {
+		servers = append(servers, newHTTP(s.opsHandler))
+		listeners = append(listeners, opsLn)
 	}
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()
 	go s.background(bg)
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	errc := make(chan error, len(servers))
+	for i, hs := range servers {
+		go func() { errc <- hs.Serve(listeners[i]) }()
+	}
+	var first error
+	pending := len(servers)
 	select {
-	case err := <-errc:
-		return err
+	case first = <-errc:
+		pending--
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down: draining in-flight requests")
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	for _, hs := range servers {
+		if err := hs.Shutdown(sctx); err != nil && first == nil {
+			first = fmt.Errorf("shutdown: %w", err)
+		}
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	for range pending {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && first == nil {
+			first = err
+		}
 	}
-	return nil
+	if errors.Is(first, http.ErrServerClosed) {
+		first = nil
+	}
+	return first
 }
 
 // background reloads signing keys and deletes expired rows.
@@ -386,28 +443,60 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// instrument logs and measures one route. Only the path is logged: query
-// strings and bodies may carry secrets.
+// instrument logs and measures one route, and gives every answer an
+// X-Request-Id (the caller's, when it sent a plausible one). The access
+// log line names the route (the configured path, never the query string:
+// query strings and bodies may carry secrets), the status, the duration in
+// milliseconds, the client IP, the authenticated client_id and the request
+// id. It is written at info level; at a higher level only 5xx answers are
+// logged, at error level.
 func (s *Server) instrument(route string, h http.Handler) http.Handler {
 	lat := s.metrics.latency.WithLabelValues(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		id := requestID(r.Header.Get("X-Request-Id"))
+		w.Header().Set("X-Request-Id", id)
 		sw := &statusWriter{ResponseWriter: w}
-		h.ServeHTTP(sw, r)
+		var info reqinfo.Info
+		h.ServeHTTP(sw, r.WithContext(reqinfo.With(r.Context(), &info)))
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
 		d := time.Since(start)
 		lat.Observe(d.Seconds())
 		s.metrics.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
-		// 503s (overload, an unreachable or full store) are counted, not
-		// logged per request: their causes log themselves, rate-limited
-		// where a flood is likely.
-		if s.log.Enabled(r.Context(), slog.LevelDebug) || (sw.status >= 500 && sw.status != http.StatusServiceUnavailable) {
-			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("route", route),
-				slog.Int("status", sw.status), slog.Duration("duration", d))
+		level := slog.LevelInfo
+		if sw.status >= 500 {
+			level = slog.LevelError
+		}
+		if s.log.Enabled(r.Context(), level) {
+			attrs := [...]slog.Attr{
+				slog.String("method", r.Method), slog.String("route", route), slog.Int("status", sw.status),
+				slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("ip", s.ips.clientIP(r)),
+				slog.String("client_id", info.ClientID), slog.String("request_id", id),
+			}
+			s.log.LogAttrs(r.Context(), level, "request", attrs[:]...)
 		}
 	})
+}
+
+// requestID returns the caller's X-Request-Id when it is a plausible id
+// (1 to 64 characters of letters, digits, '-', '_', '.', ':'), so that a
+// proxy's id follows the request through; otherwise a new random one.
+func requestID(given string) string {
+	if n := len(given); n > 0 && n <= 64 {
+		ok := true
+		for i := 0; i < n && ok; i++ {
+			c := given[i]
+			ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':'
+		}
+		if ok {
+			return given
+		}
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // limitBody caps request bodies at MaxBodyBytes; reading past it fails

@@ -16,13 +16,10 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict means a record with the same identity already exists.
 	ErrConflict = errors.New("already exists")
-	// ErrTokenReused means a refresh token that was already rotated was
-	// presented again; the backend has revoked its whole family.
-	ErrTokenReused = errors.New("refresh token reused; family revoked")
-	// ErrTokenRevoked means the refresh token's family was revoked.
-	ErrTokenRevoked = errors.New("refresh token revoked")
-	// ErrTokenExpired means the refresh token is past its expiry.
-	ErrTokenExpired = errors.New("refresh token expired")
+	// ErrStale means a compare-and-set failed: the family's generation
+	// is no longer the one read, or the family was revoked meanwhile. The
+	// caller reads again and decides again.
+	ErrStale = errors.New("family changed since it was read")
 	// ErrUnavailable means the backend cannot be reached (database down,
 	// pool exhausted past its timeout). The server answers 503.
 	ErrUnavailable = errors.New("store unavailable")
@@ -41,6 +38,10 @@ type User struct {
 	Scopes       []string // scopes this user may be granted; empty means any the client allows
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// NotBefore is when the user's sessions were last ended (disabled,
+	// password changed, sessions revoked): tokens issued to the user
+	// before it are inactive. Zero: never. Written only by EndSessions.
+	NotBefore time.Time
 }
 
 // Client is an OAuth 2.0 client (RFC 6749 §2).
@@ -96,6 +97,14 @@ type Family struct {
 	// Extra holds grant-specific data to carry across refreshes (for
 	// example the audience of a token-exchange login). It is opaque to the store.
 	Extra map[string]string
+	// Rotation is the family's refresh policy, fixed at login: "rotate"
+	// (every refresh replaces the token) or "fixed" (the token stays valid
+	// until it expires). Empty for families created before the policy was
+	// stored; the core then applies the route's. Opaque to the store.
+	Rotation string
+	// Format is the form of the family's refresh tokens, fixed at login:
+	// "opaque" or "jwt"; empty as for Rotation. Opaque to the store.
+	Format string
 	// SubjectActive is filled by GetRefresh: whether Subject is, at that
 	// moment, an existing user who is not disabled. It saves the refresh
 	// grant a second round trip to the database. Ignored on writes.
@@ -112,16 +121,15 @@ type RefreshToken struct {
 	ExpiresAt  time.Time
 }
 
-// Rotation asks the store to replace the refresh token whose hash is
-// OldHash by NewHash, atomically.
-type Rotation struct {
-	OldHash   []byte
-	NewHash   []byte
-	Now       time.Time
-	ExpiresAt time.Time // expiry of the new token
-	// ReuseInterval is the grace period in which the token rotated most
-	// recently may be presented again (see Store.RotateRefresh). Zero is strict.
-	ReuseInterval time.Duration
+// Advance persists a rotation the core decided: the family FamilyID,
+// read at generation Generation, moves to Generation+1 with the new token
+// NewHash, expiring at ExpiresAt.
+type Advance struct {
+	FamilyID   string
+	Generation int64 // the generation read; the compare-and-set's expectation
+	NewHash    []byte
+	Now        time.Time
+	ExpiresAt  time.Time // expiry of the new token
 }
 
 // SigningKey is a JWT signing key. Private is the PKCS#8 DER of the
@@ -146,8 +154,8 @@ type Users interface {
 	ListUsers(ctx context.Context) ([]User, error)
 	// UpdateUser replaces the password hash, disabled flag and scopes.
 	UpdateUser(ctx context.Context, u User) error
-	// DeleteUser removes the user and its API keys and revokes every
-	// family it owns.
+	// DeleteUser removes the user, its API keys and its identity links,
+	// and revokes every family it owns.
 	DeleteUser(ctx context.Context, username string) error
 }
 
@@ -181,23 +189,52 @@ type Refresh interface {
 	// It reports ErrNotFound when the hash is unknown and never fails
 	// for reasons of state: callers inspect the family.
 	GetRefresh(ctx context.Context, hash []byte) (RefreshToken, Family, error)
-	// RotateRefresh atomically retires the token r.OldHash and stores
-	// r.NewHash as the family's next generation. It is a compare-and-swap
-	// on the family's generation, so of concurrent rotations of one token
-	// exactly one succeeds. It returns the family as it is after rotation.
-	//
-	// Errors: ErrNotFound (unknown hash), ErrTokenRevoked (family
-	// revoked), ErrTokenExpired (token expired), ErrTokenReused (the token
-	// was already rotated: the family is now revoked). With a non-zero
-	// ReuseInterval, the token of the generation just before the current one
-	// presented within that interval after the latest rotation rotates again
-	// instead (the current token dies) and nothing is revoked.
-	RotateRefresh(ctx context.Context, r Rotation) (Family, error)
+	// AdvanceFamily persists a rotation decided by the core, atomically
+	// and only if the family is still at a.Generation and not revoked (a
+	// compare-and-set; one conditional statement): it stores a.NewHash as
+	// generation a.Generation+1, which makes it the only live token. It
+	// reports ErrStale when the condition failed (nothing is written),
+	// ErrConflict when a.NewHash exists. A store never decides whether a
+	// token may rotate; it only loads (GetRefresh) and persists.
+	AdvanceFamily(ctx context.Context, a Advance) error
 	// RevokeFamily revokes one family; revoking twice is not an error.
 	RevokeFamily(ctx context.Context, familyID string) error
 	// RevokeSubjectFamilies revokes every family of a subject and returns
 	// how many were revoked.
 	RevokeSubjectFamilies(ctx context.Context, subject string) (int, error)
+	// EndSessions ends every session of user username at at, atomically:
+	// the user's NotBefore becomes at (tokens issued before it are
+	// inactive) and every family of the user is revoked. It returns how
+	// many families it revoked; ErrNotFound when the user does not exist.
+	EndSessions(ctx context.Context, username string, at time.Time) (int, error)
+	// AccessState reads, in one round trip, what decides whether a valid
+	// access token is still active: whether its jti is denied, whether its
+	// family (sid; "" for none) is revoked or gone, and its subject's state.
+	AccessState(ctx context.Context, q AccessQuery) (AccessState, error)
+}
+
+// AccessQuery names what AccessState reads.
+type AccessQuery struct {
+	JTI      string
+	FamilyID string // "" when the token carries no sid
+	Subject  string
+}
+
+// AccessState is what AccessState found.
+type AccessState struct {
+	Denied bool // the jti is on the denylist
+	// FamilyRevoked is true when FamilyID was given and that family is
+	// revoked or no longer exists.
+	FamilyRevoked bool
+	// UserExists, UserDisabled, UserCreatedAt and UserNotBefore describe
+	// the user named Subject, when one exists.
+	UserExists    bool
+	UserDisabled  bool
+	UserCreatedAt time.Time
+	UserNotBefore time.Time
+	// ClientExists is true when a client is named Subject (a client's
+	// own tokens carry its id as subject).
+	ClientExists bool
 }
 
 // Denylist holds the jti of revoked access tokens until they expire.
@@ -232,6 +269,19 @@ type Attempts interface {
 	Failures(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error)
 	// ResetFailures forgets every failure of key.
 	ResetFailures(ctx context.Context, key string) error
+	// ReserveAttempt counts one attempt for key in one atomic statement,
+	// before the credential is checked, but only while the key is under
+	// its limit: when the key's current window (reset as RecordFailure
+	// does, with window) holds fewer than limit attempts, or its latest
+	// attempt is not later than since (a lock-out has run out). It returns
+	// the count after the call and whether the attempt was counted; a
+	// refused attempt changes nothing. Concurrent calls, on any number of
+	// nodes, never count more than the limit allows.
+	ReserveAttempt(ctx context.Context, key string, now time.Time, window time.Duration, limit int, since time.Time) (int, bool, error)
+	// ReleaseAttempt takes back one reserved attempt of key (a login that
+	// succeeded was no guess worth counting against a shared key); the
+	// count never goes below zero.
+	ReleaseAttempt(ctx context.Context, key string) error
 }
 
 // Kinds of record a tombstone names.
@@ -261,6 +311,7 @@ type Store interface {
 	Keys
 	Attempts
 	Tombstones
+	Identities
 	// DeleteExpired removes expired refresh tokens, families, denylist
 	// entries, signing keys and stale failure counters, returning how many
 	// rows went.

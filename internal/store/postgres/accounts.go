@@ -58,17 +58,23 @@ func list[T any](ctx context.Context, db *DB, scan func(pgx.Row) (T, error), sql
 
 const userColumns = `username, password_hash, disabled, scopes, created_at, updated_at`
 
+// userSelect is what scanUser reads: the columns CreateUser writes and the
+// not-before time that only EndSessions writes.
+const userSelect = userColumns + `, not_before`
+
 func scanUser(r pgx.Row) (store.User, error) {
 	var (
 		u                store.User
 		scopes           string
 		created, updated int64
+		notBefore        int64
 	)
-	if err := r.Scan(&u.Username, &u.PasswordHash, &u.Disabled, &scopes, &created, &updated); err != nil {
+	if err := r.Scan(&u.Username, &u.PasswordHash, &u.Disabled, &scopes, &created, &updated, &notBefore); err != nil {
 		return store.User{}, err
 	}
 	u.Scopes = codec.SplitList(scopes)
 	u.CreatedAt, u.UpdatedAt = codec.FromNanos(created), codec.FromNanos(updated)
+	u.NotBefore = codec.FromNanos(notBefore)
 	return u, nil
 }
 
@@ -87,13 +93,13 @@ func (db *DB) CreateUser(ctx context.Context, u store.User) error {
 func (db *DB) GetUser(ctx context.Context, username string) (store.User, error) {
 	var u store.User
 	err := db.queryRow(ctx, func(r pgx.Row) (err error) { u, err = scanUser(r); return err },
-		`SELECT `+userColumns+` FROM users WHERE username = $1`, username)
+		`SELECT `+userSelect+` FROM users WHERE username = $1`, username)
 	return u, wrapErr("get user", err)
 }
 
 // ListUsers returns every user ordered by username.
 func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
-	us, err := list(ctx, db, scanUser, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	us, err := list(ctx, db, scanUser, `SELECT `+userSelect+` FROM users ORDER BY username`)
 	return us, wrapErr("list users", err)
 }
 

@@ -126,6 +126,38 @@ func (db *DB) Failures(ctx context.Context, key string, now time.Time, window ti
 	return n, codec.FromNanos(last), nil
 }
 
+// ReserveAttempt counts one attempt for key unless the key is at its
+// limit, in one statement: the upsert's condition is re-checked against
+// the newest row version when it waited for a concurrent one, so
+// concurrent calls on any number of nodes never pass the limit.
+func (db *DB) ReserveAttempt(ctx context.Context, key string, now time.Time, window time.Duration, limit int, since time.Time) (int, bool, error) {
+	var n int
+	err := db.queryRow(ctx, func(r pgx.Row) error { return r.Scan(&n) },
+		`INSERT INTO attempts AS a (key, count, window_start, window_len, last_at)
+		VALUES ($1, 1, $2::bigint, $3::bigint, $2::bigint)
+		ON CONFLICT (key) DO UPDATE SET
+			count        = CASE WHEN $2::bigint - a.window_start >= $3::bigint THEN 1 ELSE a.count + 1 END,
+			window_start = CASE WHEN $2::bigint - a.window_start >= $3::bigint THEN $2::bigint ELSE a.window_start END,
+			window_len   = $3::bigint,
+			last_at      = $2::bigint
+		WHERE $2::bigint - a.window_start >= $3::bigint OR a.count < $4::bigint OR a.last_at <= $5::bigint
+		RETURNING count`, key, codec.Nanos(now), int64(window), limit, codec.Nanos(since))
+	if errors.Is(err, pgx.ErrNoRows) {
+		n, _, err = db.Failures(ctx, key, now, window)
+		return n, false, err
+	}
+	if err != nil {
+		return 0, false, wrapErr("reserve attempt", err)
+	}
+	return n, true, nil
+}
+
+// ReleaseAttempt takes back one attempt of key.
+func (db *DB) ReleaseAttempt(ctx context.Context, key string) error {
+	_, err := db.exec(ctx, `UPDATE attempts SET count = count - 1 WHERE key = $1 AND count > 0`, key)
+	return wrapErr("release attempt", err)
+}
+
 // ResetFailures forgets every failure of key.
 func (db *DB) ResetFailures(ctx context.Context, key string) error {
 	_, err := db.exec(ctx, `DELETE FROM attempts WHERE key = $1`, key)

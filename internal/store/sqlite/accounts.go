@@ -52,17 +52,23 @@ func mustAffect(res sql.Result) error {
 
 const userColumns = `username, password_hash, disabled, scopes, created_at, updated_at`
 
+// userSelect is what scanUser reads: the columns CreateUser writes and the
+// not-before time that only EndSessions writes.
+const userSelect = userColumns + `, not_before`
+
 func scanUser(s scanner) (store.User, error) {
 	var (
 		u                store.User
 		scopes           string
 		created, updated int64
+		notBefore        int64
 	)
-	if err := s.Scan(&u.Username, &u.PasswordHash, &u.Disabled, &scopes, &created, &updated); err != nil {
+	if err := s.Scan(&u.Username, &u.PasswordHash, &u.Disabled, &scopes, &created, &updated, &notBefore); err != nil {
 		return store.User{}, err
 	}
 	u.Scopes = codec.SplitList(scopes)
 	u.CreatedAt, u.UpdatedAt = codec.FromNanos(created), codec.FromNanos(updated)
+	u.NotBefore = codec.FromNanos(notBefore)
 	return u, nil
 }
 
@@ -85,7 +91,7 @@ func (db *DB) GetUser(ctx context.Context, username string) (store.User, error) 
 
 // ListUsers returns every user ordered by username.
 func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+userSelect+` FROM users ORDER BY username`)
 	if err != nil {
 		return nil, wrapErr("list users", err)
 	}

@@ -118,6 +118,36 @@ func (db *DB) Failures(ctx context.Context, key string, now time.Time, window ti
 	return n, codec.FromNanos(last), nil
 }
 
+// ReserveAttempt counts one attempt for key unless the key is at its
+// limit; one statement, which the single writer connection serialises.
+func (db *DB) ReserveAttempt(ctx context.Context, key string, now time.Time, window time.Duration, limit int, since time.Time) (int, bool, error) {
+	var n int
+	err := db.w.QueryRowContext(ctx, `INSERT INTO attempts (key, count, window_start, window_len, last_at)
+		VALUES (?1, 1, ?2, ?3, ?2)
+		ON CONFLICT (key) DO UPDATE SET
+			count        = CASE WHEN ?2 - window_start >= ?3 THEN 1 ELSE count + 1 END,
+			window_start = CASE WHEN ?2 - window_start >= ?3 THEN ?2 ELSE window_start END,
+			window_len   = ?3,
+			last_at      = ?2
+		WHERE ?4 > 0 AND (?2 - window_start >= ?3 OR count < ?4 OR last_at <= ?5)
+		RETURNING count`, key, codec.Nanos(now), int64(window), limit, codec.Nanos(since)).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Refused: nothing changed; report the count as it stands.
+		n, _, err = db.Failures(ctx, key, now, window)
+		return n, false, err
+	}
+	if err != nil {
+		return 0, false, wrapErr("reserve attempt", err)
+	}
+	return n, true, nil
+}
+
+// ReleaseAttempt takes back one attempt of key.
+func (db *DB) ReleaseAttempt(ctx context.Context, key string) error {
+	_, err := db.w.ExecContext(ctx, `UPDATE attempts SET count = count - 1 WHERE key = ? AND count > 0`, key)
+	return wrapErr("release attempt", err)
+}
+
 // ResetFailures forgets every failure of key.
 func (db *DB) ResetFailures(ctx context.Context, key string) error {
 	_, err := db.w.ExecContext(ctx, `DELETE FROM attempts WHERE key = ?`, key)

@@ -4,8 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"time"
 
 	"tokengate/internal/store"
 	"tokengate/internal/store/codec"
@@ -15,10 +15,11 @@ const (
 	// getRefreshSQL finds a token and its family in one query.
 	getRefreshSQL = `SELECT t.family_id, t.generation, t.issued_at, t.expires_at,
 		f.subject, f.client_id, f.scopes, f.auth_time, f.generation, f.rotated_at, f.revoked, f.expires_at, f.extra,
+		f.rotation, f.format,
 		EXISTS (SELECT 1 FROM users u WHERE u.username = f.subject AND u.disabled = 0)
 		FROM refresh_tokens t JOIN families f ON f.id = t.family_id
 		WHERE t.hash = ?`
-	// advanceFamilySQL is the compare-and-swap on the family's generation.
+	// advanceFamilySQL is the compare-and-set on the family's generation.
 	advanceFamilySQL = `UPDATE families SET generation = generation + 1, rotated_at = ?, expires_at = ?
 		WHERE id = ? AND generation = ? AND revoked = 0`
 	insertTokenSQL = `INSERT INTO refresh_tokens (hash, family_id, generation, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)`
@@ -33,7 +34,7 @@ func scanRefresh(s scanner, hash []byte) (store.RefreshToken, store.Family, erro
 		scopes, extra                     string
 	)
 	if err := s.Scan(&t.FamilyID, &t.Generation, &issued, &texp,
-		&f.Subject, &f.ClientID, &scopes, &auth, &f.Generation, &rotated, &f.Revoked, &fexp, &extra, &f.SubjectActive); err != nil {
+		&f.Subject, &f.ClientID, &scopes, &auth, &f.Generation, &rotated, &f.Revoked, &fexp, &extra, &f.Rotation, &f.Format, &f.SubjectActive); err != nil {
 		return store.RefreshToken{}, store.Family{}, err
 	}
 	t.Hash = append([]byte(nil), hash...)
@@ -75,10 +76,10 @@ func (db *DB) CreateFamily(ctx context.Context, f store.Family, t store.RefreshT
 	}
 	err = db.commit.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO families
-			(id, subject, client_id, scopes, auth_time, generation, rotated_at, revoked, expires_at, extra)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			(id, subject, client_id, scopes, auth_time, generation, rotated_at, revoked, expires_at, extra, rotation, format)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			f.ID, f.Subject, f.ClientID, scopes, codec.Nanos(f.AuthTime), f.Generation, codec.Nanos(f.RotatedAt),
-			f.Revoked, codec.Nanos(f.ExpiresAt), extra); err != nil {
+			f.Revoked, codec.Nanos(f.ExpiresAt), extra, f.Rotation, f.Format); err != nil {
 			return err
 		}
 		_, err := tx.StmtContext(ctx, db.insertToken).ExecContext(ctx,
@@ -95,75 +96,28 @@ func (db *DB) GetRefresh(ctx context.Context, hash []byte) (store.RefreshToken, 
 	return t, f, wrapErr("get refresh token", err)
 }
 
-// errUnexpectedGeneration reports a failed compare-and-swap. It cannot
-// happen while all writes go through the single writer connection inside
-// IMMEDIATE transactions; it guards against that invariant breaking.
-var errUnexpectedGeneration = errors.New("family generation changed inside the transaction")
-
-// RotateRefresh implements store.Refresh.RotateRefresh as one write
-// transaction: look up the token and its family, decide, compare-and-swap
-// the family's generation and insert the new token. On reuse the family's
-// revocation is committed before ErrTokenReused is returned.
-func (db *DB) RotateRefresh(ctx context.Context, r store.Rotation) (store.Family, error) {
-	const op = "rotate refresh token"
-	if len(r.NewHash) == 0 {
-		return store.Family{}, fmt.Errorf("sqlite: %s: empty new token hash", op)
+// AdvanceFamily implements store.Refresh.AdvanceFamily in one write
+// transaction: the compare-and-set on the family's generation, then the
+// new token, inserted only when the swap succeeded.
+func (db *DB) AdvanceFamily(ctx context.Context, a store.Advance) error {
+	const op = "advance family"
+	if len(a.NewHash) == 0 {
+		return fmt.Errorf("sqlite: %s: empty new token hash", op)
 	}
-	var f store.Family
 	err := db.commit.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var err error
-		f, err = db.rotateIn(ctx, tx, r)
+		res, err := tx.StmtContext(ctx, db.advanceFam).ExecContext(ctx, codec.Nanos(a.Now), codec.Nanos(a.ExpiresAt), a.FamilyID, a.Generation)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			return store.ErrStale
+		}
+		_, err = tx.StmtContext(ctx, db.insertToken).ExecContext(ctx, a.NewHash, a.FamilyID, a.Generation+1, codec.Nanos(a.Now), codec.Nanos(a.ExpiresAt))
 		return err
 	})
-	if err != nil {
-		return store.Family{}, wrapErr(op, err)
-	}
-	return f, nil
-}
-
-// rotateIn is the body of RotateRefresh, run inside a (shared) write
-// transaction.
-func (db *DB) rotateIn(ctx context.Context, tx *sql.Tx, r store.Rotation) (store.Family, error) {
-	t, f, err := scanRefresh(tx.StmtContext(ctx, db.getRefreshW).QueryRowContext(ctx, r.OldHash), r.OldHash)
-	if err != nil {
-		return store.Family{}, err
-	}
-	switch {
-	case f.Revoked:
-		return store.Family{}, store.ErrTokenRevoked
-	case !r.Now.Before(t.ExpiresAt):
-		return store.Family{}, store.ErrTokenExpired
-	case t.Generation == f.Generation:
-		// The live token: rotate.
-	case r.ReuseInterval > 0 && t.Generation == f.Generation-1 && r.Now.Before(f.RotatedAt.Add(r.ReuseInterval)):
-		// The previous token within the grace period: rotate again; the
-		// current token dies by falling behind.
-	default:
-		if _, err := tx.StmtContext(ctx, db.revokeFam).ExecContext(ctx, f.ID); err != nil {
-			return store.Family{}, err
-		}
-		// The revocation is committed with the batch; the caller learns
-		// of the reuse.
-		return store.Family{}, keep(store.ErrTokenReused)
-	}
-	res, err := tx.StmtContext(ctx, db.advanceFam).ExecContext(ctx, codec.Nanos(r.Now), codec.Nanos(r.ExpiresAt), f.ID, f.Generation)
-	if err == nil {
-		var n int64
-		if n, err = res.RowsAffected(); err == nil && n != 1 {
-			err = errUnexpectedGeneration
-		}
-	}
-	if err != nil {
-		return store.Family{}, err
-	}
-	next := f.Generation + 1
-	if _, err := tx.StmtContext(ctx, db.insertToken).ExecContext(ctx, r.NewHash, f.ID, next, codec.Nanos(r.Now), codec.Nanos(r.ExpiresAt)); err != nil {
-		return store.Family{}, err
-	}
-	f.Generation = next
-	f.RotatedAt = codec.FromNanos(codec.Nanos(r.Now))
-	f.ExpiresAt = codec.FromNanos(codec.Nanos(r.ExpiresAt))
-	return f, nil
+	return wrapErr(op, err)
 }
 
 // RevokeFamily revokes one family; revoking twice is not an error.
@@ -185,4 +139,53 @@ func (db *DB) RevokeSubjectFamilies(ctx context.Context, subject string) (int, e
 	}
 	n, err := res.RowsAffected()
 	return int(n), wrapErr("revoke subject families", err)
+}
+
+// EndSessions sets the user's not-before time and revokes every family of
+// the user in one transaction; ErrNotFound when the user does not exist.
+func (db *DB) EndSessions(ctx context.Context, username string, at time.Time) (int, error) {
+	const op = "end sessions"
+	var n int64
+	err := db.commit.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET not_before = ? WHERE username = ?`, codec.Nanos(at), username)
+		if err != nil {
+			return err
+		}
+		if err := mustAffect(res); err != nil {
+			return err
+		}
+		res, err = tx.ExecContext(ctx, revokeSubjectFamiliesSQL, username)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, wrapErr(op, err)
+	}
+	return int(n), nil
+}
+
+// AccessState reads the denylist, the family and the subject's state in
+// one query.
+func (db *DB) AccessState(ctx context.Context, q store.AccessQuery) (store.AccessState, error) {
+	var (
+		st                 store.AccessState
+		created, notBefore int64
+	)
+	err := db.r.QueryRowContext(ctx, `SELECT
+			EXISTS (SELECT 1 FROM denylist WHERE jti = ?1),
+			?2 <> '' AND NOT EXISTS (SELECT 1 FROM families WHERE id = ?2 AND revoked = 0),
+			EXISTS (SELECT 1 FROM users WHERE username = ?3),
+			COALESCE((SELECT disabled FROM users WHERE username = ?3), 0),
+			COALESCE((SELECT created_at FROM users WHERE username = ?3), 0),
+			COALESCE((SELECT not_before FROM users WHERE username = ?3), 0),
+			EXISTS (SELECT 1 FROM clients WHERE id = ?3)`, q.JTI, q.FamilyID, q.Subject).
+		Scan(&st.Denied, &st.FamilyRevoked, &st.UserExists, &st.UserDisabled, &created, &notBefore, &st.ClientExists)
+	if err != nil {
+		return store.AccessState{}, wrapErr("access state", err)
+	}
+	st.UserCreatedAt, st.UserNotBefore = codec.FromNanos(created), codec.FromNanos(notBefore)
+	return st, nil
 }

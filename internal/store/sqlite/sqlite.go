@@ -60,7 +60,6 @@ type DB struct {
 	// Prepared statements of the hot paths (refresh grant, access token
 	// validation).
 	getRefreshR  *sql.Stmt // reader
-	getRefreshW  *sql.Stmt // writer, used inside RotateRefresh
 	advanceFam   *sql.Stmt // writer
 	insertToken  *sql.Stmt // writer
 	revokeFam    *sql.Stmt // writer
@@ -180,12 +179,11 @@ func (db *DB) prepare(ctx context.Context) error {
 		query string
 	}{
 		{&db.getRefreshR, db.r, getRefreshSQL},
-		{&db.getRefreshW, db.w, getRefreshSQL},
 		{&db.advanceFam, db.w, advanceFamilySQL},
 		{&db.insertToken, db.w, insertTokenSQL},
 		{&db.revokeFam, db.w, `UPDATE families SET revoked = 1 WHERE id = ?`},
 		{&db.isDeniedStmt, db.r, `SELECT 1 FROM denylist WHERE jti = ?`},
-		{&db.getUserR, db.r, `SELECT ` + userColumns + ` FROM users WHERE username = ?`},
+		{&db.getUserR, db.r, `SELECT ` + userSelect + ` FROM users WHERE username = ?`},
 		{&db.getClientR, db.r, `SELECT ` + clientColumns + ` FROM clients WHERE id = ?`},
 		{&db.getKeyR, db.r, `SELECT ` + apiKeyColumns + ` FROM api_keys WHERE hash = ?`},
 	}
@@ -205,7 +203,7 @@ func (db *DB) Close() error {
 		db.commit.close()
 	}
 	var errs []error
-	for _, s := range []*sql.Stmt{db.getRefreshR, db.getRefreshW, db.advanceFam, db.insertToken, db.revokeFam, db.isDeniedStmt, db.getUserR, db.getClientR, db.getKeyR} {
+	for _, s := range []*sql.Stmt{db.getRefreshR, db.advanceFam, db.insertToken, db.revokeFam, db.isDeniedStmt, db.getUserR, db.getClientR, db.getKeyR} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

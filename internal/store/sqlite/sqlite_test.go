@@ -133,7 +133,7 @@ func TestBusyWriterIsUnavailable(t *testing.T) {
 	}
 }
 
-// BenchmarkRotateRefresh measures the refresh_token grant's store work:
+// BenchmarkRotateRefresh measures the refresh_token grant's store write (AdvanceFamily):
 // parallel goroutines each rotate the live token of their own family.
 func BenchmarkRotateRefresh(b *testing.B) {
 	for _, sync := range []string{"FULL", "NORMAL"} {
@@ -155,11 +155,12 @@ func BenchmarkRotateRefresh(b *testing.B) {
 					return
 				}
 				for gen := 0; pb.Next(); gen++ {
-					_, err := db.RotateRefresh(b.Context(), store.Rotation{
-						OldHash:   benchHash(id, gen),
-						NewHash:   benchHash(id, gen+1),
-						Now:       now,
-						ExpiresAt: now.Add(time.Hour),
+					err := db.AdvanceFamily(b.Context(), store.Advance{
+						FamilyID:   id,
+						Generation: int64(gen),
+						NewHash:    benchHash(id, gen+1),
+						Now:        now,
+						ExpiresAt:  now.Add(time.Hour),
 					})
 					if err != nil {
 						b.Error(err)

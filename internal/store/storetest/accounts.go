@@ -86,7 +86,7 @@ func testDeleteUserRevokesFamilies(t *testing.T, s store.Store) {
 			t.Errorf("family %s of deleted user not revoked", f.ID)
 		}
 		_, err := rotate(t, s, tok, tok+"'", at(time.Minute), 0)
-		wantErr(t, err, store.ErrTokenRevoked)
+		wantErr(t, err, errRevoked)
 	}
 	if f := familyOf(t, s, "b"); f.Revoked {
 		t.Error("family of another user revoked")

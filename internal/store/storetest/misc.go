@@ -142,10 +142,9 @@ func testDeleteExpired(t *testing.T, s store.Store) {
 
 	// Live family whose first token expired after it was rotated.
 	newFamily(t, s, "live", "alice", "web", "live0", at(-2*time.Hour), 119*time.Minute)
-	_, err := s.RotateRefresh(ctx(t), store.Rotation{
-		OldHash: hash("live0"), NewHash: hash("live1"), Now: at(-90 * time.Minute), ExpiresAt: at(time.Hour),
-	})
-	must(t, err)
+	must(t, s.AdvanceFamily(ctx(t), store.Advance{
+		FamilyID: "live", Generation: 0, NewHash: hash("live1"), Now: at(-90 * time.Minute), ExpiresAt: at(time.Hour),
+	}))
 	// Family whose current token expired: it goes with all its tokens.
 	newFamily(t, s, "dead", "bob", "web", "dead0", at(-2*time.Hour), 2*time.Hour) // expires exactly now
 	// Revoked but unexpired family: kept, so its tokens keep failing as revoked.
@@ -163,7 +162,7 @@ func testDeleteExpired(t *testing.T, s store.Store) {
 	must(t, s.AddSigningKey(ctx(t), k3, "k2", at(time.Hour)))
 	k2.RetiredAt, k2.ExpiresAt = k3.CreatedAt, at(time.Hour)
 
-	_, err = s.RecordFailure(ctx(t), "stale", at(-2*time.Hour), time.Hour)
+	_, err := s.RecordFailure(ctx(t), "stale", at(-2*time.Hour), time.Hour)
 	must(t, err)
 	_, err = s.RecordFailure(ctx(t), "recent", at(-time.Minute), time.Hour)
 	must(t, err)

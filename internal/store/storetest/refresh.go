@@ -19,6 +19,8 @@ func testRefreshRotation(t *testing.T, s store.Store) {
 		AuthTime:  at(-time.Minute),
 		ExpiresAt: at(time.Hour),
 		Extra:     map[string]string{"aud": "https://api.example.com", "acr": "mfa"},
+		Rotation:  "fixed",
+		Format:    "jwt",
 	}
 	t0 := store.RefreshToken{Hash: hash("t0"), FamilyID: "fam", IssuedAt: at(0), ExpiresAt: at(time.Hour)}
 	must(t, s.CreateFamily(ctx(t), f, t0))
@@ -77,15 +79,15 @@ func testRefreshReuse(t *testing.T, s store.Store) {
 	must(t, err)
 
 	_, err = rotate(t, s, "t1", "x", at(3*time.Minute), 0)
-	wantErr(t, err, store.ErrTokenReused)
+	wantErr(t, err, errReused)
 	if f := familyOf(t, s, "t2"); !f.Revoked {
 		t.Fatal("family not revoked after reuse")
 	}
 	// Even the newest token is dead now, and the reused one stays dead.
 	_, err = rotate(t, s, "t2", "t3", at(4*time.Minute), 0)
-	wantErr(t, err, store.ErrTokenRevoked)
+	wantErr(t, err, errRevoked)
 	_, err = rotate(t, s, "t1", "t3", at(4*time.Minute), 0)
-	wantErr(t, err, store.ErrTokenRevoked)
+	wantErr(t, err, errRevoked)
 	if _, _, err := s.GetRefresh(ctx(t), hash("x")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("token of a failed rotation was stored: GetRefresh err = %v", err)
 	}
@@ -101,9 +103,9 @@ func testRefreshExpired(t *testing.T, s store.Store) {
 	newFamily(t, s, "fam", "alice", "web", "t0", at(0), time.Hour)
 	// Expiry is inclusive: a token is expired at its ExpiresAt.
 	_, err := rotate(t, s, "t0", "t1", at(time.Hour), 0)
-	wantErr(t, err, store.ErrTokenExpired)
+	wantErr(t, err, errExpired)
 	_, err = rotate(t, s, "t0", "t1", at(2*time.Hour), 0)
-	wantErr(t, err, store.ErrTokenExpired)
+	wantErr(t, err, errExpired)
 	f := familyOf(t, s, "t0")
 	if f.Revoked || f.Generation != 0 {
 		t.Fatalf("expired rotation changed the family: %+v", f)
@@ -130,7 +132,7 @@ func testRevokeFamily(t *testing.T, s store.Store) {
 		t.Fatal("family not revoked")
 	}
 	_, err := rotate(t, s, "t0", "t1", at(time.Minute), 0)
-	wantErr(t, err, store.ErrTokenRevoked)
+	wantErr(t, err, errRevoked)
 	wantErr(t, s.RevokeFamily(ctx(t), "nope"), store.ErrNotFound)
 	if f := familyOf(t, s, "o0"); f.Revoked {
 		t.Fatal("unrelated family revoked")
@@ -151,7 +153,7 @@ func testRevokeSubjectFamilies(t *testing.T, s store.Store) {
 	}
 	for _, tok := range []string{"a1", "a2", "a3"} {
 		_, err := rotate(t, s, tok, tok+"'", at(time.Minute), 0)
-		wantErr(t, err, store.ErrTokenRevoked)
+		wantErr(t, err, errRevoked)
 	}
 	_, err = rotate(t, s, "b1", "b2", at(time.Minute), 0)
 	must(t, err)
@@ -193,9 +195,9 @@ func testReuseIntervalGrace(t *testing.T, s store.Store) {
 		t.Fatal("t1 is still the live token after the grace rotation")
 	}
 	_, err = rotate(t, s, "t1", "t3", now.Add(time.Second), 0)
-	wantErr(t, err, store.ErrTokenReused)
+	wantErr(t, err, errReused)
 	_, err = rotate(t, s, "t2", "t3", now.Add(2*time.Second), reuse)
-	wantErr(t, err, store.ErrTokenRevoked)
+	wantErr(t, err, errRevoked)
 }
 
 func testReuseIntervalElapsed(t *testing.T, s store.Store) {
@@ -205,12 +207,12 @@ func testReuseIntervalElapsed(t *testing.T, s store.Store) {
 	must(t, err)
 	// The interval is half-open: at RotatedAt+ReuseInterval it is over.
 	_, err = rotate(t, s, "t0", "t2", at(time.Minute+reuse), reuse)
-	wantErr(t, err, store.ErrTokenReused)
+	wantErr(t, err, errReused)
 	if f := familyOf(t, s, "t1"); !f.Revoked {
 		t.Fatal("family not revoked")
 	}
 	_, err = rotate(t, s, "t1", "t2", at(time.Minute+reuse+time.Second), reuse)
-	wantErr(t, err, store.ErrTokenRevoked)
+	wantErr(t, err, errRevoked)
 }
 
 func testReuseIntervalAncestor(t *testing.T, s store.Store) {
@@ -222,7 +224,7 @@ func testReuseIntervalAncestor(t *testing.T, s store.Store) {
 	must(t, err)
 	// t0 is two generations behind: no grace however recent.
 	_, err = rotate(t, s, "t0", "t3", at(3*time.Second), reuse)
-	wantErr(t, err, store.ErrTokenReused)
+	wantErr(t, err, errReused)
 	if f := familyOf(t, s, "t2"); !f.Revoked {
 		t.Fatal("family not revoked")
 	}
@@ -240,12 +242,7 @@ func testConcurrentRotation(t *testing.T, s store.Store) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, errs[i] = s.RotateRefresh(ctx(t), store.Rotation{
-				OldHash:   hash("t0"),
-				NewHash:   hash(fmt.Sprintf("new-%d", i)),
-				Now:       at(time.Minute),
-				ExpiresAt: at(time.Hour),
-			})
+			_, errs[i] = rotateCtx(ctx(t), s, "t0", fmt.Sprintf("new-%d", i), at(time.Minute), 0)
 		}()
 	}
 	close(start)
@@ -258,9 +255,9 @@ func testConcurrentRotation(t *testing.T, s store.Store) {
 		case err == nil:
 			ok++
 			winner = i
-		case errors.Is(err, store.ErrTokenReused):
+		case errors.Is(err, errReused):
 			reused++
-		case errors.Is(err, store.ErrTokenRevoked):
+		case errors.Is(err, errRevoked):
 			revoked++
 		default:
 			t.Errorf("rotation %d: unexpected error %v", i, err)
@@ -307,5 +304,186 @@ func testRefreshSubjectActive(t *testing.T, s store.Store) {
 	must(t, s.UpdateUser(ctx(t), alice))
 	if !familyOf(t, s, "a").SubjectActive {
 		t.Error("re-enabled user's family reported inactive")
+	}
+}
+
+// testAdvanceFamilyCAS checks the store's only refresh write: it succeeds
+// only from the generation read and on a live family, and a failed one
+// writes nothing.
+func testAdvanceFamilyCAS(t *testing.T, s store.Store) {
+	newFamily(t, s, "fam", "alice", "web", "t0", at(0), time.Hour)
+	adv := func(gen int64, next string, now time.Time) error {
+		return s.AdvanceFamily(ctx(t), store.Advance{FamilyID: "fam", Generation: gen, NewHash: hash(next), Now: now, ExpiresAt: now.Add(time.Hour)})
+	}
+	must(t, adv(0, "t1", at(time.Minute)))
+	// A second writer that read generation 0 loses, and writes nothing.
+	wantErr(t, adv(0, "t1b", at(time.Minute)), store.ErrStale)
+	if _, _, err := s.GetRefresh(ctx(t), hash("t1b")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("token of a lost compare-and-set stored: %v", err)
+	}
+	// A duplicate new hash is a conflict and changes nothing.
+	if err := adv(1, "t0", at(2*time.Minute)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("advance into an existing hash: %v, want ErrConflict", err)
+	}
+	if f := familyOf(t, s, "t1"); f.Generation != 1 || !f.RotatedAt.Equal(at(time.Minute)) {
+		t.Fatalf("family after a failed advance: %+v", f)
+	}
+	// A revoked family never advances.
+	must(t, s.RevokeFamily(ctx(t), "fam"))
+	wantErr(t, adv(1, "t2", at(3*time.Minute)), store.ErrStale)
+	// An unknown family is stale too.
+	wantErr(t, s.AdvanceFamily(ctx(t), store.Advance{FamilyID: "nope", NewHash: hash("n"), Now: at(0), ExpiresAt: at(time.Hour)}), store.ErrStale)
+}
+
+// testEndSessions checks a user's not-before time and family revocation
+// happen together.
+func testEndSessions(t *testing.T, s store.Store) {
+	must(t, s.CreateUser(ctx(t), store.User{Username: "alice", CreatedAt: at(0), UpdatedAt: at(0)}))
+	newFamily(t, s, "a1", "alice", "web", "a1", at(0), time.Hour)
+	newFamily(t, s, "a2", "alice", "cli", "a2", at(0), time.Hour)
+	newFamily(t, s, "b1", "bob", "web", "b1", at(0), time.Hour)
+	n, err := s.EndSessions(ctx(t), "alice", at(time.Minute))
+	must(t, err)
+	if n != 2 {
+		t.Errorf("EndSessions revoked %d families, want 2", n)
+	}
+	u, err := s.GetUser(ctx(t), "alice")
+	must(t, err)
+	if !u.NotBefore.Equal(at(time.Minute)) {
+		t.Errorf("NotBefore = %v, want %v", u.NotBefore, at(time.Minute))
+	}
+	for _, tok := range []string{"a1", "a2"} {
+		if !familyOf(t, s, tok).Revoked {
+			t.Errorf("family %s not revoked", tok)
+		}
+	}
+	if familyOf(t, s, "b1").Revoked {
+		t.Error("another user's family revoked")
+	}
+	// UpdateUser keeps the not-before time.
+	u.Disabled = true
+	must(t, s.UpdateUser(ctx(t), u))
+	u, err = s.GetUser(ctx(t), "alice")
+	must(t, err)
+	if !u.NotBefore.Equal(at(time.Minute)) {
+		t.Errorf("NotBefore after UpdateUser = %v", u.NotBefore)
+	}
+	_, err = s.EndSessions(ctx(t), "nobody", at(time.Minute))
+	wantErr(t, err, store.ErrNotFound)
+}
+
+// testAccessState checks the one-query read behind access token
+// introspection.
+func testAccessState(t *testing.T, s store.Store) {
+	must(t, s.CreateUser(ctx(t), store.User{Username: "alice", CreatedAt: at(0), UpdatedAt: at(0)}))
+	must(t, s.CreateUser(ctx(t), store.User{Username: "dis", Disabled: true, CreatedAt: at(time.Second), UpdatedAt: at(0)}))
+	must(t, s.CreateClient(ctx(t), store.Client{ID: "svc", CreatedAt: at(0)}))
+	newFamily(t, s, "dead", "alice", "web", "d0", at(0), time.Hour)
+	must(t, s.RevokeFamily(ctx(t), "dead"))
+	must(t, s.DenyAccessToken(ctx(t), "denied", at(time.Hour)))
+	_, err := s.EndSessions(ctx(t), "alice", at(time.Minute))
+	must(t, err)
+
+	for _, tc := range []struct {
+		q    store.AccessQuery
+		want store.AccessState
+	}{
+		{store.AccessQuery{JTI: "j", Subject: "alice"},
+			store.AccessState{UserExists: true, UserCreatedAt: at(0), UserNotBefore: at(time.Minute)}},
+		{store.AccessQuery{JTI: "denied", FamilyID: "dead", Subject: "dis"},
+			store.AccessState{Denied: true, FamilyRevoked: true, UserExists: true, UserDisabled: true, UserCreatedAt: at(time.Second)}},
+		{store.AccessQuery{JTI: "j", FamilyID: "gone", Subject: "svc"},
+			store.AccessState{FamilyRevoked: true, ClientExists: true}},
+		{store.AccessQuery{JTI: "j", FamilyID: "", Subject: "nobody"}, store.AccessState{}},
+	} {
+		got, err := s.AccessState(ctx(t), tc.q)
+		must(t, err)
+		if got.Denied != tc.want.Denied || got.FamilyRevoked != tc.want.FamilyRevoked || got.UserExists != tc.want.UserExists ||
+			got.UserDisabled != tc.want.UserDisabled || !got.UserCreatedAt.Equal(tc.want.UserCreatedAt) ||
+			!got.UserNotBefore.Equal(tc.want.UserNotBefore) || got.ClientExists != tc.want.ClientExists {
+			t.Errorf("AccessState(%+v) =\n %+v, want\n %+v", tc.q, got, tc.want)
+		}
+	}
+	// A live family is not revoked (EndSessions revoked alice's).
+	newFamily(t, s, "fresh", "bob", "web", "f0", at(0), time.Hour)
+	got, err := s.AccessState(ctx(t), store.AccessQuery{JTI: "j", FamilyID: "fresh", Subject: "bob"})
+	must(t, err)
+	if got.FamilyRevoked {
+		t.Error("live family reported revoked")
+	}
+}
+
+// testReserveAttempt checks the limit, the window and the lock-out escape
+// of ReserveAttempt, and ReleaseAttempt.
+func testReserveAttempt(t *testing.T, s store.Store) {
+	const window = 10 * time.Minute
+	res := func(now time.Time, w time.Duration, limit int, since time.Time) (int, bool) {
+		t.Helper()
+		n, ok, err := s.ReserveAttempt(ctx(t), "k", now, w, limit, since)
+		must(t, err)
+		return n, ok
+	}
+	for i := 1; i <= 3; i++ {
+		if n, ok := res(at(time.Duration(i)*time.Second), window, 3, time.Time{}); !ok || n != i {
+			t.Fatalf("reservation %d: %d %v", i, n, ok)
+		}
+	}
+	if n, ok := res(at(4*time.Second), window, 3, time.Time{}); ok || n != 3 {
+		t.Fatalf("reservation past the limit: %d %v, want 3 false", n, ok)
+	}
+	// A lock-out that ran out (latest attempt not after since) lets one through.
+	if n, ok := res(at(time.Minute), window, 3, at(3*time.Second)); !ok || n != 4 {
+		t.Fatalf("after the lock-out: %d %v", n, ok)
+	}
+	if _, ok := res(at(time.Minute), window, 3, at(3*time.Second)); ok {
+		t.Fatal("second attempt in the same lock-out period counted")
+	}
+	must(t, s.ReleaseAttempt(ctx(t), "k"))
+	if n, _ := failures(t, s, "k", at(time.Minute), window); n != 3 {
+		t.Fatalf("after release: %d, want 3", n)
+	}
+	// A new window starts from one.
+	if n, ok := res(at(time.Second+window), window, 3, time.Time{}); !ok || n != 1 {
+		t.Fatalf("in a new window: %d %v", n, ok)
+	}
+	must(t, s.ReleaseAttempt(ctx(t), "k"))
+	must(t, s.ReleaseAttempt(ctx(t), "k"))
+	must(t, s.ReleaseAttempt(ctx(t), "nobody"))
+	if n, _ := failures(t, s, "k", at(time.Second+window), window); n != 0 {
+		t.Fatalf("count went below zero or stayed: %d", n)
+	}
+}
+
+// testReserveAttemptConcurrent checks that concurrent reservations never
+// pass the limit.
+func testReserveAttemptConcurrent(t *testing.T, s store.Store) {
+	const n, limit = 100, 10
+	start := make(chan struct{})
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+		ok int
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, got, err := s.ReserveAttempt(ctx(t), "user:x", at(0), time.Hour, limit, time.Time{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if got {
+				mu.Lock()
+				ok++
+				mu.Unlock()
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if ok != limit {
+		t.Fatalf("%d of %d concurrent reservations counted, want exactly %d", ok, n, limit)
 	}
 }

@@ -15,11 +15,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
 	"time"
 
+	"tokengate/internal/oauth"
 	"tokengate/internal/store"
 )
 
@@ -47,11 +49,18 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ReuseIntervalElapsed", testReuseIntervalElapsed},
 		{"ReuseIntervalAncestor", testReuseIntervalAncestor},
 		{"ConcurrentRotation", testConcurrentRotation},
+		{"AdvanceFamilyCompareAndSet", testAdvanceFamilyCAS},
+		{"EndSessions", testEndSessions},
+		{"AccessState", testAccessState},
+		{"ReserveAttempt", testReserveAttempt},
+		{"ReserveAttemptConcurrent", testReserveAttemptConcurrent},
 		{"Denylist", testDenylist},
 		{"SigningKeys", testSigningKeys},
 		{"Attempts", testAttempts},
 		{"DeleteExpired", testDeleteExpired},
 		{"Ping", testPing},
+		{"IdentityLinks", testIdentityLinks},
+		{"ConcurrentProvision", testConcurrentProvision},
 		{"Tombstones", testTombstones},
 		{"ProbeWrite", testProbeWrite},
 	}
@@ -129,7 +138,8 @@ func checkFamily(t *testing.T, got, want store.Family) {
 	if got.ID != want.ID || got.Subject != want.Subject || got.ClientID != want.ClientID ||
 		!slices.Equal(got.Scopes, want.Scopes) || !got.AuthTime.Equal(want.AuthTime) ||
 		got.Generation != want.Generation || !got.RotatedAt.Equal(want.RotatedAt) ||
-		got.Revoked != want.Revoked || !got.ExpiresAt.Equal(want.ExpiresAt) || !maps.Equal(got.Extra, want.Extra) {
+		got.Revoked != want.Revoked || !got.ExpiresAt.Equal(want.ExpiresAt) || !maps.Equal(got.Extra, want.Extra) ||
+		got.Rotation != want.Rotation || got.Format != want.Format {
 		t.Errorf("family:\n got %+v\nwant %+v", got, want)
 	}
 }
@@ -176,17 +186,56 @@ func familyOf(t *testing.T, s store.Store, token string) store.Family {
 	return f
 }
 
+// Outcomes of rotate other than success and store errors.
+var (
+	errReused  = errors.New("reused: family revoked")
+	errRevoked = errors.New("family revoked")
+	errExpired = errors.New("token expired")
+)
+
 // rotate rotates the token named old into one named next at now, with a
-// one-hour expiry and the given reuse interval.
+// one-hour expiry and the given reuse interval, as the core does: the
+// store loads, oauth.DecideRefresh decides, the store persists with a
+// compare-and-set (deciding again when it lost). It returns the family as
+// stored after the rotation.
 func rotate(t *testing.T, s store.Store, old, next string, now time.Time, reuse time.Duration) (store.Family, error) {
 	t.Helper()
-	return s.RotateRefresh(ctx(t), store.Rotation{
-		OldHash:       hash(old),
-		NewHash:       hash(next),
-		Now:           now,
-		ExpiresAt:     now.Add(time.Hour),
-		ReuseInterval: reuse,
-	})
+	return rotateCtx(ctx(t), s, old, next, now, reuse)
+}
+
+func rotateCtx(c context.Context, s store.Store, old, next string, now time.Time, reuse time.Duration) (store.Family, error) {
+	for range 5 {
+		tok, fam, err := s.GetRefresh(c, hash(old))
+		if err != nil {
+			return store.Family{}, err
+		}
+		fam.SubjectActive = true // the subject's state is not what these tests are about
+		switch out := oauth.DecideRefresh(oauth.RefreshInput{Token: tok, Family: fam, ClientID: fam.ClientID, ReuseInterval: reuse, Rotate: true, Now: now}); out {
+		case oauth.RefreshRotate, oauth.RefreshGraceRotate:
+		case oauth.RefreshRevoked:
+			return store.Family{}, errRevoked
+		case oauth.RefreshExpired:
+			return store.Family{}, errExpired
+		case oauth.RefreshReuse:
+			if err := s.RevokeFamily(c, fam.ID); err != nil {
+				return store.Family{}, err
+			}
+			return store.Family{}, errReused
+		default:
+			return store.Family{}, fmt.Errorf("unexpected outcome %v", out)
+		}
+		err = s.AdvanceFamily(c, store.Advance{FamilyID: fam.ID, Generation: fam.Generation, NewHash: hash(next), Now: now, ExpiresAt: now.Add(time.Hour)})
+		if errors.Is(err, store.ErrStale) {
+			continue
+		}
+		if err != nil {
+			return store.Family{}, err
+		}
+		_, f, err := s.GetRefresh(c, hash(next))
+		f.SubjectActive = false
+		return f, err
+	}
+	return store.Family{}, errors.New("compare-and-set lost five times")
 }
 
 func testPing(t *testing.T, s store.Store) {

@@ -1,0 +1,16 @@
+package memory
+
+import (
+	"testing"
+
+	"tokengate/internal/store"
+	"tokengate/internal/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s := New()
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
