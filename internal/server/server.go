@@ -71,8 +71,8 @@ type Server struct {
 	// they share the main listener.
 	opsHandler http.Handler
 
-	// The readiness probe's latest result, reused for ReadyProbeInterval;
-	// readyMu also collapses concurrent probes into one.
+	// The readiness write probe's latest result, reused for
+	// ReadyProbeInterval; readyMu also collapses concurrent probes into one.
 	readyMu      sync.Mutex
 	readyAt      time.Time
 	readyErr     error
@@ -80,8 +80,8 @@ type Server struct {
 }
 
 // ReadyProbeInterval is how long /readyz reuses the result of its store
-// probe (a ping and a small committed write), so that readiness checks
-// cost the store at most one write per interval.
+// write probe (a small committed write), so that readiness checks cost
+// the store at most one write per interval; the ping runs every time.
 const ReadyProbeInterval = time.Second
 
 // MaxTokenTTL is the longest lifetime of any signed token the config can
@@ -274,24 +274,26 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	contract.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// probeStore pings the store and commits a small write, at most once per
-// ReadyProbeInterval; in between it returns the latest result.
+// probeStore pings the store on every call (cheap, and an outage shows
+// at once) and commits a small write at most once per
+// ReadyProbeInterval, returning the latest write result in between.
 func (s *Server) probeStore(ctx context.Context) error {
+	// A caller that goes away must not cache its cancellation.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("readiness check failed", "err", err)
+		return err
+	}
 	s.readyMu.Lock()
 	defer s.readyMu.Unlock()
 	now := s.now()
 	if s.readyChecked && !now.Before(s.readyAt) && now.Sub(s.readyAt) < ReadyProbeInterval {
 		return s.readyErr
 	}
-	// A caller that goes away must not cache its cancellation.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	err := s.store.Ping(ctx)
-	if err == nil {
-		err = s.store.ProbeWrite(ctx)
-	}
+	err := s.store.ProbeWrite(ctx)
 	if err != nil {
-		s.log.Warn("readiness check failed", "err", err)
+		s.log.Warn("readiness check failed: the store cannot write", "err", err)
 	}
 	s.readyAt, s.readyErr, s.readyChecked = now, err, true
 	return err
