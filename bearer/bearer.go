@@ -203,7 +203,7 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 		if cfg.ClientID == "" {
 			return nil, errors.New("bearer: introspection needs ClientID (and ClientSecret)")
 		}
-		v.intro = &introspector{url: cfg.IntrospectionURL, clientID: cfg.ClientID, clientSecret: cfg.ClientSecret, hc: hc}
+		v.intro = &introspector{url: cfg.IntrospectionURL, clientID: cfg.ClientID, clientSecret: cfg.ClientSecret, hc: noRedirects(hc)}
 		switch {
 		case cfg.IntrospectionCacheTTL == 0:
 			v.introTTL = DefaultIntrospectionCacheTTL

@@ -74,8 +74,15 @@ type Config struct {
 	Scopes []string
 	// HTTPClient makes the token requests and carries the API requests of
 	// HTTPClient and Transport. Nil means a client with a 30s timeout and
-	// http.DefaultTransport.
+	// http.DefaultTransport. Its CheckRedirect is ignored for token
+	// requests, which never follow a redirect (see Transport for API
+	// requests).
 	HTTPClient *http.Client
+	// ForwardTokenOnRedirect lets Transport send the access token to
+	// another origin (scheme, host or port) that an API response
+	// redirects to. By default a cross-origin redirect is followed
+	// without the token.
+	ForwardTokenOnRedirect bool
 	// RefreshMargin is how long before its expiry an access token is
 	// renewed, capped at half the token's lifetime (so that a token of a
 	// minute is used for at least thirty seconds). Zero means
@@ -170,7 +177,7 @@ type Client struct {
 	contract contract
 	ep       Endpoints // resolved to absolute URLs
 	cred     credential
-	hc       *http.Client
+	hc       *http.Client // token requests: never follows redirects
 	now      func() time.Time
 	margin   time.Duration
 
@@ -211,6 +218,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if c.hc == nil {
 		c.hc = &http.Client{Timeout: 30 * time.Second}
 	}
+	c.hc = noRedirects(c.hc)
 	switch {
 	case cfg.RefreshMargin == 0:
 		c.margin = DefaultRefreshMargin
@@ -405,4 +413,34 @@ func isRefusal(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.StatusCode >= 400 && e.StatusCode < 500 &&
 		e.StatusCode != http.StatusRequestTimeout && e.StatusCode != http.StatusTooManyRequests
+}
+
+// noRedirects returns a copy of hc that does not follow redirects: a
+// token request answered with a redirect would otherwise send the
+// credentials it carries (password, client secret, API key, refresh
+// token) to wherever the server points, and Basic credentials in clear to
+// an http:// target.
+func noRedirects(hc *http.Client) *http.Client {
+	cp := *hc
+	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cp
+}
+
+// redirectTarget is a redirect's Location without its query and
+// fragment, for error messages.
+func redirectTarget(resp *http.Response) string {
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return "(no Location)"
+	}
+	if u, err := resp.Request.URL.Parse(loc); err == nil {
+		u.RawQuery, u.Fragment, u.User = "", "", nil
+		loc = u.String()
+	} else if i := strings.IndexAny(loc, "?#"); i >= 0 {
+		loc = loc[:i]
+	}
+	if len(loc) > 256 {
+		loc = loc[:256] + "…"
+	}
+	return fmt.Sprintf("%q", loc)
 }

@@ -3,6 +3,8 @@ package client
 import (
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 )
 
 // Transport returns an http.RoundTripper that sends each request with
@@ -12,9 +14,10 @@ import (
 // http.NewRequest does for bytes and strings readers); otherwise the 401
 // is returned. Requests go through Config.HTTPClient's transport.
 //
-// As with golang.org/x/oauth2's Transport, the token is sent to whatever
-// host a request names, redirects included: use it only for the API the
-// token is meant for.
+// The token is sent to whatever host a request names: use it only for the
+// API the token is meant for. When a response redirects to another origin
+// (scheme, host or port) than the request's, the redirected request is
+// sent without the token, unless Config.ForwardTokenOnRedirect is set.
 func (c *Client) Transport() http.RoundTripper {
 	base := http.DefaultTransport
 	if c.cfg.HTTPClient != nil && c.cfg.HTTPClient.Transport != nil {
@@ -42,6 +45,12 @@ type transport struct {
 // RoundTrip implements http.RoundTripper. It does not modify req.
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
+	if req.Response != nil && !t.c.cfg.ForwardTokenOnRedirect && !sameOrigin(req.URL, firstRequest(req).URL) {
+		// A redirect to another origin: the token stays home.
+		out := req.Clone(ctx)
+		out.Header.Del("Authorization")
+		return t.base.RoundTrip(out)
+	}
 	tok, err := t.c.Token(ctx)
 	if err != nil {
 		closeBody(req)
@@ -90,4 +99,28 @@ func closeBody(req *http.Request) {
 func drain(resp *http.Response) {
 	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
 	resp.Body.Close()
+}
+
+// firstRequest returns the request that started req's redirect chain.
+func firstRequest(req *http.Request) *http.Request {
+	for req.Response != nil && req.Response.Request != nil {
+		req = req.Response.Request
+	}
+	return req
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port
+// (RFC 6454), default ports made explicit.
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
+}
+
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "https") {
+		return "443"
+	}
+	return "80"
 }

@@ -166,6 +166,9 @@ func (c *Client) exchange(ctx context.Context, k call) (Tokens, time.Duration, e
 		return Tokens{}, 0, fmt.Errorf("client: %s: %w", k.op, redact(err))
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		return Tokens{}, 0, fmt.Errorf("client: %s: the server redirected to %s (HTTP %d); token requests do not follow redirects: fix BaseURL or Endpoints", k.op, redirectTarget(resp), resp.StatusCode)
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseSize))
 	if err != nil {
 		return Tokens{}, 0, fmt.Errorf("client: %s: reading the answer: %w", k.op, redact(err))
