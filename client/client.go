@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"strings"
@@ -31,8 +32,17 @@ import (
 const DefaultRefreshMargin = 30 * time.Second
 
 // renewTimeout bounds one renewal, which runs detached from the callers
-// waiting on it (so that one caller giving up does not fail the others).
-const renewTimeout = time.Minute
+// waiting on it (so that one caller giving up does not fail the others):
+// room for a request and its one retry with the default 30 s timeout.
+const renewTimeout = 75 * time.Second
+
+// Back-off of background renewals that fail while the access token is
+// still valid: the first retry after minBackoff, doubling up to
+// maxBackoff.
+const (
+	minBackoff = time.Second
+	maxBackoff = 30 * time.Second
+)
 
 // Config says where to log in and with what. Give the credentials the
 // contract accepts (at least one kind, or saved tokens).
@@ -66,9 +76,21 @@ type Config struct {
 
 	// AccessToken and RefreshToken resume a saved session: New then
 	// makes no request. Give the credentials too, to log in again once
-	// the refresh token has expired.
+	// the refresh token has expired. A Username without Password resumes
+	// too, and ends with ErrSessionExpired when the session does.
 	AccessToken  string
 	RefreshToken string
+	// Expiry is when the resumed AccessToken expires (Tokens.Expiry);
+	// zero reads it from the token's exp when it is a JWT, else the token
+	// is used until the API refuses it.
+	Expiry time.Time
+	// Store, when set, is shared with other Clients, in this process or
+	// others (FileStore is one). New resumes the session saved there when
+	// Config has no tokens; every renewal holds the store's lock, re-reads
+	// it first and uses the tokens another Client saved instead of
+	// refreshing again (two refreshes of one token would look like a
+	// replay to the server), and saves the new pair before releasing it.
+	Store Store
 
 	// Scopes are requested at login; empty asks for the default scopes.
 	Scopes []string
@@ -95,6 +117,19 @@ type Config struct {
 	OnTokens func(Tokens)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// Store keeps a session's tokens for Clients that share them (see
+// Config.Store). FileStore implements it.
+type Store interface {
+	// Load returns the saved tokens; an error wrapping fs.ErrNotExist
+	// means none.
+	Load() (Tokens, error)
+	// Save replaces the saved tokens.
+	Save(Tokens) error
+	// Lock waits until the caller holds the store exclusively, across
+	// processes, or ctx is done; unlock releases it.
+	Lock(ctx context.Context) (unlock func(), err error)
 }
 
 // Tokens are a session's tokens, as exported by Client.Tokens and saved
@@ -185,7 +220,10 @@ type Client struct {
 	tok      Tokens
 	lifetime time.Duration // of tok.AccessToken, 0 when unknown
 	rejected string        // an access token the API answered 401 to
+	after401 bool          // tok was obtained by a renewal after a 401, and no API has accepted it since
 	flight   *flight       // the renewal in progress
+	failures int           // background renewals failed in a row
+	nextTry  time.Time     // no background renewal before
 }
 
 // flight is one renewal that concurrent callers share.
@@ -199,6 +237,9 @@ type flight struct {
 // are given, in which case it makes no request. A refused login is an
 // *Error.
 func New(ctx context.Context, cfg Config) (*Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
 	ct, err := findContract(cfg.Contract)
 	if err != nil {
 		return nil, err
@@ -228,9 +269,23 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if c.ep, err = resolveEndpoints(base, cfg.Endpoints, ct.endpoints); err != nil {
 		return nil, err
 	}
+	if cfg.Store != nil && cfg.AccessToken == "" && cfg.RefreshToken == "" {
+		saved, err := cfg.Store.Load()
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		cfg.AccessToken, cfg.RefreshToken, cfg.Expiry = saved.AccessToken, saved.RefreshToken, saved.Expiry
+		c.cfg = cfg
+	}
+	resumed := cfg.AccessToken != "" || cfg.RefreshToken != ""
 	c.cred = loginCredential(&cfg)
 	if c.cred == credPassword && (cfg.Username == "" || cfg.Password == "") {
-		return nil, errors.New("client: give both Username and Password")
+		if cfg.Password != "" || !resumed {
+			return nil, errors.New("client: give both Username and Password")
+		}
+		// A user's saved session without the password: resume it, and
+		// end with ErrSessionExpired when it ends.
+		c.cred = credNone
 	}
 	if c.cred == credClient && cfg.RefreshToken != "" {
 		// client_credentials issues no refresh token, so a saved one
@@ -241,14 +296,8 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if c.cred != credNone && !ct.supports(c.cred) {
 		return nil, fmt.Errorf("client: contract %s cannot log in with %s", ct.name, c.cred)
 	}
-	if cfg.AccessToken != "" || cfg.RefreshToken != "" {
-		c.tok = Tokens{AccessToken: cfg.AccessToken, RefreshToken: cfg.RefreshToken}
-		if exp, iat, ok := jwtTimes(cfg.AccessToken); ok {
-			c.tok.Expiry = exp
-			if !iat.IsZero() && exp.After(iat) {
-				c.lifetime = exp.Sub(iat)
-			}
-		}
+	if resumed {
+		c.tok, c.lifetime = resume(Tokens{AccessToken: cfg.AccessToken, RefreshToken: cfg.RefreshToken, Expiry: cfg.Expiry})
 		return c, nil
 	}
 	if c.cred == credNone {
@@ -260,10 +309,27 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// Token returns a valid access token, renewing it first when it expires
-// within the refresh margin. Concurrent callers share one renewal. When
-// the refresh token is refused it logs in again with the credentials, or
-// fails with ErrSessionExpired when it has none.
+// resume completes saved tokens: the expiry and lifetime of a JWT access
+// token when t does not say.
+func resume(t Tokens) (Tokens, time.Duration) {
+	var lifetime time.Duration
+	if exp, iat, ok := jwtTimes(t.AccessToken); ok {
+		if t.Expiry.IsZero() {
+			t.Expiry = exp
+		}
+		if !iat.IsZero() && exp.After(iat) {
+			lifetime = exp.Sub(iat)
+		}
+	}
+	return t, lifetime
+}
+
+// Token returns a valid access token. Within the refresh margin before
+// its expiry, the token is still handed out while a renewal runs in the
+// background (retried with back-off when it fails); once it has expired,
+// callers wait for a renewal, shared by all of them. When the refresh
+// token is refused it logs in again with the credentials, or fails with
+// ErrSessionExpired when it has none.
 func (c *Client) Token(ctx context.Context) (string, error) {
 	t, err := c.tokens(ctx)
 	return t.AccessToken, err
@@ -281,10 +347,13 @@ func (c *Client) Tokens() Tokens {
 // the refresh token, or by logging in again), and returns the new one.
 // A renewal already in progress is joined instead.
 func (c *Client) Refresh(ctx context.Context) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
 	c.mu.Lock()
 	f := c.flight
 	if f == nil {
-		f = c.startLocked(ctx)
+		f = c.startLocked(ctx, false)
 	}
 	c.mu.Unlock()
 	t, err := c.wait(ctx, f)
@@ -293,26 +362,72 @@ func (c *Client) Refresh(ctx context.Context) (string, error) {
 
 // tokens returns valid tokens, renewing when needed.
 func (c *Client) tokens(ctx context.Context) (Tokens, error) {
+	if err := ctx.Err(); err != nil {
+		return Tokens{}, err
+	}
 	c.mu.Lock()
-	if c.validLocked() {
+	if c.usableLocked() {
 		t := c.tok
+		if !c.freshLocked() && c.flight == nil && !c.now().Before(c.nextTry) {
+			c.startLocked(ctx, false) // early renewal, in the background
+		}
 		c.mu.Unlock()
 		return t, nil
 	}
 	f := c.flight
 	if f == nil {
-		f = c.startLocked(ctx)
+		f = c.startLocked(ctx, false)
 	}
 	c.mu.Unlock()
 	return c.wait(ctx, f)
+}
+
+// mayRenewAfter401 reports whether a 401 to used, with the challenge's
+// error code, calls for a renewal: only for invalid_token or no error
+// code (never insufficient_scope), and never for a token that a renewal
+// after a 401 has just obtained and that no API has accepted since, so
+// that an API that refuses every token costs one renewal, not one per
+// call. (A token another caller replaced already is not renewed again:
+// the request is retried with the new one.)
+func (c *Client) mayRenewAfter401(used, code string) bool {
+	if code != "" && code != "invalid_token" {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tok.AccessToken != used || !c.after401
 }
 
 // renewAfter401 is called when the API refused used: unless another
 // caller has renewed already, the token is renewed. It returns the new
 // access token.
 func (c *Client) renewAfter401(ctx context.Context, used string) (string, error) {
-	c.markRejected(used)
-	return c.Token(ctx)
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	if c.tok.AccessToken != used {
+		c.mu.Unlock()
+		return c.Token(ctx) // renewed by another caller
+	}
+	c.rejected = used
+	f := c.flight
+	if f == nil {
+		f = c.startLocked(ctx, true)
+	}
+	c.mu.Unlock()
+	t, err := c.wait(ctx, f)
+	return t.AccessToken, err
+}
+
+// markAccepted records that an API accepted used: a later 401 to it
+// means it was revoked, and may renew it.
+func (c *Client) markAccepted(used string) {
+	c.mu.Lock()
+	if c.after401 && c.tok.AccessToken == used {
+		c.after401 = false
+	}
+	c.mu.Unlock()
 }
 
 // markRejected records that the API refused used, so that it is renewed
@@ -325,37 +440,57 @@ func (c *Client) markRejected(used string) {
 	c.mu.Unlock()
 }
 
-// validLocked reports whether the access token may be handed out.
-func (c *Client) validLocked() bool {
-	if c.tok.AccessToken == "" || c.tok.AccessToken == c.rejected {
+// usableLocked reports whether the access token may be handed out: it
+// has not expired and the API has not refused it.
+func (c *Client) usableLocked() bool {
+	return usable(c.tok, c.rejected, c.now())
+}
+
+func usable(t Tokens, rejected string, now time.Time) bool {
+	if t.AccessToken == "" || t.AccessToken == rejected {
 		return false
 	}
-	if c.tok.Expiry.IsZero() {
+	return t.Expiry.IsZero() || now.Before(t.Expiry)
+}
+
+// freshLocked reports whether the access token is outside the refresh
+// margin before its expiry.
+func (c *Client) freshLocked() bool {
+	return c.fresh(c.tok, c.lifetime)
+}
+
+func (c *Client) fresh(t Tokens, lifetime time.Duration) bool {
+	if t.Expiry.IsZero() {
 		return true // unknown lifetime: used until the API refuses it
 	}
 	margin := c.margin
-	if c.lifetime > 0 && margin > c.lifetime/2 {
-		margin = c.lifetime / 2
+	if lifetime > 0 && margin > lifetime/2 {
+		margin = lifetime / 2
 	}
-	return c.now().Before(c.tok.Expiry.Add(-margin))
+	return c.now().Before(t.Expiry.Add(-margin))
 }
 
-// startLocked starts a renewal. The caller holds c.mu.
-func (c *Client) startLocked(ctx context.Context) *flight {
+// startLocked starts a renewal. The caller holds c.mu. after401 marks
+// the tokens it obtains as obtained because the API refused a token.
+func (c *Client) startLocked(ctx context.Context, after401 bool) *flight {
 	f := &flight{done: make(chan struct{})}
 	c.flight = f
-	rt := c.tok.RefreshToken
+	held := c.tok
 	go func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renewTimeout)
 		defer cancel()
-		tok, lifetime, err := c.renew(rctx, rt)
+		tok, lifetime, err := c.renewShared(rctx, held)
+		c.mu.Lock()
 		if err == nil {
-			c.mu.Lock()
-			c.tok, c.lifetime, c.rejected = tok, lifetime, ""
-			c.mu.Unlock()
-			if c.cfg.OnTokens != nil {
-				c.cfg.OnTokens(tok)
-			}
+			c.tok, c.lifetime, c.rejected, c.after401 = tok, lifetime, "", after401
+			c.failures, c.nextTry = 0, time.Time{}
+		} else {
+			c.failures++
+			c.nextTry = c.now().Add(min(minBackoff<<min(c.failures-1, 10), maxBackoff))
+		}
+		c.mu.Unlock()
+		if err == nil && c.cfg.OnTokens != nil {
+			c.cfg.OnTokens(tok)
 		}
 		f.tok, f.err = tok, err
 		c.mu.Lock()
@@ -364,6 +499,39 @@ func (c *Client) startLocked(ctx context.Context) *flight {
 		close(f.done)
 	}()
 	return f
+}
+
+// renewShared renews held. With a Store, it does so under the store's
+// lock, first adopting the tokens another Client saved when they are
+// fresh (no request then).
+func (c *Client) renewShared(ctx context.Context, held Tokens) (Tokens, time.Duration, error) {
+	st := c.cfg.Store
+	if st == nil {
+		return c.renew(ctx, held.RefreshToken)
+	}
+	unlock, err := st.Lock(ctx)
+	if err != nil {
+		return Tokens{}, 0, fmt.Errorf("client: locking the token store: %w", err)
+	}
+	defer unlock()
+	rt := held.RefreshToken
+	if saved, err := st.Load(); err == nil && saved.AccessToken != "" && saved.AccessToken != held.AccessToken {
+		saved, lifetime := resume(saved)
+		if usable(saved, "", c.now()) && c.fresh(saved, lifetime) {
+			return saved, lifetime, nil // renewed by another Client
+		}
+		if saved.RefreshToken != "" {
+			rt = saved.RefreshToken // ours was rotated by another Client
+		}
+	}
+	tok, lifetime, err := c.renew(ctx, rt)
+	if err != nil {
+		return Tokens{}, 0, err
+	}
+	if err := st.Save(tok); err != nil {
+		return Tokens{}, 0, fmt.Errorf("client: saving the new tokens: %w", err)
+	}
+	return tok, lifetime, nil
 }
 
 // wait waits for f or for ctx.
@@ -386,6 +554,13 @@ func (c *Client) renew(ctx context.Context, rt string) (Tokens, time.Duration, e
 			refused = errors.New("client: the refresh token has expired")
 		} else {
 			tok, lifetime, err := c.refresh(ctx, rt)
+			var lost *lostAnswer
+			if errors.As(err, &lost) && ctx.Err() == nil {
+				// The server may have rotated rt and its answer been
+				// lost: resend the same token at once, which the
+				// server's refresh_reuse_interval accepts once.
+				tok, lifetime, err = c.refresh(ctx, rt)
+			}
 			if err == nil {
 				if tok.RefreshToken == "" {
 					tok.RefreshToken = rt // not rotated: keep it
