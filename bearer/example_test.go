@@ -51,6 +51,7 @@ func ExampleVerifier_Require() {
 	iss := exampleIssuer{ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))}
 	v, err := bearer.NewVerifier(context.Background(), bearer.Config{
 		Issuer:     "https://auth.example.com",
+		Audience:   "https://api.example.com",
 		StaticKeys: []jose.JSONWebKey{{Key: iss.priv.Public(), KeyID: "key-1", Algorithm: "EdDSA"}},
 	})
 	if err != nil {
@@ -60,8 +61,8 @@ func ExampleVerifier_Require() {
 		c := bearer.ClaimsFrom(r.Context())
 		fmt.Fprintf(w, "hello %s (client %s)", c.Subject, c.ClientID)
 	}))
-	claims := map[string]any{"iss": "https://auth.example.com", "sub": "alice", "client_id": "app", "scope": "read write",
-		"exp": time.Now().Add(time.Hour).Unix()}
+	claims := map[string]any{"iss": "https://auth.example.com", "aud": "https://api.example.com", "sub": "alice", "client_id": "app",
+		"scope": "read write", "exp": time.Now().Add(time.Hour).Unix()}
 	for _, authz := range []string{
 		"Bearer " + iss.token("at+jwt", claims),
 		"",
@@ -90,6 +91,8 @@ func ExampleVerifier_Require() {
 func ExampleVerifier_Verify() {
 	iss := exampleIssuer{ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))}
 	v, err := bearer.NewVerifier(context.Background(), bearer.Config{
+		Issuer:     "https://auth.example.com",
+		Audience:   "https://api.example.com",
 		StaticKeys: []jose.JSONWebKey{{Key: iss.priv.Public(), KeyID: "key-1"}},
 	})
 	if err != nil {
