@@ -141,22 +141,6 @@ type Tokens struct {
 	Expiry time.Time `json:"expiry,omitzero"`
 }
 
-// String shows the tokens' shapes, not their values, so that logging a
-// Tokens by mistake does not leak the session.
-func (t Tokens) String() string {
-	return fmt.Sprintf("client.Tokens{AccessToken: %s, RefreshToken: %s, Expiry: %s}", redacted(t.AccessToken), redacted(t.RefreshToken), t.Expiry.Format(time.RFC3339))
-}
-
-// GoString is String, for %#v.
-func (t Tokens) GoString() string { return t.String() }
-
-func redacted(s string) string {
-	if s == "" {
-		return `""`
-	}
-	return fmt.Sprintf("[%d bytes redacted]", len(s))
-}
-
 // Errors of the session. Login and refresh failures the server answered
 // are *Error values.
 var (
@@ -172,7 +156,10 @@ var (
 // Error is a login or refresh the server refused, with the server's
 // error code and description (RFC 6749 §5.2 {error, error_description};
 // FastAPI's {detail}; datarhei's {message}), like golang.org/x/oauth2's
-// RetrieveError. It never contains credentials or tokens.
+// RetrieveError. It never contains credentials or tokens. Code and
+// Description are the server's words: untrusted text, each cut at 512
+// bytes, with control characters replaced by U+FFFD so that printing
+// them cannot forge log lines or drive a terminal.
 type Error struct {
 	// Op is "login" or "refresh".
 	Op string

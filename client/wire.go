@@ -285,9 +285,7 @@ func parseError(op string, status int, b []byte) *Error {
 	if len(e.Code) > 64 || strings.ContainsAny(e.Code, " \t\n") {
 		e.Description, e.Code = e.Code, ""
 	}
-	if len(e.Description) > maxDescription {
-		e.Description = e.Description[:maxDescription] + "…"
-	}
+	e.Code, e.Description = cleanServerText(e.Code), cleanServerText(e.Description)
 	return e
 }
 
