@@ -338,18 +338,17 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 	if v.cache != nil {
 		key = hashToken(raw)
 		if e, ok := v.cache.get(&key, now); ok {
-			if v.remote != nil {
-				v.refreshStale(ctx, now)
-				if e.key != nil && !v.remote.current().has(e.key) {
-					// Its key left the key set: verify again (and fail).
-					v.cache.remove(&key)
-					goto verify
-				}
+			if v.remote == nil {
+				return e.claims, e.err
 			}
-			return e.claims, e.err
+			v.refreshStale(ctx, now)
+			if e.key == nil || v.remote.current().has(e.key) {
+				return e.claims, e.err
+			}
+			// Its key left the key set: verify again (and fail).
+			v.cache.remove(&key)
 		}
 	}
-verify:
 	var c *Claims
 	var vk *verifyKey
 	var until time.Time

@@ -237,3 +237,31 @@ func TestHandlersGetTheirOwnClaims(t *testing.T) {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 }
+
+// A stale key set is refetched in the background: the token that finds
+// it stale verifies with the keys at hand, and the key the issuer
+// withdrew meanwhile stops verifying once the fetch is done.
+func TestStaleKeySetIsRefetchedInTheBackground(t *testing.T) {
+	clk := newClock()
+	k1, k2 := newTestKey(t, "k1"), newTestKey(t, "k2")
+	js := newJWKSServer(t, k1.jwk(), k2.jwk())
+	v := newVerifier(t, bearer.Config{Issuer: testIssuer, JWKSURL: js.URL, Audience: "api://orders", KeyMaxAge: time.Hour, Now: clk.Now, CacheSize: -1})
+	ctx := context.Background()
+	js.set(false, k2.jwk())
+	clk.Add(61 * time.Minute)
+	tok := k1.mint(t, "at+jwt", claimsAt(clk.Now(), time.Minute))
+	if _, err := v.Verify(ctx, tok); err != nil {
+		t.Fatalf("the stale set's key: %v", err)
+	}
+	// An unknown kid joins the fetch in flight (or finds it done, and is
+	// rate-limited): either way the fetch is over when it returns.
+	if _, err := v.Verify(ctx, newTestKey(t, "k3").mint(t, "at+jwt", claimsAt(clk.Now(), time.Minute))); !errors.Is(err, bearer.ErrUnknownKey) {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(ctx, tok); !errors.Is(err, bearer.ErrUnknownKey) {
+		t.Fatalf("the withdrawn key after the refetch: %v", err)
+	}
+	if n := js.fetches.Load(); n != 2 {
+		t.Fatalf("%d fetches, want 2 (start, stale)", n)
+	}
+}

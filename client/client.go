@@ -110,8 +110,9 @@ type Config struct {
 	// minute is used for at least thirty seconds). Zero means
 	// DefaultRefreshMargin; negative means at expiry.
 	RefreshMargin time.Duration
-	// OnTokens, when set, is called with every new pair (after login and
-	// after each refresh), before the new access token is handed out, so
+	// OnTokens, when set, is called with every new pair (after login,
+	// after each refresh, and when a pair another Client saved in Store is
+	// adopted), before the new access token is handed out, so
 	// that the caller may persist the session. It runs on the goroutine
 	// that renews: keep it short, and do not call the Client from it.
 	OnTokens func(Tokens)
