@@ -364,7 +364,10 @@ func (c *Client) tokens(ctx context.Context) (Tokens, error) {
 	}
 	f := c.flight
 	if f == nil {
-		f = c.startLocked(ctx, false)
+		// A token an API refused (markRejected) is renewed as after a
+		// 401, so that its successor is not renewed for a 401 again
+		// before an API accepts it.
+		f = c.startLocked(ctx, c.tok.AccessToken != "" && c.tok.AccessToken == c.rejected)
 	}
 	c.mu.Unlock()
 	return c.wait(ctx, f)
