@@ -6,8 +6,12 @@
 // (found through RFC 8414 metadata, or given as a JWKS URL, or as static
 // keys), and optionally asks the issuer's RFC 7662 introspection endpoint
 // whether a token is still active, for routes that must see a revocation
-// at once. Verified tokens are cached until they expire, so a token seen
-// again costs a SHA-256 and a map lookup.
+// at once. Verified tokens are cached until they expire (at most
+// MaxTokenLifetime, and no longer than their key stays in the issuer's
+// key set), so a token seen again costs a SHA-256 and a map lookup.
+//
+// What the package guarantees (redirects, fetching, caching, what is
+// logged) is summed up in its README.md.
 //
 // Require wraps a handler: requests without a valid token, or without the
 // scopes the route needs, are answered per RFC 6750, and the claims of
@@ -125,9 +129,11 @@ type Config struct {
 	// set when tokens name an unknown kid. Zero means
 	// DefaultMinRefetchInterval.
 	MinRefetchInterval time.Duration
-	// KeyMaxAge is how long a fetched key set is trusted before it is
-	// fetched again (so that a key the issuer withdrew stops verifying).
-	// Zero means DefaultKeyMaxAge; negative means never.
+	// KeyMaxAge is how long a fetched key set is used before it is
+	// fetched again, in the background while tokens go on verifying with
+	// it (so that a key the issuer withdrew stops verifying, and the
+	// verifications it cached with it end). Zero means DefaultKeyMaxAge;
+	// negative means never.
 	KeyMaxAge time.Duration
 
 	// IntrospectionURL is the issuer's RFC 7662 endpoint. When set, every

@@ -12,7 +12,10 @@
 // A session can be exported (Client.Tokens, or every new pair through
 // Config.OnTokens) and resumed later by passing the tokens back in
 // Config, which saves a login round trip. FileStore keeps them in a file
-// readable only by its owner.
+// readable only by its owner, shared by processes through Config.Store.
+//
+// What the package guarantees (redirects, retries, caching, what is
+// logged) is summed up in its README.md.
 package client
 
 import (
