@@ -101,7 +101,9 @@ type Config struct {
 	// HTTPClient and Transport. Nil means a client with a 30s timeout and
 	// http.DefaultTransport. Its CheckRedirect is ignored for token
 	// requests, which never follow a redirect (see Transport for API
-	// requests).
+	// requests). A refresh whose answer is lost is resent once at once:
+	// the server's refresh_reuse_interval for this client must exceed
+	// this timeout for the resend to be accepted.
 	HTTPClient *http.Client
 	// ForwardTokenOnRedirect lets Transport send the access token to
 	// another origin (scheme, host or port) that an API response
