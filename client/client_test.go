@@ -31,7 +31,7 @@ func newClient(t *testing.T, cfg client.Config) *client.Client {
 // handler that echoes the subject and the request body.
 func api(t *testing.T, tg *tokengate, now func() time.Time) *httptest.Server {
 	t.Helper()
-	v, err := bearer.NewVerifier(context.Background(), bearer.Config{Issuer: tg.URL, Leeway: -1, Now: now})
+	v, err := bearer.NewVerifier(context.Background(), bearer.Config{Issuer: tg.URL, Audience: "api://orders", Leeway: -1, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
