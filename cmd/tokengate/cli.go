@@ -87,7 +87,7 @@ commands:
   user      add|list|passwd|disable|enable|delete users
   client    add|list|delete OAuth clients
   apikey    create|list|revoke API keys
-  keys      list|rotate signing keys
+  keys      list|rotate|revoke KID signing keys
   token     print a valid access token (--url, credentials from TOKENGATE_* env), cached and refreshed;
             token logout: forget it; token revoke --user NAME: revoke every refresh token of a user
   backup    write a consistent copy of the SQLite store to a new file while the server runs

@@ -118,6 +118,9 @@ type Route struct {
 	DefaultClient       string   `yaml:"default_client"`       // public client for requests without credentials
 	// Options of the revoke endpoint.
 	Response string `yaml:"response"` // json (default) or empty_html
+	// Body "form" (token, revoke and introspect endpoints) reads requests
+	// as oauthlib does (Django OAuth Toolkit): form bodies only.
+	Body string `yaml:"body"`
 }
 
 // Bootstrap declares records created at start when absent.
