@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -18,6 +19,10 @@ import (
 
 // sub splits "NOUN VERB ..." and complains about a missing verb.
 func (m *Main) sub(noun string, args []string, verbs string) (string, []string, error) {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintf(m.Stdout, "usage: tokengate %s %s [flags]\n(tokengate %s VERB --help lists a verb's flags)\n", noun, verbs, noun)
+		return "", nil, flag.ErrHelp
+	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		fmt.Fprintf(m.Stderr, "usage: tokengate %s %s\n", noun, verbs)
 		return "", nil, errUsage

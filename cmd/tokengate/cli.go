@@ -71,7 +71,10 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, flag.ErrHelp):
+		// --help asked for the usage, which was printed: not a mistake.
+		return 0
+	case errors.Is(err, errUsage):
 		return 2
 	default:
 		fmt.Fprintf(m.Stderr, "tokengate %s: %v\n", args[0], err)
@@ -120,6 +123,9 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, flag.ErrHelp
+			}
 			return nil, errUsage
 		}
 		rest := fs.Args()
