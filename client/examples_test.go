@@ -24,8 +24,9 @@ import (
 // clock.
 
 // shorten sets every access token lifetime to 2s and every refresh token
-// lifetime to 10s.
+// lifetime to 10s, and the audience the verifier of verify expects.
 func shorten(cfg *config.Config) {
+	cfg.Audience = "api://orders"
 	cfg.AccessTokenTTL = config.Duration(2 * time.Second)
 	cfg.RefreshTokenTTL = config.Duration(10 * time.Second)
 	for i := range cfg.Bootstrap.Clients {
@@ -38,7 +39,7 @@ func shorten(cfg *config.Config) {
 // server's published keys.
 func verify(t *testing.T, tg *tokengate, now func() time.Time, tok string) (*bearer.Claims, error) {
 	t.Helper()
-	v, err := bearer.NewVerifier(context.Background(), bearer.Config{Issuer: tg.URL, Now: now, Leeway: -1})
+	v, err := bearer.NewVerifier(context.Background(), bearer.Config{Issuer: tg.URL, Audience: "api://orders", Now: now, Leeway: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,10 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, flag.ErrHelp):
+		// --help asked for the usage, which was printed: not a mistake.
+		return 0
+	case errors.Is(err, errUsage):
 		return 2
 	default:
 		fmt.Fprintf(m.Stderr, "tokengate %s: %v\n", args[0], err)
@@ -87,7 +90,7 @@ commands:
   user      add|list|passwd|disable|enable|delete users
   client    add|list|delete OAuth clients
   apikey    create|list|revoke API keys
-  keys      list|rotate signing keys
+  keys      list|rotate|revoke KID signing keys
   token     print a valid access token (--url, credentials from TOKENGATE_* env), cached and refreshed;
             token logout: forget it; token revoke --user NAME: revoke every refresh token of a user
   backup    write a consistent copy of the SQLite store to a new file while the server runs
@@ -120,6 +123,9 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, flag.ErrHelp
+			}
 			return nil, errUsage
 		}
 		rest := fs.Args()

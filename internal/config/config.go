@@ -122,6 +122,9 @@ type Route struct {
 	RefreshClientAuth string `yaml:"refresh_client_auth"`
 	// Options of the revoke endpoint.
 	Response string `yaml:"response"` // json (default) or empty_html
+	// Body "form" (token, revoke and introspect endpoints) reads requests
+	// as oauthlib does (Django OAuth Toolkit): form bodies only.
+	Body string `yaml:"body"`
 }
 
 // Bootstrap declares records created at start when absent.

@@ -189,6 +189,9 @@ func (c *Config) validateRoutes() error {
 		default:
 			return c.KeyError(key+".response", "must be json or empty_html, not %q", r.Response)
 		}
+		if r.Body != "" && r.Body != "form" {
+			return c.KeyError(key+".body", "must be form (or absent: form and JSON), not %q", r.Body)
+		}
 	}
 	return nil
 }

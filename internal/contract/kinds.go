@@ -37,6 +37,12 @@ const (
 	OptRefreshClientAuth Option = "refresh_client_auth"
 )
 
+// OptBody is body: form, a route that reads requests as oauthlib does
+// (Django OAuth Toolkit): only form bodies carry parameters, a request
+// without grant_type is unsupported_grant_type, and revocation asks for
+// the token before it authenticates the client.
+const OptBody Option = "body"
+
 // Kind is one endpoint kind a route may name.
 type Kind struct {
 	// Method is the HTTP method the endpoint answers.
@@ -58,14 +64,18 @@ var tokenOnlyRefresh = append(slices.Clip(issuing), OptRefreshClientAuth)
 // Kinds returns every endpoint kind by name. New contracts add entries here.
 func Kinds() map[string]Kind {
 	return map[string]Kind{
-		"token": {Method: http.MethodPost, Options: issuing, Role: "token",
-			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return tokenEndpoint(env, p) }},
-		"revoke": {Method: http.MethodPost, Options: []Option{OptResponse, OptDefaultClient}, Role: "revocation",
+		"token": {Method: http.MethodPost, Options: append(slices.Clip(issuing), OptBody), Role: "token",
 			build: func(env *Env, r config.Route, p oauth.Profile) http.Handler {
-				return revokeEndpoint(env, p, r.Response == "empty_html")
+				return tokenEndpoint(env, p, r.Body == "form")
 			}},
-		"introspect": {Method: http.MethodPost, Role: "introspection",
-			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return introspectEndpoint(env, p) }},
+		"revoke": {Method: http.MethodPost, Options: []Option{OptResponse, OptDefaultClient, OptBody}, Role: "revocation",
+			build: func(env *Env, r config.Route, p oauth.Profile) http.Handler {
+				return revokeEndpoint(env, p, r.Response == "empty_html", r.Body == "form")
+			}},
+		"introspect": {Method: http.MethodPost, Options: []Option{OptBody}, Role: "introspection",
+			build: func(env *Env, r config.Route, p oauth.Profile) http.Handler {
+				return introspectEndpoint(env, p, r.Body == "form")
+			}},
 		"jwks": {Method: http.MethodGet, Role: "jwks",
 			build: func(env *Env, _ config.Route, _ oauth.Profile) http.Handler {
 				return staticJSON(func() []byte { return env.JWKS() }, "public, max-age=300")
@@ -131,6 +141,9 @@ func setOptions(r config.Route) []Option {
 	}
 	if r.RefreshClientAuth != "" {
 		out = append(out, OptRefreshClientAuth)
+	}
+	if r.Body != "" {
+		out = append(out, OptBody)
 	}
 	return out
 }

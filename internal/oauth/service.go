@@ -49,7 +49,8 @@ const (
 
 // Signer issues and verifies JWTs; *token.Manager implements it.
 // VerifyFresh re-reads the signing keys when a token names an unknown
-// key, so that a key rotated in by another node verifies at once.
+// key, so that a key rotated in by another node verifies at once, and
+// refuses a token whose key the store says is revoked.
 type Signer interface {
 	Sign(c token.Claims, typ string) (string, error)
 	VerifyFresh(ctx context.Context, raw string, o token.VerifyOptions) (token.Claims, error)

@@ -46,7 +46,9 @@ type Options struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// KeyReload is how often signing keys are re-read from the store, so
-	// a rotation on another node is picked up. Default 5s.
+	// a rotation on another node is picked up. Default DefaultKeyReload.
+	// Tokens that a key signed later than its retirement plus this are
+	// refused, so every node of a cluster must use the same value.
 	KeyReload time.Duration
 	// CleanupEvery is how often expired rows are deleted. Default 10m.
 	CleanupEvery time.Duration
@@ -84,23 +86,48 @@ type Server struct {
 // the store at most one write per interval; the ping runs every time.
 const ReadyProbeInterval = time.Second
 
+// DefaultKeyReload is how often a server re-reads the signing keys unless
+// Options.KeyReload says otherwise.
+const DefaultKeyReload = 5 * time.Second
+
 // MaxTokenTTL is the longest lifetime of any signed token the config can
-// produce; retired signing keys stay published that long.
+// produce; retired signing keys stay published that long (plus the key
+// reload interval).
 func MaxTokenTTL(cfg *config.Config) time.Duration {
-	d := max(cfg.AccessTokenTTL.D(), cfg.RefreshTokenTTL.D())
-	for _, c := range cfg.Bootstrap.Clients {
-		d = max(d, c.AccessTokenTTL.D(), c.RefreshTokenTTL.D())
-	}
-	return d
+	access, refresh := maxLifetimes(cfg)
+	return max(access, refresh)
 }
 
-// NewKeyManager builds the signing key manager the config describes.
+// maxLifetimes returns the longest access token and refresh token
+// lifetimes the config can produce.
+func maxLifetimes(cfg *config.Config) (access, refresh time.Duration) {
+	access, refresh = cfg.AccessTokenTTL.D(), cfg.RefreshTokenTTL.D()
+	for _, c := range cfg.Bootstrap.Clients {
+		access, refresh = max(access, c.AccessTokenTTL.D()), max(refresh, c.RefreshTokenTTL.D())
+	}
+	return access, refresh
+}
+
+// NewKeyManager builds the signing key manager the config describes, for
+// servers that re-read the keys every DefaultKeyReload.
 func NewKeyManager(cfg *config.Config, st store.Store, now func() time.Time) (*token.Manager, error) {
+	return newKeyManager(cfg, st, now, DefaultKeyReload)
+}
+
+// newKeyManager builds the key manager: a JWT lives at most as long as the
+// config's longest lifetime of its kind (access tokens are at+jwt; the
+// other JWTs tokengate signs are refresh tokens).
+func newKeyManager(cfg *config.Config, st store.Store, now func() time.Time, reload time.Duration) (*token.Manager, error) {
 	var mk []byte
 	if cfg.MasterKey != "" {
 		mk = token.DeriveMasterKey(cfg.MasterKey)
 	}
-	return token.NewManager(st, token.Options{Algorithm: cfg.SigningAlg, MasterKey: mk, MaxTokenTTL: MaxTokenTTL(cfg), Now: now})
+	access, refresh := maxLifetimes(cfg)
+	return token.NewManager(st, token.Options{
+		Algorithm: cfg.SigningAlg, MasterKey: mk, MaxTokenTTL: max(access, refresh), Now: now,
+		MaxLifetimes:   map[string]time.Duration{token.TypeAccess: access, token.TypeJWT: refresh},
+		ReloadInterval: reload,
+	})
 }
 
 // NewHasher builds the password hasher the config describes.
@@ -138,14 +165,14 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	if o.KeyReload <= 0 {
-		o.KeyReload = 5 * time.Second
+		o.KeyReload = DefaultKeyReload
 	}
 	if o.CleanupEvery <= 0 {
 		o.CleanupEvery = 10 * time.Minute
 	}
 	s := &Server{cfg: cfg, store: o.Store, log: o.Logger, reg: o.Registry, now: o.Now, reload: o.KeyReload, cleanup: o.CleanupEvery}
 	var err error
-	if s.keys, err = NewKeyManager(&cfg, o.Store, o.Now); err != nil {
+	if s.keys, err = newKeyManager(&cfg, o.Store, o.Now, o.KeyReload); err != nil {
 		return nil, err
 	}
 	if err := s.keys.Init(ctx); err != nil {

@@ -145,6 +145,9 @@ type SigningKey struct {
 	// ExpiresAt is when the key may be deleted: after the last token it
 	// signed has expired. Zero while the key is active.
 	ExpiresAt time.Time
+	// RevokedAt is when the key was revoked as compromised; zero when it
+	// was not. A revoked key is neither published nor trusted.
+	RevokedAt time.Time
 }
 
 // Users is the user part of the store.
@@ -254,6 +257,14 @@ type Keys interface {
 	// ErrConflict, so two nodes rotating (or starting on an empty store)
 	// together make one new key, not two. A duplicate id is ErrConflict too.
 	AddSigningKey(ctx context.Context, k SigningKey, expectActive string, retireUntil time.Time) error
+	// RevokeSigningKey marks a retired key revoked at at (a compromised
+	// key: every token it signed is void). ErrNotFound when kid is
+	// unknown; ErrConflict when it is the active key (rotate first).
+	// Revoking twice is not an error and keeps the first time.
+	RevokeSigningKey(ctx context.Context, kid string, at time.Time) error
+	// SigningKeyRevoked reports whether kid is a stored key that has been
+	// revoked; an unknown kid is not revoked.
+	SigningKeyRevoked(ctx context.Context, kid string) (bool, error)
 }
 
 // Attempts counts failed logins per key (a username or a client IP) for

@@ -514,6 +514,46 @@ func (s *Store) AddSigningKey(ctx context.Context, k store.SigningKey, expectAct
 	return nil
 }
 
+// RevokeSigningKey implements store.Keys: a retired key is marked
+// revoked once (a repeat keeps the first time); the active key is
+// ErrConflict.
+func (s *Store) RevokeSigningKey(ctx context.Context, kid string, at time.Time) error {
+	if at.IsZero() {
+		return errors.New("memory: revoke signing key: zero time")
+	}
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	for i, k := range s.signing {
+		if k.ID != kid {
+			continue
+		}
+		if k.RetiredAt.IsZero() {
+			return fmt.Errorf("memory: key %s is the active key: %w", kid, store.ErrConflict)
+		}
+		if k.RevokedAt.IsZero() {
+			s.signing[i].RevokedAt = at
+		}
+		return nil
+	}
+	return notFound("revoke signing key")
+}
+
+// SigningKeyRevoked implements store.Keys.
+func (s *Store) SigningKeyRevoked(ctx context.Context, kid string) (bool, error) {
+	if err := s.lock(ctx); err != nil {
+		return false, err
+	}
+	defer s.mu.Unlock()
+	for _, k := range s.signing {
+		if k.ID == kid {
+			return !k.RevokedAt.IsZero(), nil
+		}
+	}
+	return false, nil
+}
+
 // RecordFailure implements store.Attempts.
 func (s *Store) RecordFailure(ctx context.Context, key string, now time.Time, window time.Duration) (int, error) {
 	if err := s.lock(ctx); err != nil {

@@ -156,7 +156,7 @@ func checkSigningKey(t *testing.T, got, want store.SigningKey) {
 	t.Helper()
 	if got.ID != want.ID || got.Algorithm != want.Algorithm || !slices.Equal(got.Private, want.Private) ||
 		got.Encrypted != want.Encrypted || !got.CreatedAt.Equal(want.CreatedAt) ||
-		!got.RetiredAt.Equal(want.RetiredAt) || !got.ExpiresAt.Equal(want.ExpiresAt) {
+		!got.RetiredAt.Equal(want.RetiredAt) || !got.ExpiresAt.Equal(want.ExpiresAt) || !got.RevokedAt.Equal(want.RevokedAt) {
 		t.Errorf("signing key:\n got %+v\nwant %+v", got, want)
 	}
 }
