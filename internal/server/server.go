@@ -477,8 +477,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // log line names the route (the configured path, never the query string:
 // query strings and bodies may carry secrets), the status, the duration in
 // milliseconds, the client IP, the authenticated client_id and the request
-// id. It is written at info level; at a higher level only 5xx answers are
-// logged, at error level.
+// id. It is written at info level, and at error level for 5xx answers
+// other than 503.
 func (s *Server) instrument(route string, h http.Handler) http.Handler {
 	lat := s.metrics.latency.WithLabelValues(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -494,8 +494,11 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 		d := time.Since(start)
 		lat.Observe(d.Seconds())
 		s.metrics.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+		// A 503 (overload, storage unavailable) is expected under those
+		// conditions, whose cause is logged once per interval elsewhere:
+		// it stays at info, so a flood does not flood the error log.
 		level := slog.LevelInfo
-		if sw.status >= 500 {
+		if sw.status >= 500 && sw.status != http.StatusServiceUnavailable {
 			level = slog.LevelError
 		}
 		if s.log.Enabled(r.Context(), level) {
