@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"tokengate/internal/config"
 	"tokengate/internal/federation/fedtest"
 )
 
@@ -321,4 +322,29 @@ trusted_issuers:
 	wantStatus(t, "unmapped user", send(t, "POST", p.base+"/api/login", "", "", map[string]string{"Authorization": "Bearer " + stranger}), 401)
 	otherAud := idp.Sign(t, kid, idp.Claims("auth0|alice", "https://other.test", time.Now()))
 	wantStatus(t, "wrong audience", send(t, "POST", p.base+"/api/login", "", "", map[string]string{"Authorization": "Bearer " + otherAud}), 401)
+}
+
+// TestExamplesRunOnTheirOwnDatabases: two examples started one after the
+// other must not share a database, or the second would silently serve the
+// first one's clients and lifetimes (bootstrap never overwrites).
+func TestExamplesRunOnTheirOwnDatabases(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join("..", "..", "examples", "*", "tokengate.yaml"))
+	if err != nil || len(dirs) < 5 {
+		t.Fatalf("examples: %v %v", dirs, err)
+	}
+	def, _ := config.Parse("empty.yaml", nil)
+	seen := map[string]string{}
+	for _, f := range dirs {
+		cfg, err := config.Load(f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if cfg.DB == def.DB {
+			t.Errorf("%s uses the default database %s", f, cfg.DB)
+		}
+		if other, dup := seen[cfg.DB]; dup {
+			t.Errorf("%s and %s share the database %s", f, other, cfg.DB)
+		}
+		seen[cfg.DB] = f
+	}
 }
