@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"time"
 
 	"tokengate/internal/config"
 	"tokengate/internal/oauth"
@@ -113,11 +114,35 @@ func ProfileOf(r config.Route) oauth.Profile {
 	return oauth.Profile{
 		NoRotation:    r.RotateRefreshTokens != nil && !*r.RotateRefreshTokens,
 		JWTRefresh:    r.RefreshTokenFormat == "jwt",
-		UseFor:        slices.Contains(r.Claims, "usefor"),
-		Exi:           slices.Contains(r.Claims, "exi"),
+		ExtraClaims:   extraClaims(r.Claims),
 		DefaultClient: r.DefaultClient,
 		// Only routes that require the option reach the core with it.
 		RefreshWithoutClientAuth: r.RefreshClientAuth == "none",
+	}
+}
+
+// extraClaims is the claims hook of a route's `claims` option: the
+// datarhei contract's "usefor" (what a token is for: access or refresh)
+// and "exi" (seconds until expiry at issue). Nil when the route asks for
+// none, so the core adds nothing.
+func extraClaims(names []string) func(oauth.TokenKind, time.Duration) map[string]any {
+	usefor, exi := slices.Contains(names, "usefor"), slices.Contains(names, "exi")
+	if !usefor && !exi {
+		return nil
+	}
+	return func(kind oauth.TokenKind, ttl time.Duration) map[string]any {
+		m := make(map[string]any, 2)
+		if usefor {
+			if kind == oauth.KindRefresh {
+				m["usefor"] = "refresh"
+			} else {
+				m["usefor"] = "access"
+			}
+		}
+		if exi {
+			m["exi"] = int64(ttl / time.Second)
+		}
+		return m
 	}
 }
 

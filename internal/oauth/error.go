@@ -22,8 +22,8 @@ const (
 )
 
 // Reason refines an error for contracts whose dialects tell cases apart
-// that OAuth folds into one code (a FastAPI-style API answers 404 for a
-// refresh token that never existed and 400 for one already used).
+// that OAuth folds into one code (a dialect may answer 404 for a refresh
+// token that never existed and 400 for one already used).
 type Reason string
 
 // Reasons a contract may render differently.

@@ -139,7 +139,7 @@ func (s *Service) loadRefresh(ctx context.Context, raw string, p *Profile) (stor
 		return store.RefreshToken{}, store.Family{}, s.storeErr(err, errUnknownRefresh)
 	}
 	if familyJWT(fam, p) {
-		if _, err := s.signer.VerifyFresh(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeJWT, Use: UseRefresh, Now: s.now()}); err != nil {
+		if _, err := s.signer.VerifyFresh(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeJWT, Now: s.now()}); err != nil {
 			if errors.Is(err, token.ErrExpired) {
 				return store.RefreshToken{}, store.Family{}, errExpiredRefresh
 			}
@@ -243,8 +243,8 @@ func (s *Service) refreshLoaded(ctx context.Context, c *store.Client, tok store.
 
 // RefreshAsBearer refreshes with the refresh token as the only
 // credential. Contracts whose refresh endpoints carry no client
-// authentication (a FastAPI-style JSON refresh, a datarhei-style Bearer
-// refresh) use it, on routes that declare it (p.RefreshWithoutClientAuth)
+// authentication (a JSON body or an Authorization: Bearer header with the
+// refresh token alone) use it, on routes that declare it (p.RefreshWithoutClientAuth)
 // and only for sessions of the route's public default client: a
 // confidential client's session needs that client's credentials
 // (RFC 6749 §6), so it is invalid_client here.

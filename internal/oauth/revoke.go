@@ -111,7 +111,7 @@ func (s *Service) Introspect(ctx context.Context, raw string) (*Introspection, e
 	if !looksLikeJWT(raw) {
 		return inactive, nil
 	}
-	cl, err := s.signer.VerifyFresh(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeAccess, Use: UseAccess, Now: now})
+	cl, err := s.signer.VerifyFresh(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeAccess, Now: now})
 	if err != nil {
 		return inactive, nil
 	}

@@ -40,11 +40,16 @@ const (
 	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
 )
 
-// Token use values carried in the "usefor" claim by contracts that ask
-// for it.
+// TokenKind tells a Profile's ExtraClaims hook which token it is asked
+// about.
+type TokenKind int
+
+// The kinds of signed token the core issues.
 const (
-	UseAccess  = "access"
-	UseRefresh = "refresh"
+	// KindAccess is an RFC 9068 access token.
+	KindAccess TokenKind = iota + 1
+	// KindRefresh is a refresh token in the JWT form.
+	KindRefresh
 )
 
 // Signer issues and verifies JWTs; *token.Manager implements it.
@@ -225,13 +230,15 @@ type Profile struct {
 	// NoRotation keeps a refresh token valid until it expires instead of
 	// replacing it on every use.
 	NoRotation bool
-	// JWTRefresh issues refresh tokens as signed JWTs (typ JWT, usefor
-	// refresh) that are still tracked in the store.
+	// JWTRefresh issues refresh tokens as signed JWTs (typ JWT) that are
+	// still tracked in the store, like opaque ones.
 	JWTRefresh bool
-	// UseFor adds the "usefor" claim (access or refresh).
-	UseFor bool
-	// Exi adds the "exi" claim: seconds until expiry at issue.
-	Exi bool
+	// ExtraClaims, when set, returns claims to add to a signed token of
+	// the given kind and lifetime: how a contract adds the claims its
+	// clients expect without the core knowing them. Registered claims
+	// (iss, sub, aud, exp, iat, nbf, jti, client_id, scope, sid) cannot be
+	// overridden; such keys are ignored.
+	ExtraClaims func(kind TokenKind, ttl time.Duration) map[string]any
 	// DefaultClient is the client a request without client credentials
 	// acts as. It must be a public client.
 	DefaultClient string
@@ -458,16 +465,10 @@ func (s *Service) signAccess(c *store.Client, subject string, scopes []string, a
 	if aud != "" {
 		cl.Audience = []string{aud}
 	}
-	if p.UseFor || p.Exi || sid != "" {
-		cl.Extra = make(map[string]any, 3)
+	if sid != "" || p.ExtraClaims != nil {
+		cl.Extra = extraClaims(p, KindAccess, ttl)
 		if sid != "" {
 			cl.Extra[ClaimSession] = sid
-		}
-		if p.UseFor {
-			cl.Extra["usefor"] = UseAccess
-		}
-		if p.Exi {
-			cl.Extra["exi"] = int64(ttl / time.Second)
 		}
 	}
 	tok, err := s.signer.Sign(cl, token.TypeAccess)
@@ -475,6 +476,27 @@ func (s *Service) signAccess(c *store.Client, subject string, scopes []string, a
 		return "", time.Time{}, fmt.Errorf("signing access token: %w", err)
 	}
 	return tok, exp, nil
+}
+
+// registered are the claims the core sets itself; a profile's hook may
+// not replace them.
+var registered = map[string]bool{"iss": true, "sub": true, "aud": true, "exp": true, "iat": true, "nbf": true,
+	"jti": true, "client_id": true, "scope": true, ClaimSession: true}
+
+// extraClaims asks the profile's hook for a token's extra claims and
+// returns a fresh map (with room for sid) without registered claims.
+func extraClaims(p *Profile, kind TokenKind, ttl time.Duration) map[string]any {
+	var add map[string]any
+	if p.ExtraClaims != nil {
+		add = p.ExtraClaims(kind, ttl)
+	}
+	out := make(map[string]any, len(add)+1)
+	for k, v := range add {
+		if !registered[k] {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // newRefreshValue makes a refresh token value: opaque, or a JWT when the
@@ -489,10 +511,10 @@ func (s *Service) newRefreshValue(c *store.Client, subject string, now, exp time
 	}
 	cl := token.Claims{
 		Issuer: s.settings.Issuer, Subject: subject, ExpiresAt: exp, IssuedAt: now, NotBefore: now,
-		ID: jti, ClientID: c.ID, Extra: map[string]any{"usefor": UseRefresh},
+		ID: jti, ClientID: c.ID,
 	}
-	if p.Exi {
-		cl.Extra["exi"] = int64(exp.Sub(now) / time.Second)
+	if p.ExtraClaims != nil {
+		cl.Extra = extraClaims(p, KindRefresh, exp.Sub(now))
 	}
 	return s.signer.Sign(cl, token.TypeJWT)
 }

@@ -24,7 +24,7 @@ type Claims struct {
 	ID        string    // jti
 	ClientID  string    // client_id
 	Scope     string    // scope, space-separated
-	// Extra holds the other claims (e.g. "exi", "usefor"). It may not
+	// Extra holds the other claims (a contract's own, "sid"). It may not
 	// hold the registered names above. Verify fills it with the claims
 	// it does not map to fields, decoded as encoding/json decodes into
 	// an any (numbers are float64); nil when there are none.
@@ -164,9 +164,6 @@ type VerifyOptions struct {
 	// (RFC 7515 §4.1.9), so "application/at+jwt" passes as TypeAccess.
 	// Required.
 	Type string
-	// Use, when non-empty, rejects a token whose "usefor" claim is
-	// present and differs (ErrUse). A token without the claim passes.
-	Use string
 	// Leeway is the clock skew allowed on exp, nbf and iat.
 	Leeway time.Duration
 	// Now is the verification time; zero means the Manager's clock.
@@ -176,7 +173,7 @@ type VerifyOptions struct {
 // Verify checks a compact JWS signed by one of the published keys and
 // returns its claims. Each failure wraps one of ErrMalformed,
 // ErrAlgorithm, ErrUnknownKey, ErrSignature, ErrType, ErrExpired,
-// ErrNotYetValid, ErrIssuer, ErrAudience, ErrUse, ErrRetiredKey,
+// ErrNotYetValid, ErrIssuer, ErrAudience, ErrRetiredKey,
 // ErrLifetime (or ErrNotInitialized). Errors never contain the token.
 // A token must carry iat: its lifetime and, for a retired key, its
 // issue time against the retirement are checked.
@@ -277,13 +274,6 @@ func (m *Manager) verifyKey(raw string, o VerifyOptions) (Claims, *verifyKey, er
 	}
 	if o.Audience != "" && !slices.Contains(c.Audience, o.Audience) {
 		return Claims{}, nil, fmt.Errorf("token: verify: %w", ErrAudience)
-	}
-	if o.Use != "" {
-		if v, ok := c.Extra[ClaimUse]; ok {
-			if use, _ := v.(string); use != o.Use {
-				return Claims{}, nil, fmt.Errorf("token: verify: %w: want %q", ErrUse, o.Use)
-			}
-		}
 	}
 	return c, key, nil
 }

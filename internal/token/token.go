@@ -47,10 +47,6 @@ const (
 	AlgRS256 = "RS256"
 )
 
-// ClaimUse is the claim naming what a token is for ("access", "refresh");
-// see VerifyOptions.Use.
-const ClaimUse = "usefor"
-
 // MaxTokenSize is the length in bytes beyond which Verify rejects a token
 // without parsing it.
 const MaxTokenSize = 8 << 10
@@ -80,8 +76,6 @@ var (
 	ErrAudience = errors.New("token audience mismatch")
 	// ErrType means the typ header is not the expected type.
 	ErrType = errors.New("token type mismatch")
-	// ErrUse means the token's usefor claim names another use.
-	ErrUse = errors.New("token use mismatch")
 	// ErrRetiredKey means the token's iat is later than its key's
 	// retirement plus the reload interval: no node signed it with that
 	// key in the normal course of things.

@@ -159,7 +159,7 @@ func accessClaims(now time.Time) Claims {
 }
 
 func accessOpts() VerifyOptions {
-	return VerifyOptions{Issuer: issuer, Type: TypeAccess, Audience: "https://api.example.com", Use: "access"}
+	return VerifyOptions{Issuer: issuer, Type: TypeAccess, Audience: "https://api.example.com"}
 }
 
 func mustSign(t testing.TB, m *Manager, c Claims, typ string) string {
@@ -413,17 +413,11 @@ func TestVerifyRejects(t *testing.T) {
 			opts: func(o *VerifyOptions) { o.Type = TypeJWT }},
 		{name: "refresh JWT as access token", want: ErrType,
 			tok: mustSign(t, m, with(func(c *Claims) { c.Extra = map[string]any{"usefor": "refresh"} }), TypeJWT)},
-		{name: "refresh use with access typ", want: ErrUse,
-			tok: mustSign(t, m, with(func(c *Claims) { c.Extra = map[string]any{"usefor": "refresh"} }), TypeAccess)},
-		{name: "refresh JWT, typ JWT, use access", want: ErrUse,
-			tok:  mustSign(t, m, with(func(c *Claims) { c.Extra = map[string]any{"usefor": "refresh"} }), TypeJWT),
-			opts: func(o *VerifyOptions) { o.Type = TypeJWT }},
 		{name: "refresh JWT as refresh",
 			tok:  mustSign(t, m, with(func(c *Claims) { c.Extra = map[string]any{"usefor": "refresh"} }), TypeJWT),
-			opts: func(o *VerifyOptions) { o.Type, o.Use = TypeJWT, "refresh" }},
-		{name: "usefor not a string", want: ErrUse,
-			tok: mustSign(t, m, with(func(c *Claims) { c.Extra = map[string]any{"usefor": 1} }), TypeAccess)},
-		{name: "usefor absent, use expected", tok: validTok},
+			opts: func(o *VerifyOptions) { o.Type = TypeJWT }},
+		{name: "access token as refresh JWT", want: ErrType, tok: validTok,
+			opts: func(o *VerifyOptions) { o.Type = TypeJWT }},
 		{name: "too long", want: ErrMalformed, tok: validTok + strings.Repeat("A", MaxTokenSize)},
 		{name: "garbage", want: ErrMalformed, tok: "not-a-token"},
 		{name: "empty", want: ErrMalformed, tok: ""},
@@ -465,7 +459,7 @@ func TestVerifyRejects(t *testing.T) {
 				t.Fatalf("Verify error = %v, want %v", err, tt.want)
 			}
 			for _, sentinel := range []error{ErrMalformed, ErrAlgorithm, ErrUnknownKey, ErrSignature, ErrExpired,
-				ErrNotYetValid, ErrIssuer, ErrAudience, ErrType, ErrUse} {
+				ErrNotYetValid, ErrIssuer, ErrAudience, ErrType} {
 				if sentinel != tt.want && errors.Is(err, sentinel) {
 					t.Errorf("error %v also matches %v", err, sentinel)
 				}
