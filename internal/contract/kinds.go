@@ -52,8 +52,13 @@ type Kind struct {
 	Options []Option
 	// Role is the RFC 8414 role the endpoint plays, if any ("token",
 	// "revocation", "introspection", "jwks").
-	Role  string
-	build func(env *Env, r config.Route, prof oauth.Profile) http.Handler
+	Role string
+	// RateLimited puts the endpoint behind the per-IP rate limit when
+	// one is configured: every endpoint that takes a credential or a
+	// token is, so that none can be used to scan tokens or secrets.
+	// The public, cacheable documents (metadata, JWKS) are not.
+	RateLimited bool
+	build       func(env *Env, r config.Route, prof oauth.Profile) http.Handler
 }
 
 var issuing = []Option{OptRotate, OptRefreshFormat, OptClaims, OptDefaultClient}
@@ -65,15 +70,15 @@ var tokenOnlyRefresh = append(slices.Clip(issuing), OptRefreshClientAuth)
 // Kinds returns every endpoint kind by name. New contracts add entries here.
 func Kinds() map[string]Kind {
 	return map[string]Kind{
-		"token": {Method: http.MethodPost, Options: append(slices.Clip(issuing), OptBody), Role: "token",
+		"token": {RateLimited: true, Method: http.MethodPost, Options: append(slices.Clip(issuing), OptBody), Role: "token",
 			build: func(env *Env, r config.Route, p oauth.Profile) http.Handler {
 				return tokenEndpoint(env, p, r.Body == "form")
 			}},
-		"revoke": {Method: http.MethodPost, Options: []Option{OptResponse, OptDefaultClient, OptBody}, Role: "revocation",
+		"revoke": {RateLimited: true, Method: http.MethodPost, Options: []Option{OptResponse, OptDefaultClient, OptBody}, Role: "revocation",
 			build: func(env *Env, r config.Route, p oauth.Profile) http.Handler {
 				return revokeEndpoint(env, p, r.Response == "empty_html", r.Body == "form")
 			}},
-		"introspect": {Method: http.MethodPost, Options: []Option{OptBody}, Role: "introspection",
+		"introspect": {RateLimited: true, Method: http.MethodPost, Options: []Option{OptBody}, Role: "introspection",
 			build: func(env *Env, r config.Route, p oauth.Profile) http.Handler {
 				return introspectEndpoint(env, p, r.Body == "form")
 			}},
@@ -81,15 +86,15 @@ func Kinds() map[string]Kind {
 			build: func(env *Env, _ config.Route, _ oauth.Profile) http.Handler {
 				return staticJSON(func() []byte { return env.JWKS() }, "public, max-age=300")
 			}},
-		"fastapi.login": {Method: http.MethodPost, Options: issuing,
+		"fastapi.login": {RateLimited: true, Method: http.MethodPost, Options: issuing,
 			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return fastAPILogin(env, p) }},
-		"fastapi.refresh": {Method: http.MethodPost, Options: tokenOnlyRefresh,
+		"fastapi.refresh": {RateLimited: true, Method: http.MethodPost, Options: tokenOnlyRefresh,
 			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return fastAPIRefresh(env, p) }},
-		"fastapi.api_key": {Method: http.MethodGet, Options: issuing,
+		"fastapi.api_key": {RateLimited: true, Method: http.MethodGet, Options: issuing,
 			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return fastAPIKeyLogin(env, p) }},
-		"datarhei.login": {Method: http.MethodPost, Options: issuing,
+		"datarhei.login": {RateLimited: true, Method: http.MethodPost, Options: issuing,
 			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return datarheiLogin(env, p) }},
-		"datarhei.refresh": {Method: http.MethodGet, Options: tokenOnlyRefresh,
+		"datarhei.refresh": {RateLimited: true, Method: http.MethodGet, Options: tokenOnlyRefresh,
 			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return datarheiRefresh(env, p) }},
 		"metadata": {Method: http.MethodGet,
 			build: func(env *Env, _ config.Route, _ oauth.Profile) http.Handler {

@@ -254,7 +254,7 @@ func (s *Server) mount() error {
 	rt := newRouter()
 	for _, b := range built {
 		h := b.Handler
-		if lim != nil && len(b.Kind.Options) > 0 {
+		if lim != nil && b.Kind.RateLimited {
 			h = rateLimited(lim, ips, h)
 		}
 		rt.handle(b.Method, b.Route.Path, s.instrument(b.Route.Path, h))
