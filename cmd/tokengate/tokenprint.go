@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"tokengate/client"
@@ -75,6 +78,15 @@ func (m *Main) tokenPrint(ctx context.Context, args []string, logout bool) error
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("reading the token cache: %w", err)
 	}
+	// A cached session is used only if it satisfies the request: its
+	// access token must carry every scope asked for (a refresh keeps the
+	// session's scopes, so a narrower session cannot be widened by one).
+	if len(cfg.Scopes) > 0 && saved.AccessToken != "" && !hasScopes(saved.AccessToken, cfg.Scopes) {
+		saved = client.Tokens{}
+		if err := store.Remove(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("replacing the token cache: %w", err)
+		}
+	}
 	// The cache is the session's Store: concurrent runs refresh it once,
 	// under its lock, and a refresh whose answer was lost is retried
 	// once (the server's refresh_reuse_interval must exceed the
@@ -106,4 +118,32 @@ func hashIfSet(s string) string {
 	}
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
+}
+
+// hasScopes reports whether the JWT access token's scope claim holds
+// every scope in want. The token is the caller's own cached one and the
+// answer only decides whether to log in again, so its signature is not
+// checked here; a token that cannot be read does not satisfy.
+func hasScopes(accessToken string, want []string) bool {
+	parts := strings.Split(accessToken, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	var claims struct {
+		Scope string `json:"scope"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return false
+	}
+	have := strings.Fields(claims.Scope)
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -124,5 +125,43 @@ func TestTokenPrintConcurrentRunsRefreshOnce(t *testing.T) {
 	}
 	if outs[0] != outs[1] || strings.TrimSpace(outs[0]) == saved["access_token"] {
 		t.Fatal("the two runs hold different sessions, or none was renewed")
+	}
+}
+
+// TestTokenPrintUsesACachedTokenOnlyIfItSatisfiesTheScope: a cached
+// session with scope read does not answer `--scope "read write"`; a wider
+// one answers a narrower request.
+func TestTokenPrintUsesACachedTokenOnlyIfItSatisfiesTheScope(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "tokengate.yaml")
+	conf := strings.ReplaceAll(e2eConfig, "scopes: [read]", "scopes: [read, write]")
+	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startServer(t, "--config", cfgPath, "--db", filepath.Join(dir, "tg.db"))
+	cache := filepath.Join(dir, "cache.json")
+	env := []string{"TOKENGATE_URL=" + p.base, "TOKENGATE_CLIENT_ID=app", "TOKENGATE_CLIENT_SECRET=app-secret",
+		"TOKENGATE_USERNAME=alice", "TOKENGATE_PASSWORD=alice-pw"}
+	scopeOf := func(args ...string) (string, string) {
+		t.Helper()
+		out, e, code := runEnv(t, env, append([]string{"token", "--cache", cache}, args...)...)
+		if code != 0 {
+			t.Fatalf("token %v: %d %s", args, code, e)
+		}
+		tok := strings.TrimSpace(out)
+		b, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
+		var c struct{ Scope string }
+		_ = json.Unmarshal(b, &c)
+		return tok, c.Scope
+	}
+	if _, sc := scopeOf("--scope", "read"); sc != "read" {
+		t.Fatalf("first token scope %q", sc)
+	}
+	wide, sc := scopeOf("--scope", "read write")
+	if sc != "read write" {
+		t.Fatalf("--scope 'read write' printed a cached token with scope %q", sc)
+	}
+	if again, _ := scopeOf("--scope", "read"); again != wide {
+		t.Fatal("a cached token with more scopes than asked was not reused")
 	}
 }
