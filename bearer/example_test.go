@@ -13,6 +13,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"tokengate/bearer"
+	"tokengate/jwks"
 )
 
 // Protect an API with tokens of a tokengate (or any RFC 9068 issuer): the
@@ -73,7 +74,7 @@ func ExampleVerifier_Require() {
 	v, err := bearer.NewVerifier(context.Background(), bearer.Config{
 		Issuer:     "https://auth.example.com",
 		Audience:   "https://api.example.com",
-		StaticKeys: []jose.JSONWebKey{{Key: iss.priv.Public(), KeyID: "key-1", Algorithm: "EdDSA"}},
+		StaticKeys: []jwks.Key{{ID: "key-1", Algorithm: "EdDSA", Public: iss.priv.Public()}},
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -114,7 +115,7 @@ func ExampleVerifier_Verify() {
 	v, err := bearer.NewVerifier(context.Background(), bearer.Config{
 		Issuer:     "https://auth.example.com",
 		Audience:   "https://api.example.com",
-		StaticKeys: []jose.JSONWebKey{{Key: iss.priv.Public(), KeyID: "key-1"}},
+		StaticKeys: []jwks.Key{{ID: "key-1", Public: iss.priv.Public()}},
 	})
 	if err != nil {
 		log.Fatal(err)
