@@ -2,6 +2,7 @@ package bearer_test
 
 import (
 	"context"
+	"errors"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
@@ -122,6 +123,6 @@ func ExampleVerifier_Verify() {
 	}
 	expired := iss.token("at+jwt", map[string]any{"sub": "alice", "exp": time.Now().Add(-time.Hour).Unix()})
 	_, err = v.Verify(context.Background(), expired)
-	fmt.Println(err)
-	// Output: bearer: token expired
+	fmt.Println(errors.Is(err, bearer.ErrExpired), err)
+	// Output: true bearer: token expired
 }

@@ -47,16 +47,24 @@ const (
 	maxBackoff = 30 * time.Second
 )
 
-// Config says where to log in and with what. Give the credentials the
-// contract accepts (at least one kind, or saved tokens).
+// Config says where to log in and with what.
+//
+// Credentials: give at most one way of logging in — Username and
+// Password, APIKey, or ExternalToken — with ClientID and ClientSecret to
+// authenticate the client application where the contract wants them;
+// with none of the three, ClientID and ClientSecret log in alone
+// (client_credentials). More than one of the three is an error from New
+// (ErrConflictingCredentials), never a silent choice. Saved tokens
+// (AccessToken, RefreshToken, or Store) are used first, and the
+// credentials only once the session they hold has ended.
 type Config struct {
 	// BaseURL is the server's address, e.g. "https://auth.example.com".
 	// Endpoint paths are appended to it (a path in it is kept:
 	// "https://example.com/api" + "/oauth/token").
 	BaseURL string
-	// Contract names the API dialect (ContractOAuth2 when empty); see
+	// Contract is the API dialect (DefaultContract when empty); see
 	// Contracts.
-	Contract string
+	Contract Contract
 	// Endpoints override the contract's paths.
 	Endpoints Endpoints
 
@@ -271,7 +279,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		c.cfg = cfg
 	}
 	resumed := cfg.AccessToken != "" || cfg.RefreshToken != ""
-	c.cred = loginCredential(&cfg)
+	if c.cred, err = loginCredential(&cfg); err != nil {
+		return nil, err
+	}
 	if c.cred == credPassword && (cfg.Username == "" || cfg.Password == "") {
 		if cfg.Password != "" || !resumed {
 			return nil, errors.New("client: give both Username and Password")

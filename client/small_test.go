@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,5 +98,62 @@ func TestFileStoreFixesItsDirectoryAndCleansUp(t *testing.T) {
 		if strings.Contains(e.Name(), "tmp") {
 			t.Fatalf("left behind: %s", e.Name())
 		}
+	}
+}
+
+// TestConflictingCredentialsAreAnError: two ways of logging in (a
+// password and an API key, ...) are refused by New, before any request,
+// instead of one being chosen silently.
+func TestConflictingCredentialsAreAnError(t *testing.T) {
+	s := newStub(t, map[string]func() (int, string){"POST /oauth/token": counter(oauthAnswer)})
+	for name, cfg := range map[string]client.Config{
+		"password and API key":        {Username: "u", Password: "p", APIKey: "k"},
+		"password and external token": {Username: "u", Password: "p", ExternalToken: "t"},
+		"API key and external token":  {APIKey: "k", ExternalToken: "t"},
+		"user name and API key":       {Username: "u", APIKey: "k"},
+	} {
+		cfg.BaseURL, cfg.ClientID, cfg.ClientSecret = s.URL, "app", "app-secret"
+		_, err := client.New(context.Background(), cfg)
+		if !errors.Is(err, client.ErrConflictingCredentials) {
+			t.Errorf("%s: got %v, want ErrConflictingCredentials", name, err)
+		}
+	}
+	if n := len(s.requests()); n != 0 {
+		t.Fatalf("%d requests for conflicting credentials", n)
+	}
+	// The client's own credentials go with any one of them.
+	if _, err := client.New(context.Background(), client.Config{BaseURL: s.URL, ClientID: "app", ClientSecret: "app-secret", APIKey: "k"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSaverReportsErrors: a Saver's failed Save reaches the caller's
+// function instead of being dropped.
+func TestSaverReportsErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var got error
+	save := client.FileStore(filepath.Join(file, "tokens.json")).Saver(func(err error) { got = err }) // a path under a file
+	save(client.Tokens{AccessToken: "A"})
+	if got == nil {
+		t.Fatal("a failed save was not reported")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a Saver without an error function")
+		}
+	}()
+	client.FileStore(file).Saver(nil)
+}
+
+// TestContractIsANamedType: Config.Contract takes the constants, and
+// Contracts lists them with the default first.
+func TestContractIsANamedType(t *testing.T) {
+	var c client.Contract = client.DefaultContract
+	cs := client.Contracts()
+	if c != client.ContractOAuth2 || len(cs) != 6 || cs[0] != client.DefaultContract {
+		t.Fatalf("default %q, contracts %v", c, cs)
 	}
 }
