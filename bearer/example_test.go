@@ -2,9 +2,9 @@ package bearer_test
 
 import (
 	"context"
-	"errors"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"

@@ -30,9 +30,9 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"tokengate/internal/config"
-	"tokengate/jwks"
 	"tokengate/internal/oauth"
 	"tokengate/internal/store"
+	"tokengate/jwks"
 )
 
 // Defaults for a trusted issuer's settings left at zero.
