@@ -3,8 +3,9 @@
 // follows that profile) issues them.
 //
 // A Verifier checks tokens offline against the issuer's published keys
-// (found through RFC 8414 metadata, or given as a JWKS URL, or as static
-// keys), and optionally asks the issuer's RFC 7662 introspection endpoint
+// (a jwks.KeySet: found through the issuer's metadata, or given as a JWKS
+// URL, as static keys or as a key set shared with other Verifiers), and
+// optionally asks the issuer's RFC 7662 introspection endpoint
 // whether a token is still active, for routes that must see a revocation
 // at once. Verified tokens are cached until they expire (at most
 // MaxTokenLifetime, and no longer than their key stays in the issuer's

@@ -41,7 +41,7 @@ func ExampleNewVerifier() {
 func Example_program() {
 	ctx := context.Background()
 	v, err := bearer.NewVerifier(ctx, bearer.Config{
-		Issuer:           "https://auth.example.com", // keys found through its RFC 8414 metadata
+		Issuer:           "https://auth.example.com", // keys found through its metadata
 		Audience:         "https://api.example.com",  // required: tokens for other APIs are refused
 		MaxTokenLifetime: time.Hour,                  // the longest access-token lifetime the issuer grants
 	})
