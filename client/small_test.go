@@ -3,9 +3,11 @@ package client_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,5 +157,74 @@ func TestContractIsANamedType(t *testing.T) {
 	cs := client.Contracts()
 	if c != client.ContractOAuth2 || len(cs) != 6 || cs[0] != client.DefaultContract {
 		t.Fatalf("default %q, contracts %v", c, cs)
+	}
+}
+
+// failingStore is a Store in memory whose Save can be made to fail.
+type failingStore struct {
+	mu   sync.Mutex
+	t    client.Tokens
+	fail bool
+	lock sync.Mutex
+}
+
+func (s *failingStore) Load() (client.Tokens, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.t.AccessToken == "" {
+		return client.Tokens{}, fs.ErrNotExist
+	}
+	return s.t, nil
+}
+
+func (s *failingStore) Save(t client.Tokens) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail {
+		return errors.New("disk full")
+	}
+	s.t = t
+	return nil
+}
+
+func (s *failingStore) Lock(context.Context) (func(), error) {
+	s.lock.Lock()
+	return s.lock.Unlock, nil
+}
+
+// TestFailedSaveKeepsTheRotatedSession: when Store.Save fails after a
+// refresh, the error is returned, but the new pair (the server has
+// rotated the old refresh token) is kept and used, never the rotated
+// refresh token the store still holds.
+func TestFailedSaveKeepsTheRotatedSession(t *testing.T) {
+	s := newStub(t, map[string]func() (int, string){"POST /oauth/token": counter(oauthAnswer)})
+	clk := newClock()
+	st := &failingStore{}
+	c := newClient(t, client.Config{BaseURL: s.URL, Username: "u", Password: "p", Store: st, Now: clk.Now})
+	ctx := context.Background()
+	st.mu.Lock()
+	st.fail = true
+	st.mu.Unlock()
+	clk.Add(2 * time.Minute) // past the 60 s expiry
+	if _, err := c.Token(ctx); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("a failed save: %v", err)
+	}
+	st.mu.Lock()
+	st.fail = false
+	st.mu.Unlock()
+	tok, err := c.Token(ctx)
+	if err != nil || tok != "AT2" {
+		t.Fatalf("after the failed save: %q %v, want the refreshed AT2", tok, err)
+	}
+	clk.Add(2 * time.Minute)
+	if tok, err := c.Token(ctx); err != nil || tok != "AT3" {
+		t.Fatalf("next refresh: %q %v", tok, err)
+	}
+	reqs := s.requests()
+	if len(reqs) != 3 || reqs[2].Params["refresh_token"] != "RT2" {
+		t.Fatalf("requests %+v: the next refresh must send RT2", reqs)
+	}
+	if saved, _ := st.Load(); saved.AccessToken != "AT3" {
+		t.Fatalf("store holds %q", saved.AccessToken)
 	}
 }
