@@ -399,3 +399,38 @@ func TestStaticKeys(t *testing.T) {
 		t.Error("HS256 allowed")
 	}
 }
+
+func TestVerifySignature(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
+	ks, err := jwks.NewStatic([]jwks.Key{{ID: "k1", Public: pub}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(key ed25519.PrivateKey, kid string) string {
+		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: jose.JSONWebKey{Key: key, KeyID: kid}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jws, _ := s.Sign([]byte(`{"sub":"alice"}`))
+		out, _ := jws.CompactSerialize()
+		return out
+	}
+	ctx := context.Background()
+	if p, err := ks.VerifySignature(ctx, sign(priv, "k1")); err != nil || string(p) != `{"sub":"alice"}` {
+		t.Fatalf("%s %v", p, err)
+	}
+	if _, err := ks.VerifySignature(ctx, sign(other, "k1")); !errors.Is(err, jwks.ErrSignature) {
+		t.Fatalf("another key's signature: %v", err)
+	}
+	if _, err := ks.VerifySignature(ctx, sign(priv, "k2")); !errors.Is(err, jwks.ErrUnknownKey) {
+		t.Fatalf("unknown kid: %v", err)
+	}
+	none := "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9."
+	if _, err := ks.VerifySignature(ctx, none); err == nil {
+		t.Fatal("alg none accepted")
+	}
+}
