@@ -259,7 +259,7 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 		}
 		if v.keys, err = jwks.NewRemote(jwks.Options{
 			Issuer: cfg.Issuer, URL: cfg.JWKSURL, HTTPClient: hc, Algorithms: cfg.Algorithms,
-			MinRefetchInterval: interval, MaxAge: maxAge, Now: v.now,
+			MinRefetchInterval: interval, MaxAge: maxAge, UnknownKeyWait: unknownKidWait, Now: v.now,
 		}); err != nil {
 			return nil, fmt.Errorf("bearer: %w", err)
 		}
@@ -407,9 +407,7 @@ func hashToken(raw string) cacheKey {
 // (rate-limited to one fetch per MinRefetchInterval) for at most
 // unknownKidWait.
 func (v *Verifier) candidates(ctx context.Context, kid, alg string) ([]*jwks.Key, error) {
-	wctx, cancel := context.WithTimeout(ctx, unknownKidWait)
-	defer cancel()
-	ks, err := v.keys.Keys(wctx, kid, alg)
+	ks, err := v.keys.Keys(ctx, kid, alg)
 	switch {
 	case err == nil:
 		return ks, nil

@@ -106,17 +106,17 @@ func WithClaims(ctx context.Context, c *Claims) context.Context {
 // strings, the rest into Extra. exp is required.
 func decodeClaims(tok *jwt.JSONWebToken) (*Claims, error) {
 	var (
-		reg  jwt.Claims
-		priv struct {
+		reg struct {
+			jwt.Claims
 			ClientID string `json:"client_id"`
 			Scope    string `json:"scope"`
 		}
 		m map[string]any
 	)
-	if err := tok.UnsafeClaimsWithoutVerification(&m); err != nil || m == nil {
-		return nil, errors.New("claims are not a JSON object")
-	}
-	if err := tok.UnsafeClaimsWithoutVerification(&reg, &priv); err != nil {
+	if err := tok.UnsafeClaimsWithoutVerification(&m, &reg); err != nil || m == nil {
+		if m == nil {
+			return nil, errors.New("claims are not a JSON object")
+		}
 		return nil, fmt.Errorf("registered claims: %w", err)
 	}
 	if reg.Expiry == nil {
@@ -124,7 +124,7 @@ func decodeClaims(tok *jwt.JSONWebToken) (*Claims, error) {
 	}
 	c := &Claims{
 		Issuer: reg.Issuer, Subject: reg.Subject, Audience: []string(reg.Audience), ID: reg.ID,
-		ClientID: priv.ClientID, Scopes: strings.Fields(priv.Scope), ExpiresAt: reg.Expiry.Time(),
+		ClientID: reg.ClientID, Scopes: strings.Fields(reg.Scope), ExpiresAt: reg.Expiry.Time(),
 	}
 	if reg.IssuedAt != nil {
 		c.IssuedAt = reg.IssuedAt.Time()

@@ -132,6 +132,10 @@ type Options struct {
 	// MaxAge waits for the fetch it starts before using the keys at hand.
 	// Zero means not at all: the set is fetched in the background.
 	StaleWait time.Duration
+	// UnknownKeyWait bounds how long a look-up of an unknown kid waits
+	// for the fetch it needs (which goes on for later look-ups). Zero
+	// means until the fetch ends or the look-up's context does.
+	UnknownKeyWait time.Duration
 	// FetchTimeout bounds one fetch, which runs detached from the
 	// callers waiting on it. Zero means DefaultFetchTimeout.
 	FetchTimeout time.Duration
@@ -154,6 +158,7 @@ type KeySet struct {
 	interval time.Duration
 	maxAge   time.Duration
 	stale    time.Duration
+	unknown  time.Duration
 	timeout  time.Duration
 	onErr    func(error)
 	now      func() time.Time
@@ -184,7 +189,8 @@ type keys struct {
 // first look-up, or by Refresh.
 func NewRemote(o Options) (*KeySet, error) {
 	ks := &KeySet{remote: true, issuer: o.Issuer, hc: o.HTTPClient, onErr: o.OnFetchError, now: o.Now,
-		interval: o.MinRefetchInterval, timeout: o.FetchTimeout, stale: max(o.StaleWait, 0)}
+		interval: o.MinRefetchInterval, timeout: o.FetchTimeout, stale: max(o.StaleWait, 0),
+		unknown: max(o.UnknownKeyWait, 0)}
 	switch {
 	case o.URL != "":
 		if err := CheckURL(o.URL); err != nil {
@@ -269,8 +275,9 @@ func allowed(names []string) ([]string, error) {
 // alg header: the one key with the kid, or without a kid every key of
 // alg. A set older than MaxAge is fetched again (waiting StaleWait for
 // it); an unknown kid fetches the set again unless a fetch ran less than
-// MinRefetchInterval ago, and waits for it (or for ctx). Errors wrap
-// ErrUnknownKey, ErrAlgorithm, ErrUnavailable, or ctx's error.
+// MinRefetchInterval ago, and waits for it (at most UnknownKeyWait, and
+// until ctx ends). Errors wrap ErrUnknownKey, ErrAlgorithm,
+// ErrUnavailable, or the context's error.
 //
 // A key that stays in the set across fetches stays the same *Key, so
 // that Has tells whether a key has left the set.
@@ -289,10 +296,16 @@ func (ks *KeySet) Keys(ctx context.Context, kid, alg string) ([]*Key, error) {
 		}
 	}
 	if f := ks.start(ctx, now, false); f != nil {
+		wctx := ctx
+		if ks.unknown > 0 {
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithTimeout(ctx, ks.unknown)
+			defer cancel()
+		}
 		select {
 		case <-f.done:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("jwks: waiting for the key set: %w", ctx.Err())
+		case <-wctx.Done():
+			return nil, fmt.Errorf("jwks: waiting for the key set: %w", wctx.Err())
 		}
 	}
 	if s = ks.set.Load(); s != nil {
