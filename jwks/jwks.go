@@ -508,12 +508,12 @@ func parseJWKS(b []byte) ([]Key, error) {
 				KID string `json:"kid"`
 			}
 			if json.Unmarshal(raw, &id) == nil && id.KID != "" {
-				out = append(out, Key{ID: id.KID})
+				out = append(out, Key{ID: id.KID, Public: unusable("not a key go-jose can read")})
 			}
 			continue
 		}
 		if k.Use != "" && k.Use != "sig" {
-			out = append(out, Key{ID: k.KeyID, Algorithm: "use " + k.Use})
+			out = append(out, Key{ID: k.KeyID, Public: unusable(fmt.Sprintf("use %q is not sig", k.Use))})
 			continue
 		}
 		pub := k.Key
@@ -540,8 +540,8 @@ func build(given []Key, algs []string, now time.Time) (set *keys, skipped []erro
 	}
 	set = &keys{byKID: make(map[string][]*Key, len(given)), fetched: now}
 	for _, k := range given {
-		if k.Public == nil {
-			skipped = append(skipped, fmt.Errorf("key %q: not a usable signing key (%s)", k.ID, cmpOr(k.Algorithm, "unsupported")))
+		if u, ok := k.Public.(unusable); ok {
+			skipped = append(skipped, fmt.Errorf("key %q: %s", k.ID, string(u)))
 			continue
 		}
 		alg, err := keyAlgorithm(k.Public, k.Algorithm)
@@ -562,12 +562,9 @@ func build(given []Key, algs []string, now time.Time) (set *keys, skipped []erro
 	return set, skipped, nil
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
+// unusable stands for a key of a JWKS that cannot verify, kept so that
+// its kid counts for duplicates; it says why.
+type unusable string
 
 // keyAlgorithm returns the algorithm a key verifies: its declared one
 // (which must fit the key type), else the usual one for its type.
