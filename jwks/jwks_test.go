@@ -434,3 +434,32 @@ func TestVerifySignature(t *testing.T) {
 		t.Fatal("alg none accepted")
 	}
 }
+
+func TestUnusableKeysAreSkipped(t *testing.T) {
+	p := newIdP(t)
+	good, _ := json.Marshal(newKey(t, "good"))
+	enc := newKey(t, "enc")
+	enc.Use = "enc"
+	encJSON, _ := json.Marshal(enc)
+	odd := `{"kty":"OKP","crv":"X448","kid":"odd","x":"AAAA"}`
+	hmac := `{"kty":"oct","kid":"h","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}`
+	p.mu.Lock()
+	p.body = []byte(`{"keys":[` + string(good) + `,` + string(encJSON) + `,` + odd + `,` + hmac + `]}`)
+	p.mu.Unlock()
+	ks := p.newSet(t, jwks.Options{})
+	ctx := context.Background()
+	if _, err := ks.Keys(ctx, "good", "EdDSA"); err != nil {
+		t.Fatalf("the usable key: %v", err)
+	}
+	for _, kid := range []string{"enc", "odd", "h"} {
+		if _, err := ks.Keys(ctx, kid, "EdDSA"); !errors.Is(err, jwks.ErrUnknownKey) {
+			t.Errorf("%s: %v", kid, err)
+		}
+	}
+	p.mu.Lock()
+	p.body = []byte(`{"keys":[` + string(encJSON) + `,` + hmac + `]}`)
+	p.mu.Unlock()
+	if err := ks.Refresh(ctx); err == nil || !strings.Contains(err.Error(), "no usable signing key") || !strings.Contains(err.Error(), `use "enc"`) {
+		t.Fatalf("a set of unusable keys: %v", err)
+	}
+}
