@@ -157,7 +157,7 @@ func loginCredential(cfg *Config) (credential, error) {
 		given = append(given, "ExternalToken")
 	}
 	if len(given) > 1 {
-		return credNone, fmt.Errorf("%w: %s are all set; give one", ErrConflictingCredentials, strings.Join(given, " and "))
+		return credNone, fmt.Errorf("%w: %s given; give one", ErrConflictingCredentials, strings.Join(given, " and "))
 	}
 	switch {
 	case cfg.Username != "" || cfg.Password != "":
