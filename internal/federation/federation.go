@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -239,20 +238,12 @@ func checkURL(raw string, allowLoopback bool) error {
 	switch {
 	case u.Scheme == "https":
 		return nil
-	case u.Scheme == "http" && allowLoopback && loopbackHost(u.Hostname()):
+	case u.Scheme == "http" && allowLoopback && jwks.IsLoopback(u.Hostname()):
 		return nil
-	case u.Scheme == "http" && loopbackHost(u.Hostname()):
+	case u.Scheme == "http" && jwks.IsLoopback(u.Hostname()):
 		return fmt.Errorf("%q: plain http is not allowed (loopback http is not enabled)", raw)
 	}
 	return fmt.Errorf("%q: keys are fetched over https only", raw)
-}
-
-func loopbackHost(h string) bool {
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // httpClient returns a copy of c (or a new client) whose redirects obey
