@@ -86,10 +86,13 @@ var (
 	ErrSignature = errors.New("jwks: signature invalid")
 )
 
-// Algorithms are the JWS algorithms a key set accepts when
+// supported are the JWS algorithms a key may verify.
+var supported = [...]string{"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+
+// Algorithms returns the JWS algorithms a key set accepts when
 // Options.Algorithms is empty: every asymmetric one. "none" and the HMAC
 // algorithms never are.
-var Algorithms = []string{"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+func Algorithms() []string { return slices.Clone(supported[:]) }
 
 // Key is one verification key, bound to the one algorithm it verifies.
 type Key struct {
@@ -119,7 +122,7 @@ type Options struct {
 	// https (or loopback http) URLs.
 	HTTPClient *http.Client
 	// Algorithms restricts the algorithms of the keys kept; empty means
-	// Algorithms. Keys of other algorithms are skipped.
+	// Algorithms(). Keys of other algorithms are skipped.
 	Algorithms []string
 	// MinRefetchInterval is the least time between two fetches (one
 	// after a failed fetch comes after at most 5 s). Zero means
@@ -237,7 +240,7 @@ func NewRemote(o Options) (*KeySet, error) {
 // NewStatic returns a key set of the given keys, for issuers whose keys
 // are distributed out of band; it never fetches. Every key must be usable
 // (a public Ed25519, ECDSA or RSA key of an allowed algorithm, algorithms
-// empty meaning Algorithms), and no kid may appear twice.
+// empty meaning Algorithms()), and no kid may appear twice.
 func NewStatic(given []Key, algorithms []string) (*KeySet, error) {
 	algs, err := allowed(algorithms)
 	if err != nil {
@@ -261,10 +264,10 @@ func NewStatic(given []Key, algorithms []string) (*KeySet, error) {
 // allowed checks a list of algorithms.
 func allowed(names []string) ([]string, error) {
 	if len(names) == 0 {
-		return Algorithms, nil
+		return Algorithms(), nil
 	}
 	for _, n := range names {
-		if !slices.Contains(Algorithms, n) {
+		if !slices.Contains(supported[:], n) {
 			return nil, fmt.Errorf("jwks: algorithm %q is not accepted (asymmetric JWS algorithms only)", n)
 		}
 	}
