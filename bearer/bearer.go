@@ -3,8 +3,9 @@
 // follows that profile) issues them.
 //
 // A Verifier checks tokens offline against the issuer's published keys
-// (found through RFC 8414 metadata, or given as a JWKS URL, or as static
-// keys), and optionally asks the issuer's RFC 7662 introspection endpoint
+// (a jwks.KeySet: found through the issuer's metadata, or given as a JWKS
+// URL, as static keys or as a key set shared with other Verifiers), and
+// optionally asks the issuer's RFC 7662 introspection endpoint
 // whether a token is still active, for routes that must see a revocation
 // at once. Verified tokens are cached until they expire (at most
 // MaxTokenLifetime, and no longer than their key stays in the issuer's
@@ -29,10 +30,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"tokengate/jwks"
 )
 
 // MaxTokenSize is the length in bytes beyond which a token is rejected
@@ -81,10 +86,10 @@ const unknownKidWait = 2 * time.Second
 // be https, except on loopback (127.0.0.0/8, ::1, localhost).
 type Config struct {
 	// Issuer is the authorization server's issuer identifier; the iss of
-	// every token must equal it. Without JWKSURL and StaticKeys, the key
-	// set is found through its RFC 8414 metadata
-	// (/.well-known/oauth-authorization-server, falling back to
-	// /.well-known/openid-configuration), whose issuer must match.
+	// every token must equal it. Without JWKSURL, StaticKeys and KeySet,
+	// the key set is found through its metadata (jwks.Options.Issuer:
+	// /.well-known/openid-configuration, then RFC 8414's
+	// /.well-known/oauth-authorization-server), whose issuer must match.
 	Issuer string
 	// SkipIssuerCheck accepts tokens of any iss with offline verification
 	// and no Issuer. Only for issuers whose keys sign for no one else.
@@ -95,7 +100,12 @@ type Config struct {
 	// keys are distributed out of band. Each key's algorithm is its Algorithm
 	// or, when empty, the usual one for its type (EdDSA, ES256/384/512
 	// by curve, RS256). HMAC keys are refused.
-	StaticKeys []jose.JSONWebKey
+	StaticKeys []jwks.Key
+	// KeySet is a key set to verify with, shared with other Verifiers or
+	// with other uses of the issuer's keys (jwks.NewRemote,
+	// jwks.NewStatic). It replaces JWKSURL, StaticKeys, discovery,
+	// MinRefetchInterval and KeyMaxAge; NewVerifier fetches it once.
+	KeySet *jwks.KeySet
 
 	// Audience must be one of the token's aud values (RFC 9068 §4):
 	// without it, a token minted for another API of the same issuer
@@ -167,9 +177,7 @@ type Verifier struct {
 	nbfLeew  time.Duration
 	maxLife  time.Duration // 0: no limit
 	algs     []jose.SignatureAlgorithm
-	static   *keySet     // StaticKeys, or nil
-	remote   *remoteKeys // fetched keys, or nil
-	maxAge   time.Duration
+	keys     *jwks.KeySet // nil: introspection only
 	intro    *introspector
 	introTTL time.Duration
 	cache    *tokenCache // nil when disabled
@@ -215,12 +223,12 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: DefaultHTTPTimeout}
 	}
-	offline := cfg.Issuer != "" || cfg.JWKSURL != "" || len(cfg.StaticKeys) > 0
+	offline := cfg.Issuer != "" || cfg.JWKSURL != "" || len(cfg.StaticKeys) > 0 || cfg.KeySet != nil
 	if !offline && cfg.IntrospectionURL == "" {
-		return nil, errors.New("bearer: give Issuer, JWKSURL, StaticKeys or IntrospectionURL")
+		return nil, errors.New("bearer: give Issuer, JWKSURL, StaticKeys, KeySet or IntrospectionURL")
 	}
-	if len(cfg.StaticKeys) > 0 && cfg.JWKSURL != "" {
-		return nil, errors.New("bearer: give JWKSURL or StaticKeys, not both")
+	if n := btoi(len(cfg.StaticKeys) > 0) + btoi(cfg.JWKSURL != "") + btoi(cfg.KeySet != nil); n > 1 {
+		return nil, errors.New("bearer: give one of JWKSURL, StaticKeys and KeySet")
 	}
 	if offline && cfg.Issuer == "" && !cfg.SkipIssuerCheck {
 		return nil, errors.New("bearer: give Issuer (every token's iss must equal it), or set SkipIssuerCheck")
@@ -228,50 +236,37 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.Audience == "" && !cfg.SkipAudienceCheck {
 		return nil, errors.New("bearer: give Audience (every token's aud must contain it), or set SkipAudienceCheck")
 	}
-	for _, u := range []struct{ what, url string }{{"JWKSURL", cfg.JWKSURL}, {"IntrospectionURL", cfg.IntrospectionURL}} {
-		if u.url != "" {
-			if err := checkURL(u.what, u.url); err != nil {
-				return nil, err
-			}
+	if cfg.IntrospectionURL != "" {
+		if err := jwks.CheckURL(cfg.IntrospectionURL); err != nil {
+			return nil, fmt.Errorf("bearer: IntrospectionURL: %w", err)
 		}
 	}
-	if cfg.Issuer != "" && cfg.JWKSURL == "" && len(cfg.StaticKeys) == 0 {
-		if err := checkURL("Issuer", cfg.Issuer); err != nil {
-			return nil, err
-		}
-	}
-	docs := secureRedirects(hc)
 	switch {
+	case cfg.KeySet != nil:
+		v.keys = cfg.KeySet
 	case len(cfg.StaticKeys) > 0:
-		set, skipped, err := newKeySet(cfg.StaticKeys, v.algs, v.now())
-		if err == nil && len(skipped) > 0 {
-			err = errors.Join(skipped...)
+		if v.keys, err = jwks.NewStatic(cfg.StaticKeys, cfg.Algorithms); err != nil {
+			return nil, fmt.Errorf("bearer: %w", err)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("bearer: static keys: %w", err)
-		}
-		v.static = set
 	case offline:
-		jwksURL := cfg.JWKSURL
-		if jwksURL == "" {
-			if jwksURL, err = discover(ctx, docs, cfg.Issuer); err != nil {
-				return nil, err
-			}
+		maxAge := cfg.KeyMaxAge
+		if maxAge == 0 {
+			maxAge = DefaultKeyMaxAge
 		}
 		interval := cfg.MinRefetchInterval
 		if interval <= 0 {
 			interval = DefaultMinRefetchInterval
 		}
-		v.remote = &remoteKeys{url: jwksURL, hc: docs, allowed: v.algs, interval: interval, now: v.now}
-		v.remote.lastAttempt = v.now()
-		if err := v.remote.fetch(ctx); err != nil {
-			return nil, err
+		if v.keys, err = jwks.NewRemote(jwks.Options{
+			Issuer: cfg.Issuer, URL: cfg.JWKSURL, HTTPClient: hc, Algorithms: cfg.Algorithms,
+			MinRefetchInterval: interval, MaxAge: maxAge, UnknownKeyWait: unknownKidWait, Now: v.now,
+		}); err != nil {
+			return nil, fmt.Errorf("bearer: %w", err)
 		}
-		switch {
-		case cfg.KeyMaxAge == 0:
-			v.maxAge = DefaultKeyMaxAge
-		case cfg.KeyMaxAge > 0:
-			v.maxAge = cfg.KeyMaxAge
+	}
+	if v.keys != nil {
+		if err := v.keys.Refresh(ctx); err != nil {
+			return nil, fmt.Errorf("bearer: %w", err)
 		}
 	}
 	if cfg.IntrospectionURL != "" {
@@ -303,18 +298,25 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 
 // allowedAlgorithms parses Config.Algorithms.
 func allowedAlgorithms(names []string) ([]jose.SignatureAlgorithm, error) {
+	supported := jwks.Algorithms()
 	if len(names) == 0 {
-		return defaultAlgorithms, nil
+		names = supported
 	}
 	out := make([]jose.SignatureAlgorithm, 0, len(names))
 	for _, n := range names {
-		a := jose.SignatureAlgorithm(n)
-		if !containsAlg(defaultAlgorithms, a) {
+		if !slices.Contains(supported, n) {
 			return nil, fmt.Errorf("bearer: algorithm %q is not accepted (asymmetric JWS algorithms only)", n)
 		}
-		out = append(out, a)
+		out = append(out, jose.SignatureAlgorithm(n))
 	}
 	return out, nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Verify checks an access token and returns its claims. A token seen
@@ -344,11 +346,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 	if v.cache != nil {
 		key = hashToken(raw)
 		if e, ok := v.cache.get(&key, now); ok {
-			if v.remote == nil {
-				return e.claims, e.err
-			}
-			v.refreshStale(ctx, now)
-			if e.key == nil || v.remote.current().has(e.key) {
+			if e.key == nil || v.keys.Has(ctx, e.key) {
 				return e.claims, e.err
 			}
 			// Its key left the key set: verify again (and fail).
@@ -356,9 +354,9 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 		}
 	}
 	var c *Claims
-	var vk *verifyKey
+	var vk *jwks.Key
 	var until time.Time
-	if v.static != nil || v.remote != nil {
+	if v.keys != nil {
 		var err error
 		if c, vk, err = v.verifyJWT(ctx, raw, now); err != nil {
 			return nil, err
@@ -405,48 +403,33 @@ func hashToken(raw string) cacheKey {
 	return sha256.Sum256([]byte(raw))
 }
 
-// keys returns the key set in use.
-func (v *Verifier) keys() *keySet {
-	if v.static != nil {
-		return v.static
+// candidates finds the keys for kid and alg. A stale key set is
+// refetched in the background; an unknown kid waits for a refetch
+// (rate-limited to one fetch per MinRefetchInterval) for at most
+// unknownKidWait.
+func (v *Verifier) candidates(ctx context.Context, kid, alg string) ([]*jwks.Key, error) {
+	ks, err := v.keys.Keys(ctx, kid, alg)
+	switch {
+	case err == nil:
+		return ks, nil
+	case errors.Is(err, jwks.ErrAlgorithm):
+		return nil, ErrAlgorithm
+	case errors.Is(err, jwks.ErrUnknownKey):
+		return nil, ErrUnknownKey
 	}
-	return v.remote.current()
-}
-
-// refreshStale starts fetching the key set again in the background when
-// it is older than KeyMaxAge; verification goes on with the keys at hand.
-func (v *Verifier) refreshStale(ctx context.Context, now time.Time) {
-	if v.maxAge > 0 && now.Sub(v.remote.current().fetched) >= v.maxAge {
-		v.remote.start(ctx)
-	}
-}
-
-// key finds the key for kid and alg. A stale key set is refetched in the
-// background; an unknown kid waits for a refetch (rate-limited to one
-// fetch per MinRefetchInterval) for at most unknownKidWait.
-func (v *Verifier) key(ctx context.Context, kid, alg string, now time.Time) (*verifyKey, error) {
-	if v.remote != nil {
-		v.refreshStale(ctx, now)
-	}
-	k, err := v.keys().lookup(kid, alg)
-	if v.remote == nil || !errors.Is(err, ErrUnknownKey) {
-		return k, err
-	}
-	wctx, cancel := context.WithTimeout(ctx, unknownKidWait)
-	_ = v.remote.refetch(wctx)
-	cancel()
-	return v.remote.current().lookup(kid, alg)
+	// The key set could not be had in time: the kid is unknown here.
+	return nil, fmt.Errorf("%w (%w)", ErrUnknownKey, err)
 }
 
 // verifyJWT is the offline verification of RFC 9068 §4. It returns the
 // key that verified the token.
-func (v *Verifier) verifyJWT(ctx context.Context, raw string, now time.Time) (*Claims, *verifyKey, error) {
+func (v *Verifier) verifyJWT(ctx context.Context, raw string, now time.Time) (*Claims, *jwks.Key, error) {
 	if !canonical(raw) {
 		// One token, one spelling: base64url without padding and with
 		// zero trailing bits (RFC 7515 §2, RFC 4648 §3.5).
 		return nil, nil, fmt.Errorf("%w: not canonical base64url", ErrMalformed)
 	}
-	jws, err := jose.ParseSignedCompact(raw, v.algs)
+	tok, err := jwt.ParseSigned(raw, v.algs)
 	if err != nil {
 		var ua *jose.ErrUnexpectedSignatureAlgorithm
 		if errors.As(err, &ua) {
@@ -454,23 +437,29 @@ func (v *Verifier) verifyJWT(ctx context.Context, raw string, now time.Time) (*C
 		}
 		return nil, nil, fmt.Errorf("%w: not a compact JWS", ErrMalformed)
 	}
-	if len(jws.Signatures) != 1 {
+	if len(tok.Headers) != 1 {
 		return nil, nil, fmt.Errorf("%w: want exactly one signature", ErrMalformed)
 	}
-	h := jws.Signatures[0].Header
-	k, err := v.key(ctx, h.KeyID, h.Algorithm, now)
+	h := tok.Headers[0]
+	cands, err := v.candidates(ctx, h.KeyID, h.Algorithm)
 	if err != nil {
 		return nil, nil, err
 	}
-	payload, err := jws.Verify(k.pub)
-	if err != nil {
+	var k *jwks.Key
+	for _, c := range cands {
+		if tok.Claims(c.Public) == nil {
+			k = c
+			break
+		}
+	}
+	if k == nil {
 		return nil, nil, ErrSignature
 	}
 	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
 	if !isAccessType(typ) {
 		return nil, nil, ErrType
 	}
-	c, err := decodeClaims(payload)
+	c, err := decodeClaims(tok)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
@@ -488,7 +477,7 @@ func (v *Verifier) verifyJWT(ctx context.Context, raw string, now time.Time) (*C
 	if v.issuer != "" && c.Issuer != v.issuer {
 		return nil, nil, ErrIssuer
 	}
-	if v.audience != "" && !contains(c.Audience, v.audience) {
+	if v.audience != "" && !slices.Contains(c.Audience, v.audience) {
 		return nil, nil, ErrAudience
 	}
 	return c, k, nil
@@ -534,13 +523,4 @@ func isAccessType(typ string) bool {
 		typ = typ[len(p):]
 	}
 	return strings.EqualFold(typ, "at+jwt")
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

@@ -19,6 +19,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"tokengate/bearer"
+	"tokengate/jwks"
 )
 
 // protected is a handler behind v.Require(scopes...) that reports the
@@ -122,6 +123,11 @@ func newTestKey(t *testing.T, kid string) *testKey {
 		t.Fatal(err)
 	}
 	return &testKey{kid: kid, priv: priv}
+}
+
+// key is the public key, as a static key.
+func (k *testKey) key() jwks.Key {
+	return jwks.Key{ID: k.kid, Algorithm: "EdDSA", Public: k.priv.Public()}
 }
 
 func (k *testKey) jwk() jose.JSONWebKey {
@@ -270,7 +276,7 @@ func TestVerifyRejectsOtherIssuerAndAudience(t *testing.T) {
 func TestVerifyRejectsRefreshTokens(t *testing.T) {
 	k := newTestKey(t, "k1")
 	now := time.Now()
-	v := newVerifier(t, bearer.Config{Issuer: "https://issuer.example", StaticKeys: []jose.JSONWebKey{k.jwk()}, SkipAudienceCheck: true})
+	v := newVerifier(t, bearer.Config{Issuer: "https://issuer.example", StaticKeys: []jwks.Key{k.key()}, SkipAudienceCheck: true})
 	claims := func(use string) map[string]any {
 		c := map[string]any{"iss": "https://issuer.example", "sub": "admin", "exp": now.Add(time.Hour).Unix(), "iat": now.Unix(), "jti": "x", "exi": 3600}
 		if use != "" {
@@ -314,7 +320,7 @@ func TestVerifyRejectsRefreshTokens(t *testing.T) {
 func TestVerifyTimeChecks(t *testing.T) {
 	k := newTestKey(t, "k1")
 	clk := newClock()
-	v := newVerifier(t, bearer.Config{StaticKeys: []jose.JSONWebKey{k.jwk()}, SkipIssuerCheck: true, SkipAudienceCheck: true, Leeway: 5 * time.Second, NotBeforeLeeway: 5 * time.Second, Now: clk.Now, CacheSize: -1})
+	v := newVerifier(t, bearer.Config{StaticKeys: []jwks.Key{k.key()}, SkipIssuerCheck: true, SkipAudienceCheck: true, Leeway: 5 * time.Second, NotBeforeLeeway: 5 * time.Second, Now: clk.Now, CacheSize: -1})
 	now := clk.Now()
 	ctx := context.Background()
 	mint := func(exp, nbf time.Time) string {
@@ -493,14 +499,14 @@ func TestIntrospectionSeesRevocation(t *testing.T) {
 func TestNewVerifierRefusesBadConfigs(t *testing.T) {
 	tg := startTokengate(t, baseConfig, nil)
 	ctx := context.Background()
-	hmacKey := jose.JSONWebKey{Key: make([]byte, 32), KeyID: "h", Algorithm: "HS256"}
+	hmacKey := jwks.Key{Public: make([]byte, 32), ID: "h", Algorithm: "HS256"}
 	cases := []struct {
 		name string
 		cfg  bearer.Config
 		want string
 	}{
 		{"nothing", bearer.Config{}, "give Issuer"},
-		{"HMAC static key", bearer.Config{StaticKeys: []jose.JSONWebKey{hmacKey}, SkipIssuerCheck: true, SkipAudienceCheck: true}, "unsupported key type"},
+		{"HMAC static key", bearer.Config{StaticKeys: []jwks.Key{hmacKey}, SkipIssuerCheck: true, SkipAudienceCheck: true}, "unsupported key type"},
 		{"HS256 allowed", bearer.Config{Issuer: tg.URL, Audience: "api://orders", Algorithms: []string{"HS256"}}, "not accepted"},
 		{"none allowed", bearer.Config{Issuer: tg.URL, Audience: "api://orders", Algorithms: []string{"none"}}, "not accepted"},
 		{"issuer without metadata", bearer.Config{Issuer: tg.URL + "/tenant", Audience: "api://orders"}, "404"},
@@ -509,7 +515,7 @@ func TestNewVerifierRefusesBadConfigs(t *testing.T) {
 		{"only disallowed keys", bearer.Config{Issuer: tg.URL, Audience: "api://orders", Algorithms: []string{"RS256"}}, "no usable signing key"},
 		{"no audience", bearer.Config{Issuer: tg.URL}, "give Audience"},
 		{"no issuer with a JWKS URL", bearer.Config{JWKSURL: tg.URL + "/.well-known/jwks.json", Audience: "api://orders"}, "give Issuer"},
-		{"no issuer with static keys", bearer.Config{StaticKeys: []jose.JSONWebKey{newTestKey(t, "k").jwk()}, Audience: "api://orders"}, "give Issuer"},
+		{"no issuer with static keys", bearer.Config{StaticKeys: []jwks.Key{newTestKey(t, "k").key()}, Audience: "api://orders"}, "give Issuer"},
 		{"plain http JWKS", bearer.Config{Issuer: "https://issuer.example", JWKSURL: "http://issuer.example/jwks", Audience: "api://orders"}, "plain http"},
 		{"plain http issuer", bearer.Config{Issuer: "http://issuer.example", Audience: "api://orders"}, "plain http"},
 		{"plain http introspection", bearer.Config{IntrospectionURL: "http://issuer.example/introspect", ClientID: "rs", ClientSecret: "rs-secret", Audience: "api://orders"}, "plain http"},
@@ -527,7 +533,7 @@ func TestNewVerifierRefusesBadConfigs(t *testing.T) {
 
 func TestRequirePanicsOnInvalidScope(t *testing.T) {
 	k := newTestKey(t, "k")
-	v := newVerifier(t, bearer.Config{StaticKeys: []jose.JSONWebKey{k.jwk()}, SkipIssuerCheck: true, SkipAudienceCheck: true})
+	v := newVerifier(t, bearer.Config{StaticKeys: []jwks.Key{k.key()}, SkipIssuerCheck: true, SkipAudienceCheck: true})
 	defer func() {
 		if recover() == nil {
 			t.Fatal("no panic")
@@ -539,7 +545,7 @@ func TestRequirePanicsOnInvalidScope(t *testing.T) {
 // A handler behind Require sees the request otherwise unchanged.
 func TestRequirePassesRequestThrough(t *testing.T) {
 	k := newTestKey(t, "k")
-	v := newVerifier(t, bearer.Config{StaticKeys: []jose.JSONWebKey{k.jwk()}, SkipIssuerCheck: true, SkipAudienceCheck: true})
+	v := newVerifier(t, bearer.Config{StaticKeys: []jwks.Key{k.key()}, SkipIssuerCheck: true, SkipAudienceCheck: true})
 	tok := k.mint(t, "at+jwt", map[string]any{"sub": "s", "scope": "a b", "exp": time.Now().Add(time.Hour).Unix()})
 	var body string
 	h := v.Require("b")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"sync"
 	"time"
+
+	"tokengate/jwks"
 )
 
 // cacheKey is the SHA-256 of a token: the cache never holds tokens.
@@ -12,8 +14,8 @@ type cacheKey [sha256.Size]byte
 // cacheEntry is a verdict on one token, good until until (Unix ns).
 type cacheEntry struct {
 	claims *Claims
-	key    *verifyKey // the key that verified it, nil for introspection
-	err    error      // a cached rejection (introspection mode only)
+	key    *jwks.Key // the key that verified it, nil for introspection
+	err    error     // a cached rejection (introspection mode only)
 	until  int64
 }
 

@@ -2,13 +2,13 @@ package bearer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // Claims are the claims of a verified access token (RFC 9068 §2.2). Each
@@ -100,94 +100,43 @@ func WithClaims(ctx context.Context, c *Claims) context.Context {
 	return context.WithValue(ctx, claimsKey{}, c)
 }
 
-// decodeClaims decodes a JSON claims object, strictly typed for the
-// registered claims. exp is required.
-func decodeClaims(p []byte) (*Claims, error) {
-	var m map[string]any
-	if err := json.Unmarshal(p, &m); err != nil || m == nil {
-		return nil, errors.New("claims are not a JSON object")
-	}
-	c := &Claims{}
-	var scope string
-	for _, f := range [...]struct {
-		name string
-		dst  *string
-	}{{"iss", &c.Issuer}, {"sub", &c.Subject}, {"jti", &c.ID}, {"client_id", &c.ClientID}, {"scope", &scope}} {
-		if v, ok := m[f.name]; ok {
-			s, ok := v.(string)
-			if !ok {
-				return nil, fmt.Errorf("claim %s is not a string", f.name)
-			}
-			*f.dst = s
-			delete(m, f.name)
+// decodeClaims decodes the claims of a verified token: the registered
+// ones with go-jose's jwt package (strictly typed: a string iss, aud a
+// string or an array of strings, NumericDates), client_id and scope as
+// strings, the rest into Extra. exp is required.
+func decodeClaims(tok *jwt.JSONWebToken) (*Claims, error) {
+	var (
+		reg struct {
+			jwt.Claims
+			ClientID string `json:"client_id"`
+			Scope    string `json:"scope"`
 		}
-	}
-	c.Scopes = strings.Fields(scope)
-	if v, ok := m["aud"]; ok {
-		aud, err := decodeAudience(v)
-		if err != nil {
-			return nil, err
+		m map[string]any
+	)
+	if err := tok.UnsafeClaimsWithoutVerification(&m, &reg); err != nil || m == nil {
+		if m == nil {
+			return nil, errors.New("claims are not a JSON object")
 		}
-		c.Audience = aud
-		delete(m, "aud")
+		return nil, fmt.Errorf("registered claims: %w", err)
 	}
-	hasExp := false
-	for _, f := range [...]struct {
-		name string
-		dst  *time.Time
-	}{{"exp", &c.ExpiresAt}, {"nbf", &c.NotBefore}, {"iat", &c.IssuedAt}} {
-		if v, ok := m[f.name]; ok {
-			t, err := decodeDate(v)
-			if err != nil {
-				return nil, fmt.Errorf("claim %s: %w", f.name, err)
-			}
-			*f.dst = t
-			hasExp = hasExp || f.name == "exp"
-			delete(m, f.name)
-		}
-	}
-	if !hasExp {
+	if reg.Expiry == nil {
 		return nil, errors.New("no exp claim")
+	}
+	c := &Claims{
+		Issuer: reg.Issuer, Subject: reg.Subject, Audience: []string(reg.Audience), ID: reg.ID,
+		ClientID: reg.ClientID, Scopes: strings.Fields(reg.Scope), ExpiresAt: reg.Expiry.Time(),
+	}
+	if reg.IssuedAt != nil {
+		c.IssuedAt = reg.IssuedAt.Time()
+	}
+	if reg.NotBefore != nil {
+		c.NotBefore = reg.NotBefore.Time()
+	}
+	for _, name := range [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope"} {
+		delete(m, name)
 	}
 	if len(m) > 0 {
 		c.Extra = m
 	}
 	return c, nil
-}
-
-var errAudience = errors.New("claim aud is not a string or an array of strings")
-
-func decodeAudience(v any) ([]string, error) {
-	switch v := v.(type) {
-	case string:
-		return []string{v}, nil
-	case []any:
-		a := make([]string, len(v))
-		for i, x := range v {
-			s, ok := x.(string)
-			if !ok {
-				return nil, errAudience
-			}
-			a[i] = s
-		}
-		return a, nil
-	}
-	return nil, errAudience
-}
-
-// maxDate is 9999-12-31T23:59:59Z, the largest NumericDate accepted.
-const maxDate = 253402300799
-
-// decodeDate decodes a NumericDate (RFC 7519 §2): seconds since the
-// epoch, possibly fractional.
-func decodeDate(v any) (time.Time, error) {
-	f, ok := v.(float64)
-	if !ok {
-		return time.Time{}, errors.New("not a number")
-	}
-	if math.IsNaN(f) || f < 0 || f > maxDate {
-		return time.Time{}, errors.New("date out of range")
-	}
-	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)), nil
 }

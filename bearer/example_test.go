@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"tokengate/bearer"
+	"tokengate/jwks"
 )
 
 // Protect an API with tokens of a tokengate (or any RFC 9068 issuer): the
@@ -39,7 +41,7 @@ func ExampleNewVerifier() {
 func Example_program() {
 	ctx := context.Background()
 	v, err := bearer.NewVerifier(ctx, bearer.Config{
-		Issuer:           "https://auth.example.com", // keys found through its RFC 8414 metadata
+		Issuer:           "https://auth.example.com", // keys found through its metadata
 		Audience:         "https://api.example.com",  // required: tokens for other APIs are refused
 		MaxTokenLifetime: time.Hour,                  // the longest access-token lifetime the issuer grants
 	})
@@ -73,7 +75,7 @@ func ExampleVerifier_Require() {
 	v, err := bearer.NewVerifier(context.Background(), bearer.Config{
 		Issuer:     "https://auth.example.com",
 		Audience:   "https://api.example.com",
-		StaticKeys: []jose.JSONWebKey{{Key: iss.priv.Public(), KeyID: "key-1", Algorithm: "EdDSA"}},
+		StaticKeys: []jwks.Key{{ID: "key-1", Algorithm: "EdDSA", Public: iss.priv.Public()}},
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -114,13 +116,13 @@ func ExampleVerifier_Verify() {
 	v, err := bearer.NewVerifier(context.Background(), bearer.Config{
 		Issuer:     "https://auth.example.com",
 		Audience:   "https://api.example.com",
-		StaticKeys: []jose.JSONWebKey{{Key: iss.priv.Public(), KeyID: "key-1"}},
+		StaticKeys: []jwks.Key{{ID: "key-1", Public: iss.priv.Public()}},
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
 	expired := iss.token("at+jwt", map[string]any{"sub": "alice", "exp": time.Now().Add(-time.Hour).Unix()})
 	_, err = v.Verify(context.Background(), expired)
-	fmt.Println(err)
-	// Output: bearer: token expired
+	fmt.Println(errors.Is(err, bearer.ErrExpired), err)
+	// Output: true bearer: token expired
 }

@@ -7,8 +7,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"tokengate/jwks"
 )
 
 // introspector calls an RFC 7662 endpoint.
@@ -21,17 +26,12 @@ type introspector struct {
 
 // introspection is the RFC 7662 §2.2 answer.
 type introspection struct {
-	Active    bool    `json:"active"`
-	Scope     string  `json:"scope"`
-	ClientID  string  `json:"client_id"`
-	TokenType string  `json:"token_type"`
-	Exp       float64 `json:"exp"`
-	Iat       float64 `json:"iat"`
-	Nbf       float64 `json:"nbf"`
-	Sub       string  `json:"sub"`
-	Aud       any     `json:"aud"`
-	Iss       string  `json:"iss"`
-	Jti       string  `json:"jti"`
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope"`
+	ClientID  string `json:"client_id"`
+	TokenType string `json:"token_type"`
+	// The registered claims, decoded by go-jose's jwt package.
+	jwt.Claims
 }
 
 // introspect asks whether raw is an active access token and returns its
@@ -57,7 +57,7 @@ func (v *Verifier) introspect(ctx context.Context, raw string, now time.Time) (*
 	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
 		return nil, fmt.Errorf("%w: introspection endpoint redirected to %s (HTTP %d); redirects are not followed", ErrUnavailable, redirectTarget(resp), resp.StatusCode)
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentSize))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, jwks.MaxDocumentSize))
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading the introspection answer: %w", ErrUnavailable, err)
 	}
@@ -77,14 +77,10 @@ func (v *Verifier) introspect(ctx context.Context, raw string, now time.Time) (*
 		return nil, fmt.Errorf("%w: token_type is not an access token", ErrInactive)
 	}
 	c := &Claims{
-		Issuer: ir.Iss, Subject: ir.Sub, ID: ir.Jti, ClientID: ir.ClientID,
+		Issuer: ir.Issuer, Subject: ir.Subject, ID: ir.ID, ClientID: ir.ClientID,
 		Scopes:    strings.Fields(ir.Scope),
-		ExpiresAt: unixTime(ir.Exp), IssuedAt: unixTime(ir.Iat), NotBefore: unixTime(ir.Nbf),
-	}
-	if ir.Aud != nil {
-		if c.Audience, err = decodeAudience(ir.Aud); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
+		Audience:  []string(ir.Audience),
+		ExpiresAt: unixTime(ir.Expiry), IssuedAt: unixTime(ir.IssuedAt), NotBefore: unixTime(ir.NotBefore),
 	}
 	if err := v.checkTimes(c, now); err != nil {
 		return nil, err
@@ -92,17 +88,18 @@ func (v *Verifier) introspect(ctx context.Context, raw string, now time.Time) (*
 	if v.issuer != "" && c.Issuer != v.issuer {
 		return nil, ErrIssuer
 	}
-	if v.audience != "" && !contains(c.Audience, v.audience) {
+	if v.audience != "" && !slices.Contains(c.Audience, v.audience) {
 		return nil, ErrAudience
 	}
 	return c, nil
 }
 
-func unixTime(f float64) time.Time {
-	if f <= 0 || f > maxDate {
+// unixTime is d's time, zero when d is absent or not after the epoch.
+func unixTime(d *jwt.NumericDate) time.Time {
+	if d == nil || *d <= 0 {
 		return time.Time{}
 	}
-	return time.Unix(int64(f), 0)
+	return d.Time()
 }
 
 // noRedirects returns a copy of hc that does not follow redirects: the

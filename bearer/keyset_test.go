@@ -16,6 +16,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"tokengate/bearer"
+	"tokengate/jwks"
 )
 
 const testIssuer = "https://issuer.example"
@@ -133,7 +134,7 @@ func TestWithdrawnKeyEndsCachedVerifications(t *testing.T) {
 func TestTokenLifetimeHasACeiling(t *testing.T) {
 	clk := newClock()
 	k := newTestKey(t, "k1")
-	v := newVerifier(t, bearer.Config{Issuer: testIssuer, StaticKeys: []jose.JSONWebKey{k.jwk()}, Audience: "api://orders", Now: clk.Now, MaxTokenLifetime: 24 * time.Hour})
+	v := newVerifier(t, bearer.Config{Issuer: testIssuer, StaticKeys: []jwks.Key{k.key()}, Audience: "api://orders", Now: clk.Now, MaxTokenLifetime: 24 * time.Hour})
 	ctx := context.Background()
 	long := k.mint(t, "at+jwt", claimsAt(clk.Now(), 10*365*24*time.Hour))
 	if _, err := v.Verify(ctx, long); !errors.Is(err, bearer.ErrLifetime) {
@@ -149,7 +150,7 @@ func TestTokenLifetimeHasACeiling(t *testing.T) {
 		t.Fatalf("a token of the maximum lifetime: %v", err)
 	}
 	// The default ceiling refuses a 10-year token too.
-	d := newVerifier(t, bearer.Config{Issuer: testIssuer, StaticKeys: []jose.JSONWebKey{k.jwk()}, Audience: "api://orders", Now: clk.Now})
+	d := newVerifier(t, bearer.Config{Issuer: testIssuer, StaticKeys: []jwks.Key{k.key()}, Audience: "api://orders", Now: clk.Now})
 	if _, err := d.Verify(ctx, long); !errors.Is(err, bearer.ErrLifetime) {
 		t.Fatalf("a 10-year token with the default ceiling: %v", err)
 	}
@@ -158,7 +159,7 @@ func TestTokenLifetimeHasACeiling(t *testing.T) {
 func TestNonCanonicalBase64IsRefused(t *testing.T) {
 	clk := newClock()
 	k := newTestKey(t, "k1")
-	v := newVerifier(t, bearer.Config{Issuer: testIssuer, StaticKeys: []jose.JSONWebKey{k.jwk()}, Audience: "api://orders", Now: clk.Now})
+	v := newVerifier(t, bearer.Config{Issuer: testIssuer, StaticKeys: []jwks.Key{k.key()}, Audience: "api://orders", Now: clk.Now})
 	tok := k.mint(t, "at+jwt", claimsAt(clk.Now(), time.Minute))
 	ctx := context.Background()
 	if _, err := v.Verify(ctx, tok); err != nil {
@@ -204,7 +205,7 @@ func TestDuplicateKidsAreRefused(t *testing.T) {
 func TestSkewedResourceServerAcceptsFreshTokens(t *testing.T) {
 	clk := newClock()
 	k := newTestKey(t, "k1")
-	v := newVerifier(t, bearer.Config{Issuer: testIssuer, StaticKeys: []jose.JSONWebKey{k.jwk()}, Audience: "api://orders", Now: clk.Now})
+	v := newVerifier(t, bearer.Config{Issuer: testIssuer, StaticKeys: []jwks.Key{k.key()}, Audience: "api://orders", Now: clk.Now})
 	ctx := context.Background()
 	// The issuer's clock is 2 minutes ahead of this server's.
 	fresh := k.mint(t, "at+jwt", claimsAt(clk.Now().Add(2*time.Minute), 15*time.Minute))
@@ -221,7 +222,7 @@ func TestSkewedResourceServerAcceptsFreshTokens(t *testing.T) {
 func TestHandlersGetTheirOwnClaims(t *testing.T) {
 	clk := newClock()
 	k := newTestKey(t, "k1")
-	v := newVerifier(t, bearer.Config{Issuer: testIssuer, StaticKeys: []jose.JSONWebKey{k.jwk()}, Audience: "api://orders", Now: clk.Now})
+	v := newVerifier(t, bearer.Config{Issuer: testIssuer, StaticKeys: []jwks.Key{k.key()}, Audience: "api://orders", Now: clk.Now})
 	tok := k.mint(t, "at+jwt", claimsAt(clk.Now(), time.Minute))
 	meddler := v.Require("read")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := bearer.ClaimsFrom(r.Context())

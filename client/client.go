@@ -47,16 +47,24 @@ const (
 	maxBackoff = 30 * time.Second
 )
 
-// Config says where to log in and with what. Give the credentials the
-// contract accepts (at least one kind, or saved tokens).
+// Config says where to log in and with what.
+//
+// Credentials: give at most one way of logging in — Username and
+// Password, APIKey, or ExternalToken — with ClientID and ClientSecret to
+// authenticate the client application where the contract wants them;
+// with none of the three, ClientID and ClientSecret log in alone
+// (client_credentials). More than one of the three is an error from New
+// (ErrConflictingCredentials), never a silent choice. Saved tokens
+// (AccessToken, RefreshToken, or Store) are used first, and the
+// credentials only once the session they hold has ended.
 type Config struct {
 	// BaseURL is the server's address, e.g. "https://auth.example.com".
 	// Endpoint paths are appended to it (a path in it is kept:
 	// "https://example.com/api" + "/oauth/token").
 	BaseURL string
-	// Contract names the API dialect (ContractOAuth2 when empty); see
+	// Contract is the API dialect (DefaultContract when empty); see
 	// Contracts.
-	Contract string
+	Contract Contract
 	// Endpoints override the contract's paths.
 	Endpoints Endpoints
 
@@ -93,6 +101,8 @@ type Config struct {
 	// it first and uses the tokens another Client saved instead of
 	// refreshing again (two refreshes of one token would look like a
 	// replay to the server), and saves the new pair before releasing it.
+	// A failed Save is returned by the renewal (Token, Refresh, New...);
+	// the Client keeps the new pair in memory and goes on with it.
 	Store Store
 
 	// Scopes are requested at login; empty asks for the default scopes.
@@ -215,8 +225,11 @@ type Client struct {
 	rejected string        // an access token the API answered 401 to
 	after401 bool          // tok was obtained by a renewal after a 401, and no API has accepted it since
 	flight   *flight       // the renewal in progress
-	failures int           // background renewals failed in a row
-	nextTry  time.Time     // no background renewal before
+	// storeSeen is the pair this Client last read from or wrote to
+	// Config.Store; only renewals (one at a time) use it.
+	storeSeen Tokens
+	failures  int       // background renewals failed in a row
+	nextTry   time.Time // no background renewal before
 }
 
 // flight is one renewal that concurrent callers share.
@@ -269,9 +282,12 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		cfg.AccessToken, cfg.RefreshToken, cfg.Expiry = saved.AccessToken, saved.RefreshToken, saved.Expiry
 		c.cfg = cfg
+		c.storeSeen = saved
 	}
 	resumed := cfg.AccessToken != "" || cfg.RefreshToken != ""
-	c.cred = loginCredential(&cfg)
+	if c.cred, err = loginCredential(&cfg); err != nil {
+		return nil, err
+	}
 	if c.cred == credPassword && (cfg.Username == "" || cfg.Password == "") {
 		if cfg.Password != "" || !resumed {
 			return nil, errors.New("client: give both Username and Password")
@@ -476,8 +492,12 @@ func (c *Client) startLocked(ctx context.Context, after401 bool) *flight {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renewTimeout)
 		defer cancel()
 		tok, lifetime, err := c.renewShared(rctx, held)
+		// A pair the store could not save is still the session's: the
+		// server has rotated the refresh token it replaces.
+		var se *saveError
+		renewed := err == nil || errors.As(err, &se)
 		c.mu.Lock()
-		if err == nil {
+		if renewed {
 			c.tok, c.lifetime, c.rejected, c.after401 = tok, lifetime, "", after401
 			c.failures, c.nextTry = 0, time.Time{}
 		} else {
@@ -485,10 +505,13 @@ func (c *Client) startLocked(ctx context.Context, after401 bool) *flight {
 			c.nextTry = c.now().Add(min(minBackoff<<min(c.failures-1, 10), maxBackoff))
 		}
 		c.mu.Unlock()
-		if err == nil && c.cfg.OnTokens != nil {
+		if renewed && c.cfg.OnTokens != nil {
 			c.cfg.OnTokens(tok)
 		}
 		f.tok, f.err = tok, err
+		if err != nil {
+			f.tok = Tokens{}
+		}
 		c.mu.Lock()
 		c.flight = nil
 		c.mu.Unlock()
@@ -511,7 +534,11 @@ func (c *Client) renewShared(ctx context.Context, held Tokens) (Tokens, time.Dur
 	}
 	defer unlock()
 	rt := held.RefreshToken
-	if saved, err := st.Load(); err == nil && saved.AccessToken != "" && saved.AccessToken != held.AccessToken {
+	// The store's tokens count only when another Client saved them since
+	// this one last read or wrote it: after a failed save, the store
+	// holds an older pair whose refresh token the server has rotated.
+	if saved, err := st.Load(); err == nil && saved.AccessToken != "" && saved.AccessToken != held.AccessToken && !sameTokens(saved, c.storeSeen) {
+		c.storeSeen = saved
 		saved, lifetime := resume(saved)
 		if usable(saved, "", c.now()) && c.fresh(saved, lifetime) {
 			return saved, lifetime, nil // renewed by another Client
@@ -525,9 +552,22 @@ func (c *Client) renewShared(ctx context.Context, held Tokens) (Tokens, time.Dur
 		return Tokens{}, 0, err
 	}
 	if err := st.Save(tok); err != nil {
-		return Tokens{}, 0, fmt.Errorf("client: saving the new tokens: %w", err)
+		return tok, lifetime, &saveError{err}
 	}
+	c.storeSeen = tok
 	return tok, lifetime, nil
+}
+
+// saveError is a renewal whose new tokens Store.Save refused: the
+// renewal's callers get the error, and the Client keeps the tokens.
+type saveError struct{ err error }
+
+func (e *saveError) Error() string { return "client: saving the new tokens: " + e.err.Error() }
+func (e *saveError) Unwrap() error { return e.err }
+
+// sameTokens reports whether a and b are the same pair.
+func sameTokens(a, b Tokens) bool {
+	return a.AccessToken == b.AccessToken && a.RefreshToken == b.RefreshToken
 }
 
 // wait waits for f or for ctx.

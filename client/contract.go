@@ -2,36 +2,43 @@ package client
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
 	"strings"
 )
 
-// Contract names: the API dialects a Client can speak. Each one is a
-// preset of endpoint paths and of how credentials are sent.
+// Contract names an API dialect a Client can speak (Config.Contract):
+// a preset of endpoint paths and of how credentials are sent.
+type Contract string
+
+// The contracts. DefaultContract is used when Config.Contract is empty.
 const (
 	// ContractOAuth2 is tokengate's default: RFC 6749 at POST
 	// /oauth/token, form body, client authenticated by HTTP Basic.
-	ContractOAuth2 = "oauth2"
+	ContractOAuth2 Contract = "oauth2"
 	// ContractSpringOAuth2 is Spring Security OAuth2: POST
 	// /auth/oauth/token, form body, HTTP Basic.
-	ContractSpringOAuth2 = "spring-oauth2"
+	ContractSpringOAuth2 Contract = "spring-oauth2"
 	// ContractDjangoOAuthToolkit is Django OAuth Toolkit: POST
 	// /oauth/token/, form body with client_id and client_secret in it.
-	ContractDjangoOAuthToolkit = "django-oauth-toolkit"
+	ContractDjangoOAuthToolkit Contract = "django-oauth-toolkit"
 	// ContractLaravelPassport is Laravel Passport: POST /oauth/token with
 	// a JSON body carrying the client credentials.
-	ContractLaravelPassport = "laravel-passport"
+	ContractLaravelPassport Contract = "laravel-passport"
 	// ContractFastAPI is a FastAPI-style API: POST /auth/access-token
 	// (form username and password), POST /auth/refresh-token (JSON
 	// {"refresh_token"}), GET /auth/access-token?key= for API keys.
-	ContractFastAPI = "fastapi"
+	ContractFastAPI Contract = "fastapi"
 	// ContractDatarheiCore is datarhei Core: POST /api/login (JSON
 	// username and password, or an external IdP token as Bearer) and GET
 	// /api/login/refresh with the refresh token as Bearer; refresh tokens
 	// are not rotated.
-	ContractDatarheiCore = "datarhei-core"
+	ContractDatarheiCore Contract = "datarhei-core"
+
+	// DefaultContract is the contract of an empty Config.Contract.
+	DefaultContract = ContractOAuth2
 )
 
 // Grant types and token types the OAuth 2.0 contracts send.
@@ -71,7 +78,7 @@ const (
 
 // contract is a preset.
 type contract struct {
-	name      string
+	name      Contract
 	style     style
 	endpoints Endpoints
 	// Of the OAuth 2.0 style:
@@ -88,25 +95,30 @@ var contracts = []contract{
 	{name: ContractDatarheiCore, style: styleDatarhei, endpoints: Endpoints{Login: "/api/login", Refresh: "/api/login/refresh"}},
 }
 
-// Contracts lists the contract names Config.Contract accepts.
-func Contracts() []string {
-	out := make([]string, len(contracts))
+// Contracts lists the contracts Config.Contract accepts, DefaultContract
+// first.
+func Contracts() []Contract {
+	out := make([]Contract, len(contracts))
 	for i, c := range contracts {
 		out[i] = c.name
 	}
 	return out
 }
 
-func findContract(name string) (contract, error) {
+func findContract(name Contract) (contract, error) {
 	if name == "" {
-		name = ContractOAuth2
+		name = DefaultContract
 	}
 	for _, c := range contracts {
 		if c.name == name {
 			return c, nil
 		}
 	}
-	return contract{}, fmt.Errorf("client: unknown contract %q (known: %s)", name, strings.Join(Contracts(), ", "))
+	known := make([]string, len(contracts))
+	for i, c := range contracts {
+		known[i] = string(c.name)
+	}
+	return contract{}, fmt.Errorf("client: unknown contract %q (known: %s)", name, strings.Join(known, ", "))
 }
 
 // credential is the kind of login a Client performs.
@@ -124,20 +136,40 @@ func (k credential) String() string {
 	return [...]string{"no credentials", "a username and password", "an API key", "an external token", "client credentials alone"}[k]
 }
 
-// loginCredential picks what the Client logs in with: a password first,
-// then an API key, an external token, and the client's own credentials.
-func loginCredential(cfg *Config) credential {
+// ErrConflictingCredentials means Config gives more than one way of
+// logging in (a user name or password, an API key, an external token):
+// New refuses to choose one.
+var ErrConflictingCredentials = errors.New("client: conflicting credentials")
+
+// loginCredential returns what the Client logs in with: the one of a
+// user (Username, Password), an API key and an external token that is
+// given, else the client's own credentials. More than one is
+// ErrConflictingCredentials.
+func loginCredential(cfg *Config) (credential, error) {
+	var given []string
+	if cfg.Username != "" || cfg.Password != "" {
+		given = append(given, "Username/Password")
+	}
+	if cfg.APIKey != "" {
+		given = append(given, "APIKey")
+	}
+	if cfg.ExternalToken != "" {
+		given = append(given, "ExternalToken")
+	}
+	if len(given) > 1 {
+		return credNone, fmt.Errorf("%w: %s given; give one", ErrConflictingCredentials, strings.Join(given, " and "))
+	}
 	switch {
 	case cfg.Username != "" || cfg.Password != "":
-		return credPassword
+		return credPassword, nil
 	case cfg.APIKey != "":
-		return credAPIKey
+		return credAPIKey, nil
 	case cfg.ExternalToken != "":
-		return credExternal
+		return credExternal, nil
 	case cfg.ClientID != "" && cfg.ClientSecret != "":
-		return credClient
+		return credClient, nil
 	}
-	return credNone
+	return credNone, nil
 }
 
 // supports reports whether the contract can log in with k.

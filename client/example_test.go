@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -90,7 +91,8 @@ func Example() {
 	// Output: 200 hello, alice
 }
 
-// A refused login is a *client.Error carrying the server's error code.
+// A refused login is a *client.Error carrying the server's error code;
+// errors.As finds it in whatever wraps it.
 func ExampleError() {
 	srv := fakeServer()
 	defer srv.Close()
@@ -100,7 +102,8 @@ func ExampleError() {
 		ClientID: "my-app", ClientSecret: "my-app-secret",
 		Username: "alice", Password: "wrong",
 	})
-	if e, ok := err.(*client.Error); ok {
+	var e *client.Error
+	if errors.As(err, &e) {
 		fmt.Println(e.StatusCode, e.Code)
 		fmt.Println(e)
 	}

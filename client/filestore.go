@@ -150,9 +150,18 @@ func (f FileStore) Remove() error {
 	return nil
 }
 
-// Saver returns a Config.OnTokens callback that saves every new pair,
-// ignoring errors (the session goes on in memory). Use Save directly to
-// handle them.
-func (f FileStore) Saver() func(Tokens) {
-	return func(t Tokens) { _ = f.Save(t) }
+// Saver returns a Config.OnTokens callback that saves every new pair and
+// passes each error of Save to report (the session goes on in memory:
+// report should make it known, since the file then holds an older
+// session). Saver panics when report is nil. Config.Store, which saves
+// under a lock and returns the errors, is usually the better choice.
+func (f FileStore) Saver(report func(error)) func(Tokens) {
+	if report == nil {
+		panic("client: FileStore.Saver needs a function to report errors to")
+	}
+	return func(t Tokens) {
+		if err := f.Save(t); err != nil {
+			report(err)
+		}
+	}
 }

@@ -102,7 +102,7 @@ func TestFileStoreResumesASession(t *testing.T) {
 	if _, err := store.Load(); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("load of a missing file: %v", err)
 	}
-	creds := client.Config{BaseURL: tg.URL, ClientID: "app", ClientSecret: "app-secret", Username: "alice", Password: "alice-pw", Now: clk.Now, OnTokens: store.Saver()}
+	creds := client.Config{BaseURL: tg.URL, ClientID: "app", ClientSecret: "app-secret", Username: "alice", Password: "alice-pw", Now: clk.Now, OnTokens: store.Saver(func(err error) { t.Error(err) })}
 	first := newClient(t, creds)
 	saved, err := store.Load()
 	if err != nil {

@@ -52,7 +52,7 @@ func (c Config) GoString() string { return c.String() }
 // redacted.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("base_url", c.BaseURL), slog.String("contract", c.Contract),
+		slog.String("base_url", c.BaseURL), slog.String("contract", string(c.Contract)),
 		slog.String("client_id", c.ClientID), slog.String("client_secret", redacted(c.ClientSecret)),
 		slog.String("username", c.Username), slog.String("password", redacted(c.Password)),
 		slog.String("api_key", redacted(c.APIKey)), slog.String("external_token", redacted(c.ExternalToken)),
@@ -74,7 +74,7 @@ func (c *Client) GoString() string { return c.String() }
 // LogValue implements slog.LogValuer: the session, secrets redacted.
 func (c *Client) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("base_url", c.cfg.BaseURL), slog.String("contract", c.contract.name),
+		slog.String("base_url", c.cfg.BaseURL), slog.String("contract", string(c.contract.name)),
 		slog.String("client_id", c.cfg.ClientID), slog.String("username", c.cfg.Username),
 		slog.String("client_secret", redacted(c.cfg.ClientSecret)), slog.String("password", redacted(c.cfg.Password)),
 		slog.Any("tokens", c.Tokens()))

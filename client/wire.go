@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // maxResponseSize bounds a token endpoint's answer.
@@ -292,33 +294,31 @@ func parseError(op string, status int, b []byte) *Error {
 // maxDate is 9999-12-31T23:59:59Z, the largest NumericDate read.
 const maxDate = 253402300799
 
-// jwtTimes reads exp and iat from a JWT's payload without verifying it:
-// the client only wants to know when to renew, and the server verifies.
-// ok is false when tok is not a JWT with an exp.
+// jwtAlgorithms are the JWS algorithms whose tokens jwtTimes reads.
+var jwtAlgorithms = []jose.SignatureAlgorithm{
+	jose.EdDSA, jose.ES256, jose.ES384, jose.ES512, jose.RS256, jose.RS384, jose.RS512,
+	jose.PS256, jose.PS384, jose.PS512, jose.HS256, jose.HS384, jose.HS512,
+}
+
+// jwtTimes reads exp and iat from a JWT's claims with go-jose's jwt
+// package, without verifying it: the client only wants to know when to
+// renew, and the server verifies. ok is false when tok is not a JWS
+// compact JWT with an exp.
 func jwtTimes(tok string) (exp, iat time.Time, ok bool) {
-	first := strings.IndexByte(tok, '.')
-	if first < 0 {
-		return
+	if strings.Count(tok, ".") != 2 {
+		return // not a JWS (and not worth parsing)
 	}
-	rest := tok[first+1:]
-	second := strings.IndexByte(rest, '.')
-	if second < 0 || strings.IndexByte(rest[second+1:], '.') >= 0 {
-		return
-	}
-	p, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(rest[:second], "="))
+	t, err := jwt.ParseSigned(tok, jwtAlgorithms)
 	if err != nil {
 		return
 	}
-	var claims struct {
-		Exp *float64 `json:"exp"`
-		Iat *float64 `json:"iat"`
-	}
-	if json.Unmarshal(p, &claims) != nil || claims.Exp == nil || *claims.Exp <= 0 || *claims.Exp > maxDate {
+	var c jwt.Claims
+	if t.UnsafeClaimsWithoutVerification(&c) != nil || c.Expiry == nil || *c.Expiry <= 0 || *c.Expiry > maxDate {
 		return
 	}
-	exp = time.Unix(0, int64(*claims.Exp*1e9))
-	if claims.Iat != nil && *claims.Iat > 0 && *claims.Iat <= maxDate {
-		iat = time.Unix(0, int64(*claims.Iat*1e9))
+	exp = c.Expiry.Time()
+	if c.IssuedAt != nil && *c.IssuedAt > 0 && *c.IssuedAt <= maxDate {
+		iat = c.IssuedAt.Time()
 	}
 	return exp, iat, true
 }

@@ -27,7 +27,11 @@ func (m *Main) tokenPrint(ctx context.Context, args []string, logout bool) error
 	}
 	flags := m.newFlags(name)
 	baseURL := flags.String("url", "", "server URL (env TOKENGATE_URL)")
-	contract := flags.String("contract", "", "API contract: "+strings.Join(client.Contracts(), ", ")+" (env TOKENGATE_CONTRACT)")
+	var contracts []string
+	for _, c := range client.Contracts() {
+		contracts = append(contracts, string(c))
+	}
+	contract := flags.String("contract", "", "API contract: "+strings.Join(contracts, ", ")+" (env TOKENGATE_CONTRACT)")
 	clientID := flags.String("client-id", "", "client id (env TOKENGATE_CLIENT_ID; secret in TOKENGATE_CLIENT_SECRET)")
 	username := flags.String("username", "", "user name (env TOKENGATE_USERNAME; password in TOKENGATE_PASSWORD, else read from stdin)")
 	scope := flags.String("scope", "", "space-separated scopes to request")
@@ -43,7 +47,7 @@ func (m *Main) tokenPrint(ctx context.Context, args []string, logout bool) error
 	}
 	cfg := client.Config{
 		BaseURL:      env(baseURL, "TOKENGATE_URL"),
-		Contract:     env(contract, "TOKENGATE_CONTRACT"),
+		Contract:     client.Contract(env(contract, "TOKENGATE_CONTRACT")),
 		ClientID:     env(clientID, "TOKENGATE_CLIENT_ID"),
 		ClientSecret: m.Getenv("TOKENGATE_CLIENT_SECRET"),
 		Username:     env(username, "TOKENGATE_USERNAME"),
@@ -63,7 +67,7 @@ func (m *Main) tokenPrint(ctx context.Context, args []string, logout bool) error
 		}
 		// One cache per server and identity, named by a hash so that no
 		// user name or URL appears in the file name.
-		id := sha256.Sum256([]byte(strings.Join([]string{cfg.BaseURL, cfg.Contract, cfg.ClientID, cfg.Username, hashIfSet(cfg.APIKey)}, "\x00")))
+		id := sha256.Sum256([]byte(strings.Join([]string{cfg.BaseURL, string(cfg.Contract), cfg.ClientID, cfg.Username, hashIfSet(cfg.APIKey)}, "\x00")))
 		path = filepath.Join(filepath.Dir(def), "tokens-"+hex.EncodeToString(id[:8])+".json")
 	}
 	store := client.FileStore(path)

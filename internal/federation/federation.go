@@ -1,7 +1,8 @@
 // Package federation lets users of external identity providers (Auth0,
 // Okta, Keycloak, Google, Entra ID, another tokengate) log in with the
-// providers' JWTs. It finds each provider's keys by discovery or a
-// configured JWKS URL, caches them, verifies tokens with go-jose, and
+// providers' JWTs. It keeps each provider's keys in a jwks.KeySet (found
+// by discovery or a configured JWKS URL, cached, refetched on unknown
+// kids), verifies tokens with go-jose, and
 // finds the local user of the verified identity. The oauth core calls it
 // through oauth.Federation; RegisterGrants adds the RFC 8693 token
 // exchange and RFC 7523 JWT bearer grants.
@@ -16,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -31,6 +31,7 @@ import (
 	"tokengate/internal/config"
 	"tokengate/internal/oauth"
 	"tokengate/internal/store"
+	"tokengate/jwks"
 )
 
 // Defaults for a trusted issuer's settings left at zero.
@@ -96,7 +97,7 @@ type issuer struct {
 	autoProvision bool
 	scopes        []string
 	leeway        time.Duration
-	keys          *keySet
+	keys          *jwks.KeySet
 }
 
 // New builds an Authenticator for the trusted issuers. It does no I/O:
@@ -187,13 +188,24 @@ func newIssuer(ti config.TrustedIssuer, client *http.Client, urlOK func(string) 
 			return nil, fmt.Errorf("users: %q may not be mapped to %q", ext, local)
 		}
 	}
-	is.keys = &keySet{
-		name: is.name, issuer: ti.Issuer, jwksURL: ti.JWKSURL, client: client, urlOK: urlOK,
-		timeout:    orDefault(ti.Timeout.D(), DefaultTimeout),
-		minRefetch: orDefault(ti.MinRefetchInterval.D(), DefaultMinRefetchInterval),
-		maxAge:     orDefault(ti.KeyCacheTTL.D(), DefaultKeyCacheTTL),
-		now:        o.Now, log: o.Logger,
+	// A login waits for a stale key set to be fetched again (up to the
+	// timeout), so that a key the provider withdrew stops at once; the
+	// keys at hand serve while the provider is down.
+	timeout := orDefault(ti.Timeout.D(), DefaultTimeout)
+	log, name := o.Logger, is.name
+	ks, err := jwks.NewRemote(jwks.Options{
+		Issuer: ti.Issuer, URL: ti.JWKSURL, HTTPClient: client, Algorithms: algs,
+		MinRefetchInterval: orDefault(ti.MinRefetchInterval.D(), DefaultMinRefetchInterval),
+		MaxAge:             orDefault(ti.KeyCacheTTL.D(), DefaultKeyCacheTTL),
+		StaleWait:          timeout, FetchTimeout: timeout, Now: o.Now,
+		OnFetchError: func(err error) {
+			log.Warn("fetching identity provider keys failed", "issuer", name, "err", err)
+		},
+	})
+	if err != nil {
+		return nil, err
 	}
+	is.keys = ks
 	return is, nil
 }
 
@@ -226,20 +238,12 @@ func checkURL(raw string, allowLoopback bool) error {
 	switch {
 	case u.Scheme == "https":
 		return nil
-	case u.Scheme == "http" && allowLoopback && loopbackHost(u.Hostname()):
+	case u.Scheme == "http" && allowLoopback && jwks.IsLoopback(u.Hostname()):
 		return nil
-	case u.Scheme == "http" && loopbackHost(u.Hostname()):
+	case u.Scheme == "http" && jwks.IsLoopback(u.Hostname()):
 		return fmt.Errorf("%q: plain http is not allowed (loopback http is not enabled)", raw)
 	}
 	return fmt.Errorf("%q: keys are fetched over https only", raw)
-}
-
-func loopbackHost(h string) bool {
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // httpClient returns a copy of c (or a new client) whose redirects obey
@@ -301,15 +305,21 @@ func (a *Authenticator) Authenticate(ctx context.Context, raw string) (*oauth.Su
 	if !is.algs[h.Algorithm] {
 		return nil, a.reject(ctx, is.name, errAlgorithm())
 	}
-	keys, err := is.keys.candidates(ctx, h.KeyID, h.Algorithm)
-	if err != nil {
-		return nil, a.reject(ctx, is.name, oauth.AsError(err))
+	keys, err := is.keys.Keys(ctx, h.KeyID, h.Algorithm)
+	switch {
+	case errors.Is(err, jwks.ErrUnknownKey):
+		return nil, a.reject(ctx, is.name, errUnknownKey())
+	case errors.Is(err, jwks.ErrAlgorithm):
+		return nil, a.reject(ctx, is.name, errAlgorithm())
+	case err != nil:
+		// The keys could not be fetched in time (or the caller gave up).
+		return nil, a.reject(ctx, is.name, errUnavailable(err))
 	}
 	var std jwt.Claims
 	var ext externalClaims
 	verified := false
 	for _, k := range keys {
-		if tok.Claims(k, &std, &ext) == nil {
+		if tok.Claims(k.Public, &std, &ext) == nil {
 			verified = true
 			break
 		}
