@@ -116,6 +116,16 @@ type Config struct {
 	// Leeway is the clock skew allowed on exp. Zero means DefaultLeeway;
 	// negative means none.
 	Leeway time.Duration
+	// UseClaim names a claim with which some servers mark what a token
+	// is for, beside the RFC 9068 typ header that is always checked:
+	// a token carrying the claim with any value but UseValue is refused
+	// (ErrUse); a token without it passes. Empty means "usefor" (the
+	// datarhei contract's claim, which tokengate issues on such routes);
+	// "-" turns the check off.
+	UseClaim string
+	// UseValue is the UseClaim value of an access token; empty means
+	// "access".
+	UseValue string
 	// NotBeforeLeeway is the clock skew allowed on nbf and iat, for a
 	// resource server whose clock is behind the issuer's. Zero means
 	// DefaultNotBeforeLeeway; negative means none.
@@ -175,6 +185,8 @@ type Verifier struct {
 	audience string
 	leeway   time.Duration
 	nbfLeew  time.Duration
+	useClaim string // "" : no check
+	useValue string
 	maxLife  time.Duration // 0: no limit
 	algs     []jose.SignatureAlgorithm
 	keys     *jwks.KeySet // nil: introspection only
@@ -198,6 +210,16 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 		v.leeway = DefaultLeeway
 	case cfg.Leeway > 0:
 		v.leeway = cfg.Leeway
+	}
+	v.useClaim, v.useValue = cfg.UseClaim, cfg.UseValue
+	switch v.useClaim {
+	case "":
+		v.useClaim = "usefor"
+	case "-":
+		v.useClaim = ""
+	}
+	if v.useValue == "" {
+		v.useValue = "access"
 	}
 	switch {
 	case cfg.NotBeforeLeeway == 0:
@@ -463,8 +485,10 @@ func (v *Verifier) verifyJWT(ctx context.Context, raw string, now time.Time) (*C
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	if use, ok := c.Extra["usefor"]; ok && use != "access" {
-		return nil, nil, ErrUse
+	if v.useClaim != "" {
+		if use, ok := c.Extra[v.useClaim]; ok && use != v.useValue {
+			return nil, nil, ErrUse
+		}
 	}
 	if err := v.checkTimes(c, now); err != nil {
 		return nil, nil, err

@@ -315,6 +315,31 @@ func TestVerifyRejectsRefreshTokens(t *testing.T) {
 	if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Header().Get("WWW-Authenticate"), `error="invalid_token"`) {
 		t.Fatalf("refresh token through middleware: %d %q", rec.Code, rec.Header().Get("WWW-Authenticate"))
 	}
+	// The use claim is configurable: another issuer's claim and value,
+	// or none ("-"); the typ header is checked whatever it is.
+	useTok := func(claim, val string) string {
+		c := claims("")
+		c[claim] = val
+		return k.mint(t, "at+jwt", c)
+	}
+	other := newVerifier(t, bearer.Config{Issuer: "https://issuer.example", StaticKeys: []jwks.Key{k.key()}, SkipAudienceCheck: true, UseClaim: "token_use", UseValue: "access_token"})
+	for _, tc := range []struct {
+		tok  string
+		want error
+	}{
+		{useTok("token_use", "id"), bearer.ErrUse},
+		{useTok("token_use", "access_token"), nil},
+		{useTok("usefor", "refresh"), nil}, // not this verifier's claim
+		{k.mint(t, "JWT", claims("")), bearer.ErrType},
+	} {
+		if _, err := other.Verify(ctx, tc.tok); !errors.Is(err, tc.want) || (err == nil) != (tc.want == nil) {
+			t.Errorf("UseClaim token_use: got %v, want %v", err, tc.want)
+		}
+	}
+	off := newVerifier(t, bearer.Config{Issuer: "https://issuer.example", StaticKeys: []jwks.Key{k.key()}, SkipAudienceCheck: true, UseClaim: "-"})
+	if _, err := off.Verify(ctx, useTok("usefor", "refresh")); err != nil {
+		t.Errorf("UseClaim \"-\" still checks usefor: %v", err)
+	}
 }
 
 func TestVerifyTimeChecks(t *testing.T) {

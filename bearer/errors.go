@@ -22,9 +22,9 @@ var (
 	// ErrType means the typ header is not at+jwt (RFC 9068 §2.1): an ID
 	// token or a JWT refresh token is not an access token.
 	ErrType = errors.New("bearer: not an access token (typ)")
-	// ErrUse means the token's "usefor" claim says it is not an access
-	// token.
-	ErrUse = errors.New("bearer: not an access token (usefor)")
+	// ErrUse means the token's use claim (Config.UseClaim, "usefor" by
+	// default) says it is not an access token.
+	ErrUse = errors.New("bearer: not an access token (use claim)")
 	// ErrExpired means exp is past, beyond the leeway.
 	ErrExpired = errors.New("bearer: token expired")
 	// ErrNotYetValid means nbf or iat is in the future, beyond the
