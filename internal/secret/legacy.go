@@ -145,8 +145,25 @@ func VerifyAny(password, encoded string, l Limits) error {
 	return nil
 }
 
+// hashError is why a hash is refused. Its text names the format and the
+// reason, never the hash's salt or digest; it matches ErrBadHash.
+type hashError struct{ reason string }
+
+func (e *hashError) Error() string { return "unusable password hash: " + e.reason }
+func (e *hashError) Unwrap() error { return ErrBadHash }
+
+// Reason returns why err refused a hash ("bcrypt: cost 17 beyond the
+// limit 16"), or err's text when it is not a refused hash.
+func Reason(err error) string {
+	var he *hashError
+	if errors.As(err, &he) {
+		return he.reason
+	}
+	return err.Error()
+}
+
 func bad(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", ErrBadHash, fmt.Sprintf(format, a...))
+	return &hashError{reason: fmt.Sprintf(format, a...)}
 }
 
 // parseAny dispatches on the hash's prefix.
@@ -494,6 +511,11 @@ func parseSpring(s string, l Limits) (verifier, error) {
 		return parseSpringPBKDF2(rest, l, id != "pbkdf2")
 	case "scrypt", "scrypt" + springPrefixV58:
 		return parseSpringScrypt(rest, l)
+	}
+	if len(id) > 40 || strings.ContainsFunc(id, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_@.", r))
+	}) {
+		id = "…" // not an encoder id: never echo what may be a secret
 	}
 	return verifier{}, bad("spring: unsupported encoder {%s}", id)
 }
