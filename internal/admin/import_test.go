@@ -16,7 +16,7 @@ import (
 // Hashes made by the real tools (internal/secret/testdata/vectors.jsonl
 // cites each): Laravel/PHP password_hash bcrypt and Django's default.
 const (
-	laravelHash = "$2y$10$xMYHaonppOzoCDS3xhGxLOfFqjx/yyi0HXMbvIlbX87lBXK5ZwPuW"                            // "correct horse battery staple"
+	laravelHash = "$2y$10$xMYHaonppOzoCDS3xhGxLOfFqjx/yyi0HXMbvIlbX87lBXK5ZwPuW"                             // "correct horse battery staple"
 	djangoHash  = "pbkdf2_sha256$260000$tl5ki4BbfOl92cMWU3Kwjz$OGUBrLEfTwzz1ms4ugMMFI+HminX0BnXFThR/RPPH44=" // same password
 	md5Hash     = "9cc2ae8a1ba7a93da39b46fc1019c481"
 )
