@@ -63,13 +63,13 @@ var ErrWeakHash = errors.New("weak unsalted hash (MD5/SHA-1) refused without an 
 type Limits struct {
 	MaxBcryptCost   int    // default 16
 	MaxPBKDF2Iter   int    // default 5,000,000
-	MaxMemoryKiB    uint32 // argon2 m, scrypt 128·N·r bytes; default 256 MiB
+	MaxMemoryKiB    uint32 // argon2 m, scrypt 128·N·r bytes; default 128 MiB (Django argon2 uses 100)
 	MaxParallelism  int    // argon2 p, scrypt p; default 16
 	MaxArgon2Passes uint32 // argon2 t; default 64
 }
 
 // DefaultLimits are the bounds applied when a field of Limits is zero.
-var DefaultLimits = Limits{MaxBcryptCost: 16, MaxPBKDF2Iter: 5_000_000, MaxMemoryKiB: 256 * 1024, MaxParallelism: 16, MaxArgon2Passes: maxTime}
+var DefaultLimits = Limits{MaxBcryptCost: 16, MaxPBKDF2Iter: 5_000_000, MaxMemoryKiB: 128 * 1024, MaxParallelism: 16, MaxArgon2Passes: maxTime}
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxBcryptCost <= 0 {

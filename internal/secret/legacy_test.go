@@ -172,3 +172,24 @@ func TestHasherVerifiesForeignThroughQueue(t *testing.T) {
 		t.Fatalf("Verify with a full queue = %v, want ErrBusy", err)
 	}
 }
+
+// TestHasherOwnHashesPassItsLimits: limits on imported hashes never lock
+// out the hasher's own argon2id, whatever its parameters.
+func TestHasherOwnHashesPassItsLimits(t *testing.T) {
+	h, err := NewHasher(HasherOptions{Params: fastParams, Limits: Limits{MaxMemoryKiB: 32}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	enc, err := h.Hash(ctx, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Verify(ctx, "pw", enc); err != nil {
+		t.Fatalf("own hash with m=64 under a 32 KiB limit: %v", err)
+	}
+	// An imported argon2id of more memory than the limit is refused.
+	if err := h.Verify(ctx, "sometestpassword", "{argon2}$argon2id$v=19$m=4096,t=3,p=1$QUFBQUFBQUFBQUFBQUFBQQ$hmmTNyJlwbb6HAvFoHFWF+u03fdb0F2qA+39oPlcAqo"); !errors.Is(err, ErrBadHash) {
+		t.Fatalf("imported hash over the limit = %v, want ErrBadHash", err)
+	}
+}

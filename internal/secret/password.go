@@ -194,6 +194,11 @@ func NewHasher(o HasherOptions) (*Hasher, error) {
 		ready:   make(chan struct{}),
 		limits:  o.Limits.withDefaults(),
 	}
+	// The hasher's own hashes always verify, whatever the limits on
+	// imported ones.
+	h.limits.MaxMemoryKiB = max(h.limits.MaxMemoryKiB, o.Params.Memory)
+	h.limits.MaxArgon2Passes = max(h.limits.MaxArgon2Passes, o.Params.Time)
+	h.limits.MaxParallelism = max(h.limits.MaxParallelism, int(o.Params.Threads))
 	pw, err := RandomString(o.Rand, 24)
 	if err != nil {
 		return nil, err
