@@ -125,7 +125,7 @@ func (a *Users) ImportUsers(ctx context.Context, r io.Reader, o ImportOptions) (
 			continue
 		}
 		refuse := func(format string, args ...any) {
-			rep.Refused = append(rep.Refused, Refusal{Line: rec.line, Username: rec.Username, Reason: fmt.Sprintf(format, args...)})
+			rep.Refused = append(rep.Refused, Refusal{Line: rec.line, Username: shownUsername(rec.Username, o.Limits), Reason: fmt.Sprintf(format, args...)})
 		}
 		if reason := checkImportUser(rec); reason != "" {
 			refuse("%s", reason)
@@ -190,6 +190,19 @@ func (a *Users) importHash(ctx context.Context, h string, o ImportOptions) (stri
 		return "", secret.Reason(err), nil
 	}
 	return h, "", nil
+}
+
+// shownUsername is a username as a refusal may show it: not at all when
+// it looks like a password hash or a {noop} password (columns swapped in
+// an export), since a refusal never shows a hash.
+func shownUsername(name string, l secret.Limits) string {
+	if _, ok := secret.Plaintext(name); ok {
+		return ""
+	}
+	if _, err := secret.Identify(name, l); err == nil || errors.Is(err, secret.ErrWeakHash) {
+		return ""
+	}
+	return name
 }
 
 // checkImportUser returns why a record cannot be a user, or "".
@@ -293,7 +306,7 @@ func recordReader(br *bufio.Reader, f ImportFormat) (func() (importRecord, *Refu
 			if i, ok := col["disabled"]; ok && strings.TrimSpace(row[i]) != "" {
 				d, err := strconv.ParseBool(strings.TrimSpace(row[i]))
 				if err != nil {
-					return rec, &Refusal{Line: line, Username: rec.Username, Reason: "disabled is not true or false"}, nil
+					return rec, &Refusal{Line: line, Reason: "disabled is not true or false"}, nil
 				}
 				rec.Disabled = d
 			}

@@ -160,6 +160,11 @@ func TestImportUsersCSV(t *testing.T) {
 	if u, _ := st.GetUser(ctx, "django"); !u.Disabled || u.PasswordHash != djangoHash {
 		t.Fatalf("django = %+v", u)
 	}
+	// Columns swapped: the refusal does not show the hash as a username.
+	rep, err = a.ImportUsers(ctx, strings.NewReader("password_hash,username\nbob,"+laravelHash+"\n"), ImportOptions{})
+	if err != nil || len(rep.Refused) != 1 || rep.Refused[0].Username != "" {
+		t.Fatalf("swapped columns: %+v, %v", rep, err)
+	}
 	if _, err := a.ImportUsers(ctx, strings.NewReader("user,hash\nx,y\n"), ImportOptions{Format: ImportCSV}); err == nil {
 		t.Fatal("a CSV without the known header was accepted")
 	}

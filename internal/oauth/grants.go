@@ -19,7 +19,9 @@ var errBadCredentials = &Error{Code: CodeInvalidGrant, Description: "invalid use
 
 // grantPassword is the resource owner password credentials grant
 // (RFC 6749 §4.3). Unknown users, disabled users and wrong passwords all
-// cost one argon2id verification and get the same answer.
+// cost one verification (argon2id; for a user imported with another
+// system's hash, that format's until the first login) and get the same
+// answer.
 func (s *Service) grantPassword(ctx context.Context, c *store.Client, r *TokenRequest, p *Profile) (*TokenResponse, error) {
 	if r.Username == "" {
 		return nil, ErrMissing("username")
