@@ -10,10 +10,12 @@ run:
 ## test: everything CI runs — vet, formatting, and every test with the race detector.
 ## The PostgreSQL tests run against a throwaway server that scripts/with-postgres.sh
 ## installs (when missing), starts and stops; only TOKENGATE_SKIP_POSTGRES=1 skips them.
+## scripts/with-python-peers.sh installs the real Django OAuth Toolkit and FastAPI for the
+## contract differential tests, which then must run (TOKENGATE_TEST_PEERS=1).
 test:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
-	bash scripts/with-postgres.sh $(GO) test -race -count=1 -timeout 30m ./...
+	bash scripts/with-python-peers.sh bash scripts/with-postgres.sh $(GO) test -race -count=1 -timeout 30m ./...
 	# Login timing is measured without the race detector, which slows argon2id tenfold.
 	$(GO) test -count=1 -run 'TestLoginTimingDoesNotRevealUsers' ./internal/server
 

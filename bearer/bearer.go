@@ -6,8 +6,12 @@
 // (found through RFC 8414 metadata, or given as a JWKS URL, or as static
 // keys), and optionally asks the issuer's RFC 7662 introspection endpoint
 // whether a token is still active, for routes that must see a revocation
-// at once. Verified tokens are cached until they expire, so a token seen
-// again costs a SHA-256 and a map lookup.
+// at once. Verified tokens are cached until they expire (at most
+// MaxTokenLifetime, and no longer than their key stays in the issuer's
+// key set), so a token seen again costs a SHA-256 and a map lookup.
+//
+// What the package guarantees (redirects, fetching, caching, what is
+// logged) is summed up in its README.md.
 //
 // Require wraps a handler: requests without a valid token, or without the
 // scopes the route needs, are answered per RFC 6750, and the claims of
@@ -21,6 +25,7 @@ package bearer
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -36,8 +41,15 @@ const MaxTokenSize = 8 << 10
 
 // Defaults of Config's zero values.
 const (
-	// DefaultLeeway is the clock skew allowed on exp, nbf and iat.
+	// DefaultLeeway is the clock skew allowed on exp.
 	DefaultLeeway = 10 * time.Second
+	// DefaultNotBeforeLeeway is the clock skew allowed on nbf and iat: a
+	// resource server whose clock is up to this much behind the issuer's
+	// accepts the issuer's fresh tokens.
+	DefaultNotBeforeLeeway = 5 * time.Minute
+	// DefaultMaxTokenLifetime is the longest lifetime (exp − iat) of an
+	// accepted token, and the longest a verification is cached.
+	DefaultMaxTokenLifetime = 24 * time.Hour
 	// DefaultMinRefetchInterval is the least time between two key-set
 	// fetches caused by unknown kids.
 	DefaultMinRefetchInterval = 10 * time.Second
@@ -53,10 +65,20 @@ const (
 	DefaultHTTPTimeout = 10 * time.Second
 )
 
+// unknownKidWait bounds how long a token with a kid not in the key set
+// waits for the key set to be fetched again; the fetch itself goes on in
+// the background for later tokens.
+const unknownKidWait = 2 * time.Second
+
 // Config says where a Verifier finds the issuer's keys and what it
 // expects of a token. Give one of Issuer, JWKSURL or StaticKeys for
 // offline verification, IntrospectionURL for introspection, or both:
 // tokens are then verified offline first, then introspected.
+//
+// Audience is required, and so is Issuer for offline verification,
+// unless SkipAudienceCheck or SkipIssuerCheck says so explicitly (as in
+// coreos/go-oidc). URLs (issuer, metadata, jwks_uri, introspection) must
+// be https, except on loopback (127.0.0.0/8, ::1, localhost).
 type Config struct {
 	// Issuer is the authorization server's issuer identifier; the iss of
 	// every token must equal it. Without JWKSURL and StaticKeys, the key
@@ -64,8 +86,10 @@ type Config struct {
 	// (/.well-known/oauth-authorization-server, falling back to
 	// /.well-known/openid-configuration), whose issuer must match.
 	Issuer string
-	// JWKSURL is the issuer's JSON Web Key Set, skipping discovery. Set
-	// Issuer as well: without it, iss is not checked.
+	// SkipIssuerCheck accepts tokens of any iss with offline verification
+	// and no Issuer. Only for issuers whose keys sign for no one else.
+	SkipIssuerCheck bool
+	// JWKSURL is the issuer's JSON Web Key Set, skipping discovery.
 	JWKSURL string
 	// StaticKeys are the public keys to verify with, for issuers whose
 	// keys are distributed out of band. Each key's algorithm is its Algorithm
@@ -73,13 +97,25 @@ type Config struct {
 	// by curve, RS256). HMAC keys are refused.
 	StaticKeys []jose.JSONWebKey
 
-	// Audience, when set, must be one of the token's aud values. Set it:
-	// a token minted for another API of the same issuer is otherwise
-	// accepted.
+	// Audience must be one of the token's aud values (RFC 9068 §4):
+	// without it, a token minted for another API of the same issuer
+	// would be accepted. Required unless SkipAudienceCheck.
 	Audience string
-	// Leeway is the clock skew allowed on exp, nbf and iat. Zero means
-	// DefaultLeeway; negative means none.
+	// SkipAudienceCheck accepts tokens of any aud when Audience is empty.
+	SkipAudienceCheck bool
+	// Leeway is the clock skew allowed on exp. Zero means DefaultLeeway;
+	// negative means none.
 	Leeway time.Duration
+	// NotBeforeLeeway is the clock skew allowed on nbf and iat, for a
+	// resource server whose clock is behind the issuer's. Zero means
+	// DefaultNotBeforeLeeway; negative means none.
+	NotBeforeLeeway time.Duration
+	// MaxTokenLifetime refuses tokens whose exp − iat (or, without iat,
+	// exp − now) exceeds it (ErrLifetime); so no verification is cached
+	// longer. Set it to the longest access-token lifetime the issuer
+	// grants. Zero means DefaultMaxTokenLifetime; negative means no
+	// limit.
+	MaxTokenLifetime time.Duration
 	// Algorithms restricts the accepted JWS algorithms (e.g. "EdDSA",
 	// "ES256", "RS256"). Empty means every asymmetric algorithm. "none"
 	// and the HMAC algorithms are never accepted. A token must in any
@@ -93,16 +129,19 @@ type Config struct {
 	// set when tokens name an unknown kid. Zero means
 	// DefaultMinRefetchInterval.
 	MinRefetchInterval time.Duration
-	// KeyMaxAge is how long a fetched key set is trusted before it is
-	// fetched again (so that a key the issuer withdrew stops verifying).
-	// Zero means DefaultKeyMaxAge; negative means never.
+	// KeyMaxAge is how long a fetched key set is used before it is
+	// fetched again, in the background while tokens go on verifying with
+	// it (so that a key the issuer withdrew stops verifying, and the
+	// verifications it cached with it end). Zero means DefaultKeyMaxAge;
+	// negative means never.
 	KeyMaxAge time.Duration
 
 	// IntrospectionURL is the issuer's RFC 7662 endpoint. When set, every
 	// token not in the cache is introspected and must be active.
 	IntrospectionURL string
 	// ClientID and ClientSecret authenticate the resource server to the
-	// introspection endpoint (HTTP Basic).
+	// introspection endpoint (HTTP Basic). NewVerifier checks them with
+	// one introspection request.
 	ClientID     string
 	ClientSecret string
 	// IntrospectionCacheTTL is how long an introspection verdict is
@@ -125,6 +164,8 @@ type Verifier struct {
 	issuer   string
 	audience string
 	leeway   time.Duration
+	nbfLeew  time.Duration
+	maxLife  time.Duration // 0: no limit
 	algs     []jose.SignatureAlgorithm
 	static   *keySet     // StaticKeys, or nil
 	remote   *remoteKeys // fetched keys, or nil
@@ -150,6 +191,18 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	case cfg.Leeway > 0:
 		v.leeway = cfg.Leeway
 	}
+	switch {
+	case cfg.NotBeforeLeeway == 0:
+		v.nbfLeew = DefaultNotBeforeLeeway
+	case cfg.NotBeforeLeeway > 0:
+		v.nbfLeew = cfg.NotBeforeLeeway
+	}
+	switch {
+	case cfg.MaxTokenLifetime == 0:
+		v.maxLife = DefaultMaxTokenLifetime
+	case cfg.MaxTokenLifetime > 0:
+		v.maxLife = cfg.MaxTokenLifetime
+	}
 	if strings.ContainsAny(cfg.Realm, "\"\\") {
 		return nil, errors.New("bearer: realm may not contain quotes or backslashes")
 	}
@@ -169,17 +222,39 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	if len(cfg.StaticKeys) > 0 && cfg.JWKSURL != "" {
 		return nil, errors.New("bearer: give JWKSURL or StaticKeys, not both")
 	}
+	if offline && cfg.Issuer == "" && !cfg.SkipIssuerCheck {
+		return nil, errors.New("bearer: give Issuer (every token's iss must equal it), or set SkipIssuerCheck")
+	}
+	if cfg.Audience == "" && !cfg.SkipAudienceCheck {
+		return nil, errors.New("bearer: give Audience (every token's aud must contain it), or set SkipAudienceCheck")
+	}
+	for _, u := range []struct{ what, url string }{{"JWKSURL", cfg.JWKSURL}, {"IntrospectionURL", cfg.IntrospectionURL}} {
+		if u.url != "" {
+			if err := checkURL(u.what, u.url); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if cfg.Issuer != "" && cfg.JWKSURL == "" && len(cfg.StaticKeys) == 0 {
+		if err := checkURL("Issuer", cfg.Issuer); err != nil {
+			return nil, err
+		}
+	}
+	docs := secureRedirects(hc)
 	switch {
 	case len(cfg.StaticKeys) > 0:
-		set, skipped := newKeySet(cfg.StaticKeys, v.algs, v.now())
-		if len(skipped) > 0 {
-			return nil, fmt.Errorf("bearer: static keys: %w", errors.Join(skipped...))
+		set, skipped, err := newKeySet(cfg.StaticKeys, v.algs, v.now())
+		if err == nil && len(skipped) > 0 {
+			err = errors.Join(skipped...)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bearer: static keys: %w", err)
 		}
 		v.static = set
 	case offline:
 		jwksURL := cfg.JWKSURL
 		if jwksURL == "" {
-			if jwksURL, err = discover(ctx, hc, cfg.Issuer); err != nil {
+			if jwksURL, err = discover(ctx, docs, cfg.Issuer); err != nil {
 				return nil, err
 			}
 		}
@@ -187,7 +262,7 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 		if interval <= 0 {
 			interval = DefaultMinRefetchInterval
 		}
-		v.remote = &remoteKeys{url: jwksURL, hc: hc, allowed: v.algs, interval: interval, now: v.now}
+		v.remote = &remoteKeys{url: jwksURL, hc: docs, allowed: v.algs, interval: interval, now: v.now}
 		v.remote.lastAttempt = v.now()
 		if err := v.remote.fetch(ctx); err != nil {
 			return nil, err
@@ -203,12 +278,17 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 		if cfg.ClientID == "" {
 			return nil, errors.New("bearer: introspection needs ClientID (and ClientSecret)")
 		}
-		v.intro = &introspector{url: cfg.IntrospectionURL, clientID: cfg.ClientID, clientSecret: cfg.ClientSecret, hc: hc}
+		v.intro = &introspector{url: cfg.IntrospectionURL, clientID: cfg.ClientID, clientSecret: cfg.ClientSecret, hc: noRedirects(hc)}
 		switch {
 		case cfg.IntrospectionCacheTTL == 0:
 			v.introTTL = DefaultIntrospectionCacheTTL
 		case cfg.IntrospectionCacheTTL > 0:
 			v.introTTL = cfg.IntrospectionCacheTTL
+		}
+		// One introspection of a token that exists nowhere checks the
+		// endpoint and our credentials now rather than as 503s later.
+		if _, err := v.introspect(ctx, "tokengate-bearer-startup-probe", v.now()); err != nil && !errors.Is(err, ErrInactive) {
+			return nil, fmt.Errorf("bearer: checking the introspection endpoint: %w", err)
 		}
 	}
 	size := cfg.CacheSize
@@ -242,9 +322,17 @@ func allowedAlgorithms(names []string) ([]jose.SignatureAlgorithm, error) {
 // introspection, for IntrospectionCacheTTL). Failures wrap one of the
 // package's errors (ErrExpired, ErrSignature, ...).
 //
-// The returned Claims may be shared with other callers: do not modify
-// them.
+// The returned Claims are the caller's own copy.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
+	c, err := v.verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	return c.clone(), nil
+}
+
+// verify is Verify without the copy: the Claims may be the cache's.
+func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 	if raw == "" {
 		return nil, ErrMissingToken
 	}
@@ -256,14 +344,23 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if v.cache != nil {
 		key = hashToken(raw)
 		if e, ok := v.cache.get(&key, now); ok {
-			return e.claims, e.err
+			if v.remote == nil {
+				return e.claims, e.err
+			}
+			v.refreshStale(ctx, now)
+			if e.key == nil || v.remote.current().has(e.key) {
+				return e.claims, e.err
+			}
+			// Its key left the key set: verify again (and fail).
+			v.cache.remove(&key)
 		}
 	}
 	var c *Claims
+	var vk *verifyKey
 	var until time.Time
 	if v.static != nil || v.remote != nil {
 		var err error
-		if c, err = v.verifyJWT(ctx, raw, now); err != nil {
+		if c, vk, err = v.verifyJWT(ctx, raw, now); err != nil {
 			return nil, err
 		}
 		until = c.ExpiresAt.Add(v.leeway)
@@ -291,7 +388,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		}
 	}
 	if v.cache != nil {
-		v.cache.put(&key, cacheEntry{claims: c, until: until.UnixNano()}, now)
+		v.cache.put(&key, cacheEntry{claims: c, key: vk, until: until.UnixNano()}, now)
 	}
 	return c, nil
 }
@@ -316,75 +413,114 @@ func (v *Verifier) keys() *keySet {
 	return v.remote.current()
 }
 
-// key finds the key for kid and alg, refetching the key set once when
-// kid is unknown (rate-limited to one fetch per MinRefetchInterval).
+// refreshStale starts fetching the key set again in the background when
+// it is older than KeyMaxAge; verification goes on with the keys at hand.
+func (v *Verifier) refreshStale(ctx context.Context, now time.Time) {
+	if v.maxAge > 0 && now.Sub(v.remote.current().fetched) >= v.maxAge {
+		v.remote.start(ctx)
+	}
+}
+
+// key finds the key for kid and alg. A stale key set is refetched in the
+// background; an unknown kid waits for a refetch (rate-limited to one
+// fetch per MinRefetchInterval) for at most unknownKidWait.
 func (v *Verifier) key(ctx context.Context, kid, alg string, now time.Time) (*verifyKey, error) {
-	if v.remote != nil && v.maxAge > 0 && now.Sub(v.remote.current().fetched) >= v.maxAge {
-		// Stale: fetch again; on failure keep verifying with what we have.
-		_ = v.remote.refetch(ctx)
+	if v.remote != nil {
+		v.refreshStale(ctx, now)
 	}
 	k, err := v.keys().lookup(kid, alg)
 	if v.remote == nil || !errors.Is(err, ErrUnknownKey) {
 		return k, err
 	}
-	_ = v.remote.refetch(ctx)
+	wctx, cancel := context.WithTimeout(ctx, unknownKidWait)
+	_ = v.remote.refetch(wctx)
+	cancel()
 	return v.remote.current().lookup(kid, alg)
 }
 
-// verifyJWT is the offline verification of RFC 9068 §4.
-func (v *Verifier) verifyJWT(ctx context.Context, raw string, now time.Time) (*Claims, error) {
+// verifyJWT is the offline verification of RFC 9068 §4. It returns the
+// key that verified the token.
+func (v *Verifier) verifyJWT(ctx context.Context, raw string, now time.Time) (*Claims, *verifyKey, error) {
+	if !canonical(raw) {
+		// One token, one spelling: base64url without padding and with
+		// zero trailing bits (RFC 7515 §2, RFC 4648 §3.5).
+		return nil, nil, fmt.Errorf("%w: not canonical base64url", ErrMalformed)
+	}
 	jws, err := jose.ParseSignedCompact(raw, v.algs)
 	if err != nil {
 		var ua *jose.ErrUnexpectedSignatureAlgorithm
 		if errors.As(err, &ua) {
-			return nil, ErrAlgorithm
+			return nil, nil, ErrAlgorithm
 		}
-		return nil, fmt.Errorf("%w: not a compact JWS", ErrMalformed)
+		return nil, nil, fmt.Errorf("%w: not a compact JWS", ErrMalformed)
 	}
 	if len(jws.Signatures) != 1 {
-		return nil, fmt.Errorf("%w: want exactly one signature", ErrMalformed)
+		return nil, nil, fmt.Errorf("%w: want exactly one signature", ErrMalformed)
 	}
 	h := jws.Signatures[0].Header
 	k, err := v.key(ctx, h.KeyID, h.Algorithm, now)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	payload, err := jws.Verify(k.pub)
 	if err != nil {
-		return nil, ErrSignature
+		return nil, nil, ErrSignature
 	}
 	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
 	if !isAccessType(typ) {
-		return nil, ErrType
+		return nil, nil, ErrType
 	}
 	c, err := decodeClaims(payload)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if use, ok := c.Extra["usefor"]; ok && use != "access" {
-		return nil, ErrUse
+		return nil, nil, ErrUse
 	}
 	if err := v.checkTimes(c, now); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if v.maxLife > 0 {
+		if (!c.IssuedAt.IsZero() && c.ExpiresAt.Sub(c.IssuedAt) > v.maxLife) || c.ExpiresAt.Sub(now) > v.maxLife+v.nbfLeew {
+			return nil, nil, ErrLifetime
+		}
 	}
 	if v.issuer != "" && c.Issuer != v.issuer {
-		return nil, ErrIssuer
+		return nil, nil, ErrIssuer
 	}
 	if v.audience != "" && !contains(c.Audience, v.audience) {
-		return nil, ErrAudience
+		return nil, nil, ErrAudience
 	}
-	return c, nil
+	return c, k, nil
 }
 
-// checkTimes checks exp, nbf and iat against now with the leeway.
+// canonical reports whether raw is three base64url segments in their one
+// canonical spelling.
+func canonical(raw string) bool {
+	n := 0
+	for seg := range strings.SplitSeq(raw, ".") {
+		if n++; n > 3 {
+			return false
+		}
+		// The encoded length alone says whether the decoded bytes fit;
+		// Strict refuses non-zero trailing bits.
+		if _, err := base64.RawURLEncoding.Strict().DecodeString(seg); err != nil {
+			return false
+		}
+	}
+	return n == 3
+}
+
+// checkTimes checks exp against now with the leeway, nbf and iat with
+// the not-before leeway.
 func (v *Verifier) checkTimes(c *Claims, now time.Time) error {
 	if !c.ExpiresAt.IsZero() && !now.Add(-v.leeway).Before(c.ExpiresAt) {
 		return ErrExpired
 	}
-	if !c.NotBefore.IsZero() && c.NotBefore.After(now.Add(v.leeway)) {
+	if !c.NotBefore.IsZero() && c.NotBefore.After(now.Add(v.nbfLeew)) {
 		return ErrNotYetValid
 	}
-	if !c.IssuedAt.IsZero() && c.IssuedAt.After(now.Add(v.leeway)) {
+	if !c.IssuedAt.IsZero() && c.IssuedAt.After(now.Add(v.nbfLeew)) {
 		return ErrNotYetValid
 	}
 	return nil

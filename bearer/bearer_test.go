@@ -252,7 +252,7 @@ func TestVerifyRejectsOtherIssuerAndAudience(t *testing.T) {
 	jwks := tg.URL + "/.well-known/jwks.json"
 	ctx := context.Background()
 
-	other := newVerifier(t, bearer.Config{Issuer: "https://issuer.example", JWKSURL: jwks})
+	other := newVerifier(t, bearer.Config{Issuer: "https://issuer.example", JWKSURL: jwks, Audience: "api://orders"})
 	if _, err := other.Verify(ctx, at); !errors.Is(err, bearer.ErrIssuer) {
 		t.Fatalf("other issuer: %v", err)
 	}
@@ -270,7 +270,7 @@ func TestVerifyRejectsOtherIssuerAndAudience(t *testing.T) {
 func TestVerifyRejectsRefreshTokens(t *testing.T) {
 	k := newTestKey(t, "k1")
 	now := time.Now()
-	v := newVerifier(t, bearer.Config{Issuer: "https://issuer.example", StaticKeys: []jose.JSONWebKey{k.jwk()}})
+	v := newVerifier(t, bearer.Config{Issuer: "https://issuer.example", StaticKeys: []jose.JSONWebKey{k.jwk()}, SkipAudienceCheck: true})
 	claims := func(use string) map[string]any {
 		c := map[string]any{"iss": "https://issuer.example", "sub": "admin", "exp": now.Add(time.Hour).Unix(), "iat": now.Unix(), "jti": "x", "exi": 3600}
 		if use != "" {
@@ -314,7 +314,7 @@ func TestVerifyRejectsRefreshTokens(t *testing.T) {
 func TestVerifyTimeChecks(t *testing.T) {
 	k := newTestKey(t, "k1")
 	clk := newClock()
-	v := newVerifier(t, bearer.Config{StaticKeys: []jose.JSONWebKey{k.jwk()}, Leeway: 5 * time.Second, Now: clk.Now, CacheSize: -1})
+	v := newVerifier(t, bearer.Config{StaticKeys: []jose.JSONWebKey{k.jwk()}, SkipIssuerCheck: true, SkipAudienceCheck: true, Leeway: 5 * time.Second, NotBeforeLeeway: 5 * time.Second, Now: clk.Now, CacheSize: -1})
 	now := clk.Now()
 	ctx := context.Background()
 	mint := func(exp, nbf time.Time) string {
@@ -345,7 +345,7 @@ func TestVerifyTimeChecks(t *testing.T) {
 func TestUnknownKidRotatedInIsFetchedOnce(t *testing.T) {
 	clk := newClock()
 	tg := startTokengate(t, baseConfig, clk.Now)
-	v := newVerifier(t, bearer.Config{Issuer: tg.URL, MinRefetchInterval: time.Minute, Now: clk.Now, CacheSize: -1})
+	v := newVerifier(t, bearer.Config{Issuer: tg.URL, Audience: "api://orders", MinRefetchInterval: time.Minute, Now: clk.Now, CacheSize: -1})
 	const jwksPath = "GET /.well-known/jwks.json"
 	ctx := context.Background()
 	clk.Add(2 * time.Minute) // beyond MinRefetchInterval since the first fetch
@@ -421,14 +421,28 @@ func kidOf(t *testing.T, tok string) string {
 func TestKeySetIsRefetchedWhenStale(t *testing.T) {
 	clk := newClock()
 	tg := startTokengate(t, baseConfig, clk.Now)
-	v := newVerifier(t, bearer.Config{Issuer: tg.URL, KeyMaxAge: time.Hour, Now: clk.Now, CacheSize: -1})
+	v := newVerifier(t, bearer.Config{Issuer: tg.URL, Audience: "api://orders", KeyMaxAge: time.Hour, Now: clk.Now, CacheSize: -1})
 	at, _ := tg.login(t)
 	ctx := context.Background()
 	if _, err := v.Verify(ctx, at); err != nil {
 		t.Fatal(err)
 	}
 	clk.Add(61 * time.Minute)
+	at, _ = tg.login(t)
+	if _, err := tg.srv.Keys().Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.srv.Keys().Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
 	at2, _ := tg.login(t)
+	// The stale set starts a refetch in the background and verifies at
+	// (of the old key) with the keys at hand; at2's new kid is then found in the refetched
+	// set (joining the fetch if it is still running), with no fetch of its
+	// own (MinRefetchInterval has not passed on the fake clock).
+	if _, err := v.Verify(ctx, at); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := v.Verify(ctx, at2); err != nil {
 		t.Fatal(err)
 	}
@@ -446,7 +460,7 @@ func TestIntrospectionSeesRevocation(t *testing.T) {
 		cfg  bearer.Config
 	}{
 		{"introspection only", bearer.Config{IntrospectionURL: introspect, ClientID: "rs", ClientSecret: "rs-secret", Audience: "api://orders", Now: clk.Now}},
-		{"offline then introspection", bearer.Config{Issuer: tg.URL, IntrospectionURL: introspect, ClientID: "rs", ClientSecret: "rs-secret", Now: clk.Now}},
+		{"offline then introspection", bearer.Config{Issuer: tg.URL, Audience: "api://orders", IntrospectionURL: introspect, ClientID: "rs", ClientSecret: "rs-secret", Now: clk.Now}},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			v := newVerifier(t, mode.cfg)
@@ -474,12 +488,6 @@ func TestIntrospectionSeesRevocation(t *testing.T) {
 			}
 		})
 	}
-	// Wrong resource-server credentials are a server-side problem: 503.
-	v := newVerifier(t, bearer.Config{IntrospectionURL: introspect, ClientID: "rs", ClientSecret: "wrong"})
-	at, _ := tg.login(t)
-	if rec := get(protected(v), "Bearer "+at); rec.Code != http.StatusServiceUnavailable {
-		t.Fatalf("introspection refused: %d %s", rec.Code, rec.Body)
-	}
 }
 
 func TestNewVerifierRefusesBadConfigs(t *testing.T) {
@@ -492,13 +500,20 @@ func TestNewVerifierRefusesBadConfigs(t *testing.T) {
 		want string
 	}{
 		{"nothing", bearer.Config{}, "give Issuer"},
-		{"HMAC static key", bearer.Config{StaticKeys: []jose.JSONWebKey{hmacKey}}, "unsupported key type"},
-		{"HS256 allowed", bearer.Config{Issuer: tg.URL, Algorithms: []string{"HS256"}}, "not accepted"},
-		{"none allowed", bearer.Config{Issuer: tg.URL, Algorithms: []string{"none"}}, "not accepted"},
-		{"issuer without metadata", bearer.Config{Issuer: tg.URL + "/tenant"}, "404"},
-		{"metadata of another issuer", bearer.Config{Issuer: strings.Replace(tg.URL, "127.0.0.1", "localhost", 1)}, "names issuer"},
-		{"introspection without client", bearer.Config{IntrospectionURL: tg.URL + "/oauth/introspect"}, "ClientID"},
-		{"only disallowed keys", bearer.Config{Issuer: tg.URL, Algorithms: []string{"RS256"}}, "no usable signing key"},
+		{"HMAC static key", bearer.Config{StaticKeys: []jose.JSONWebKey{hmacKey}, SkipIssuerCheck: true, SkipAudienceCheck: true}, "unsupported key type"},
+		{"HS256 allowed", bearer.Config{Issuer: tg.URL, Audience: "api://orders", Algorithms: []string{"HS256"}}, "not accepted"},
+		{"none allowed", bearer.Config{Issuer: tg.URL, Audience: "api://orders", Algorithms: []string{"none"}}, "not accepted"},
+		{"issuer without metadata", bearer.Config{Issuer: tg.URL + "/tenant", Audience: "api://orders"}, "404"},
+		{"metadata of another issuer", bearer.Config{Issuer: strings.Replace(tg.URL, "127.0.0.1", "localhost", 1), Audience: "api://orders"}, "names issuer"},
+		{"introspection without client", bearer.Config{IntrospectionURL: tg.URL + "/oauth/introspect", Audience: "api://orders"}, "ClientID"},
+		{"only disallowed keys", bearer.Config{Issuer: tg.URL, Audience: "api://orders", Algorithms: []string{"RS256"}}, "no usable signing key"},
+		{"no audience", bearer.Config{Issuer: tg.URL}, "give Audience"},
+		{"no issuer with a JWKS URL", bearer.Config{JWKSURL: tg.URL + "/.well-known/jwks.json", Audience: "api://orders"}, "give Issuer"},
+		{"no issuer with static keys", bearer.Config{StaticKeys: []jose.JSONWebKey{newTestKey(t, "k").jwk()}, Audience: "api://orders"}, "give Issuer"},
+		{"plain http JWKS", bearer.Config{Issuer: "https://issuer.example", JWKSURL: "http://issuer.example/jwks", Audience: "api://orders"}, "plain http"},
+		{"plain http issuer", bearer.Config{Issuer: "http://issuer.example", Audience: "api://orders"}, "plain http"},
+		{"plain http introspection", bearer.Config{IntrospectionURL: "http://issuer.example/introspect", ClientID: "rs", ClientSecret: "rs-secret", Audience: "api://orders"}, "plain http"},
+		{"wrong introspection secret", bearer.Config{IntrospectionURL: tg.URL + "/oauth/introspect", ClientID: "rs", ClientSecret: "wrong", Audience: "api://orders"}, "HTTP 401"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -512,7 +527,7 @@ func TestNewVerifierRefusesBadConfigs(t *testing.T) {
 
 func TestRequirePanicsOnInvalidScope(t *testing.T) {
 	k := newTestKey(t, "k")
-	v := newVerifier(t, bearer.Config{StaticKeys: []jose.JSONWebKey{k.jwk()}})
+	v := newVerifier(t, bearer.Config{StaticKeys: []jose.JSONWebKey{k.jwk()}, SkipIssuerCheck: true, SkipAudienceCheck: true})
 	defer func() {
 		if recover() == nil {
 			t.Fatal("no panic")
@@ -524,7 +539,7 @@ func TestRequirePanicsOnInvalidScope(t *testing.T) {
 // A handler behind Require sees the request otherwise unchanged.
 func TestRequirePassesRequestThrough(t *testing.T) {
 	k := newTestKey(t, "k")
-	v := newVerifier(t, bearer.Config{StaticKeys: []jose.JSONWebKey{k.jwk()}})
+	v := newVerifier(t, bearer.Config{StaticKeys: []jose.JSONWebKey{k.jwk()}, SkipIssuerCheck: true, SkipAudienceCheck: true})
 	tok := k.mint(t, "at+jwt", map[string]any{"sub": "s", "scope": "a b", "exp": time.Now().Add(time.Hour).Unix()})
 	var body string
 	h := v.Require("b")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -12,7 +12,8 @@ type cacheKey [sha256.Size]byte
 // cacheEntry is a verdict on one token, good until until (Unix ns).
 type cacheEntry struct {
 	claims *Claims
-	err    error // a cached rejection (introspection mode only)
+	key    *verifyKey // the key that verified it, nil for introspection
+	err    error      // a cached rejection (introspection mode only)
 	until  int64
 }
 
@@ -87,6 +88,13 @@ func (c *tokenCache) put(k *cacheKey, e cacheEntry, now time.Time) {
 		}
 	}
 	c.m[*k] = e
+}
+
+// remove drops the entry for k.
+func (c *tokenCache) remove(k *cacheKey) {
+	c.mu.Lock()
+	delete(c.m, *k)
+	c.mu.Unlock()
 }
 
 // len returns the number of entries, for tests.

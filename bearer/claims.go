@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
 
-// Claims are the claims of a verified access token (RFC 9068 §2.2). The
-// middleware shares one Claims value between all requests that present
-// the same token: treat it as read-only.
+// Claims are the claims of a verified access token (RFC 9068 §2.2). Each
+// Verify call and each request through Require gets its own copy.
 type Claims struct {
 	Issuer    string    // iss
 	Subject   string    // sub: the user, or the client for client_credentials
@@ -28,6 +28,40 @@ type Claims struct {
 	// encoding/json decodes into an any (numbers are float64); nil when
 	// there are none.
 	Extra map[string]any
+}
+
+// clone returns a deep copy of c, so that a handler that modifies its
+// claims does not modify the cached ones.
+func (c *Claims) clone() *Claims {
+	if c == nil {
+		return nil
+	}
+	cp := *c
+	cp.Audience = slices.Clone(c.Audience)
+	cp.Scopes = slices.Clone(c.Scopes)
+	if c.Extra != nil {
+		cp.Extra = cloneJSON(c.Extra).(map[string]any)
+	}
+	return &cp
+}
+
+// cloneJSON deep-copies a value decoded by encoding/json into an any.
+func cloneJSON(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(v))
+		for k, x := range v {
+			m[k] = cloneJSON(x)
+		}
+		return m
+	case []any:
+		a := make([]any, len(v))
+		for i, x := range v {
+			a[i] = cloneJSON(x)
+		}
+		return a
+	}
+	return v
 }
 
 // HasScope reports whether the token grants scope.

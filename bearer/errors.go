@@ -27,8 +27,12 @@ var (
 	ErrUse = errors.New("bearer: not an access token (usefor)")
 	// ErrExpired means exp is past, beyond the leeway.
 	ErrExpired = errors.New("bearer: token expired")
-	// ErrNotYetValid means nbf or iat is in the future, beyond the leeway.
+	// ErrNotYetValid means nbf or iat is in the future, beyond the
+	// not-before leeway.
 	ErrNotYetValid = errors.New("bearer: token not yet valid")
+	// ErrLifetime means the token's lifetime (exp − iat, or exp − now
+	// without iat) exceeds Config.MaxTokenLifetime.
+	ErrLifetime = errors.New("bearer: token lifetime exceeds the maximum")
 	// ErrIssuer means iss is not the expected issuer.
 	ErrIssuer = errors.New("bearer: token issuer mismatch")
 	// ErrAudience means the expected audience is not in aud.

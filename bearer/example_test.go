@@ -33,6 +33,27 @@ func ExampleNewVerifier() {
 	log.Fatal(http.ListenAndServe(":8081", mux))
 }
 
+// The program of the package's README: an API whose routes need tokens
+// of one issuer, for this API's audience, with a scope each. Compiled,
+// not run: it needs a real issuer.
+func Example_program() {
+	ctx := context.Background()
+	v, err := bearer.NewVerifier(ctx, bearer.Config{
+		Issuer:           "https://auth.example.com", // keys found through its RFC 8414 metadata
+		Audience:         "https://api.example.com",  // required: tokens for other APIs are refused
+		MaxTokenLifetime: time.Hour,                  // the longest access-token lifetime the issuer grants
+	})
+	if err != nil {
+		log.Fatal(err) // no keys, no start
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /orders", v.Require("orders:read")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := bearer.ClaimsFrom(r.Context()) // this request's own copy
+		fmt.Fprintf(w, "orders of %s\n", c.Subject)
+	})))
+	log.Fatal(http.ListenAndServe(":8081", mux))
+}
+
 // exampleIssuer signs tokens as an issuer would, with a fixed key so that
 // the example's output does not change.
 type exampleIssuer struct{ priv ed25519.PrivateKey }
@@ -51,6 +72,7 @@ func ExampleVerifier_Require() {
 	iss := exampleIssuer{ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))}
 	v, err := bearer.NewVerifier(context.Background(), bearer.Config{
 		Issuer:     "https://auth.example.com",
+		Audience:   "https://api.example.com",
 		StaticKeys: []jose.JSONWebKey{{Key: iss.priv.Public(), KeyID: "key-1", Algorithm: "EdDSA"}},
 	})
 	if err != nil {
@@ -60,8 +82,8 @@ func ExampleVerifier_Require() {
 		c := bearer.ClaimsFrom(r.Context())
 		fmt.Fprintf(w, "hello %s (client %s)", c.Subject, c.ClientID)
 	}))
-	claims := map[string]any{"iss": "https://auth.example.com", "sub": "alice", "client_id": "app", "scope": "read write",
-		"exp": time.Now().Add(time.Hour).Unix()}
+	claims := map[string]any{"iss": "https://auth.example.com", "aud": "https://api.example.com", "sub": "alice", "client_id": "app",
+		"scope": "read write", "exp": time.Now().Add(time.Hour).Unix()}
 	for _, authz := range []string{
 		"Bearer " + iss.token("at+jwt", claims),
 		"",
@@ -90,6 +112,8 @@ func ExampleVerifier_Require() {
 func ExampleVerifier_Verify() {
 	iss := exampleIssuer{ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))}
 	v, err := bearer.NewVerifier(context.Background(), bearer.Config{
+		Issuer:     "https://auth.example.com",
+		Audience:   "https://api.example.com",
 		StaticKeys: []jose.JSONWebKey{{Key: iss.priv.Public(), KeyID: "key-1"}},
 	})
 	if err != nil {

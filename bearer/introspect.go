@@ -54,6 +54,9 @@ func (v *Verifier) introspect(ctx context.Context, raw string, now time.Time) (*
 		return nil, fmt.Errorf("%w: introspection request failed: %w", ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		return nil, fmt.Errorf("%w: introspection endpoint redirected to %s (HTTP %d); redirects are not followed", ErrUnavailable, redirectTarget(resp), resp.StatusCode)
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentSize))
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading the introspection answer: %w", ErrUnavailable, err)
@@ -100,4 +103,32 @@ func unixTime(f float64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(int64(f), 0)
+}
+
+// noRedirects returns a copy of hc that does not follow redirects: the
+// introspection request carries the resource server's credentials and
+// the token, and its answer must come from the configured endpoint.
+func noRedirects(hc *http.Client) *http.Client {
+	cp := *hc
+	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cp
+}
+
+// redirectTarget is a redirect's Location without query and fragment,
+// quoted and bounded, for error messages.
+func redirectTarget(resp *http.Response) string {
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return "(no Location)"
+	}
+	if u, err := resp.Request.URL.Parse(loc); err == nil {
+		u.RawQuery, u.Fragment, u.User = "", "", nil
+		loc = u.String()
+	} else if i := strings.IndexAny(loc, "?#"); i >= 0 {
+		loc = loc[:i]
+	}
+	if len(loc) > 256 {
+		loc = loc[:256] + "…"
+	}
+	return fmt.Sprintf("%q", loc)
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -115,10 +116,34 @@ func keyAlgorithm(pub crypto.PublicKey, declared string) (jose.SignatureAlgorith
 	return "", fmt.Errorf("algorithm %q does not fit a %T", declared, pub)
 }
 
+// has reports whether k is one of the set's keys: the same kid and key
+// (fetch keeps the *verifyKey of a key that stays in the set).
+func (s *keySet) has(k *verifyKey) bool {
+	if k.kid != "" {
+		return s.byKID[k.kid] == k
+	}
+	for _, x := range s.noKID {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
 // newKeySet builds a key set from JWKs. Keys for encryption, of
 // unsupported types or of algorithms not allowed are skipped with an
-// error each in skipped; strict callers (static keys) refuse them.
-func newKeySet(jwks []jose.JSONWebKey, allowed []jose.SignatureAlgorithm, now time.Time) (set *keySet, skipped []error) {
+// error each in skipped; strict callers (static keys) refuse them. A kid
+// that appears twice is an error: which key it names would be a guess.
+func newKeySet(jwks []jose.JSONWebKey, allowed []jose.SignatureAlgorithm, now time.Time) (set *keySet, skipped []error, err error) {
+	seen := make(map[string]bool, len(jwks))
+	for i := range jwks {
+		if kid := jwks[i].KeyID; kid != "" {
+			if seen[kid] {
+				return nil, nil, fmt.Errorf("kid %q appears twice", kid)
+			}
+			seen[kid] = true
+		}
+	}
 	set = &keySet{byKID: make(map[string]*verifyKey, len(jwks)), fetched: now}
 	for i := range jwks {
 		j := &jwks[i]
@@ -144,13 +169,36 @@ func newKeySet(jwks []jose.JSONWebKey, allowed []jose.SignatureAlgorithm, now ti
 			set.noKID = append(set.noKID, k)
 			continue
 		}
-		if _, dup := set.byKID[k.kid]; dup {
-			skipped = append(skipped, fmt.Errorf("key %q appears twice", k.kid))
-			continue
-		}
 		set.byKID[k.kid] = k
 	}
-	return set, skipped
+	return set, skipped, nil
+}
+
+// keep replaces the keys of s that old has too (same kid, algorithm and
+// public key) by old's, so that cached verifications of a key that stays
+// stay valid, and those of a key that left do not (keySet.has).
+func (s *keySet) keep(old *keySet) {
+	if old == nil {
+		return
+	}
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	same := func(a, b *verifyKey) bool {
+		e, ok := a.pub.(equaler)
+		return ok && a.alg == b.alg && e.Equal(b.pub)
+	}
+	for kid, k := range s.byKID {
+		if o := old.byKID[kid]; o != nil && same(o, k) {
+			s.byKID[kid] = o
+		}
+	}
+	for i, k := range s.noKID {
+		for _, o := range old.noKID {
+			if same(o, k) {
+				s.noKID[i] = o
+				break
+			}
+		}
+	}
 }
 
 func containsAlg(algs []jose.SignatureAlgorithm, a jose.SignatureAlgorithm) bool {
@@ -211,17 +259,33 @@ type remoteKeys struct {
 func (r *remoteKeys) current() *keySet { return r.set.Load() }
 
 // refetch fetches the key set again unless a fetch ran less than interval
-// ago. Callers arriving while a fetch is in flight wait for it. The fetch
-// itself is detached from ctx (a caller giving up does not fail the
-// others), bounded by fetchTimeout.
+// ago, and waits for it (or for ctx). Callers arriving while a fetch is
+// in flight wait for it.
 func (r *remoteKeys) refetch(ctx context.Context) error {
+	f := r.start(ctx)
+	if f == nil {
+		return errRateLimited
+	}
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// start starts a fetch of the key set, unless one is in flight (which it
+// returns) or one started less than interval ago (nil). The fetch is
+// detached from ctx (a caller giving up does not fail the others),
+// bounded by fetchTimeout.
+func (r *remoteKeys) start(ctx context.Context) *fetchCall {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	f := r.inflight
 	if f == nil {
 		now := r.now()
 		if !r.lastAttempt.IsZero() && now.Sub(r.lastAttempt) < r.interval {
-			r.mu.Unlock()
-			return errRateLimited
+			return nil
 		}
 		r.lastAttempt = now
 		f = &fetchCall{done: make(chan struct{})}
@@ -236,13 +300,7 @@ func (r *remoteKeys) refetch(ctx context.Context) error {
 			close(f.done)
 		}()
 	}
-	r.mu.Unlock()
-	select {
-	case <-f.done:
-		return f.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return f
 }
 
 var errRateLimited = errors.New("bearer: key set fetched recently")
@@ -257,10 +315,14 @@ func (r *remoteKeys) fetch(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bearer: fetching JWKS from %s: %w", r.url, err)
 	}
-	set, skipped := newKeySet(jwks, r.allowed, r.now())
+	set, skipped, err := newKeySet(jwks, r.allowed, r.now())
+	if err != nil {
+		return fmt.Errorf("bearer: JWKS at %s refused: %w", r.url, err)
+	}
 	if len(set.byKID) == 0 && len(set.noKID) == 0 {
 		return fmt.Errorf("bearer: JWKS at %s has no usable signing key (%w)", r.url, errors.Join(skipped...))
 	}
+	set.keep(r.set.Load())
 	r.set.Store(set)
 	return nil
 }
@@ -349,7 +411,59 @@ func discover(ctx context.Context, hc *http.Client, issuer string) (string, erro
 		if meta.JWKSURI == "" {
 			return "", fmt.Errorf("bearer: metadata at %s has no jwks_uri", u)
 		}
+		if err := checkURL("jwks_uri of "+u, meta.JWKSURI); err != nil {
+			return "", err
+		}
 		return meta.JWKSURI, nil
 	}
 	return "", fmt.Errorf("bearer: discovering %s: %w", issuer, lastErr)
+}
+
+// checkURL refuses a URL that is not https, except http on loopback
+// (127.0.0.0/8, ::1, localhost): keys, metadata and introspection
+// answers fetched in clear could be replaced on the way.
+func checkURL(what, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("bearer: %s %q is not an absolute URL", what, raw)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return nil
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("bearer: %s %q is plain http: use https (http is accepted on loopback only)", what, raw)
+	}
+	return fmt.Errorf("bearer: %s %q is not an http(s) URL", what, raw)
+}
+
+// isLoopback reports whether host is localhost or a loopback address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// secureRedirects returns a copy of hc that follows a redirect of a
+// metadata or JWKS request only to a URL checkURL accepts.
+func secureRedirects(hc *http.Client) *http.Client {
+	cp := *hc
+	inner := hc.CheckRedirect
+	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := checkURL("redirect target", req.URL.String()); err != nil {
+			return err
+		}
+		if inner != nil {
+			return inner(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cp
 }

@@ -47,7 +47,7 @@ func (v *Verifier) Require(scopes ...string) func(http.Handler) http.Handler {
 				v.reject(w, err)
 				return
 			}
-			c, err := v.Verify(r.Context(), raw)
+			c, err := v.verify(r.Context(), raw)
 			if err != nil {
 				v.reject(w, err)
 				return
@@ -56,7 +56,7 @@ func (v *Verifier) Require(scopes ...string) func(http.Handler) http.Handler {
 				v.challenge(w, http.StatusForbidden, "insufficient_scope", "the access token lacks a scope this resource requires", scopeAttr)
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, c)))
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, c.clone())))
 		})
 	}
 }
@@ -112,6 +112,7 @@ func describe(err error) string {
 		desc string
 	}{
 		{ErrExpired, "the access token expired"},
+		{ErrLifetime, "the access token's lifetime is too long"},
 		{ErrNotYetValid, "the access token is not valid yet"},
 		{ErrType, "the token is not an access token"},
 		{ErrUse, "the token is not an access token"},

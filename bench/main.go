@@ -69,8 +69,13 @@ type bench struct {
 	procs   []*exec.Cmd
 }
 
+// benchAudience is the aud of the benchmark's access tokens, which the
+// bearer middleware of -serve-hello requires.
+const benchAudience = "https://api.bench.example"
+
 const benchConfig = `
 log: {level: warn}
+audience: ` + benchAudience + `
 brute_force: {disabled: true}
 bootstrap:
   users:

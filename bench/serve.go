@@ -23,7 +23,7 @@ func serveHello(addr, issuer string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if issuer != "" {
-		v, err := bearer.NewVerifier(ctx, bearer.Config{Issuer: issuer})
+		v, err := bearer.NewVerifier(ctx, bearer.Config{Issuer: issuer, Audience: benchAudience})
 		if err != nil {
 			return fmt.Errorf("verifier: %w", err)
 		}

@@ -12,13 +12,17 @@
 // A session can be exported (Client.Tokens, or every new pair through
 // Config.OnTokens) and resumed later by passing the tokens back in
 // Config, which saves a login round trip. FileStore keeps them in a file
-// readable only by its owner.
+// readable only by its owner, shared by processes through Config.Store.
+//
+// What the package guarantees (redirects, retries, caching, what is
+// logged) is summed up in its README.md.
 package client
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"strings"
@@ -31,8 +35,17 @@ import (
 const DefaultRefreshMargin = 30 * time.Second
 
 // renewTimeout bounds one renewal, which runs detached from the callers
-// waiting on it (so that one caller giving up does not fail the others).
-const renewTimeout = time.Minute
+// waiting on it (so that one caller giving up does not fail the others):
+// room for a request and its one retry with the default 30 s timeout.
+const renewTimeout = 75 * time.Second
+
+// Back-off of background renewals that fail while the access token is
+// still valid: the first retry after minBackoff, doubling up to
+// maxBackoff.
+const (
+	minBackoff = time.Second
+	maxBackoff = 30 * time.Second
+)
 
 // Config says where to log in and with what. Give the credentials the
 // contract accepts (at least one kind, or saved tokens).
@@ -66,28 +79,63 @@ type Config struct {
 
 	// AccessToken and RefreshToken resume a saved session: New then
 	// makes no request. Give the credentials too, to log in again once
-	// the refresh token has expired.
+	// the refresh token has expired. A Username without Password resumes
+	// too, and ends with ErrSessionExpired when the session does.
 	AccessToken  string
 	RefreshToken string
+	// Expiry is when the resumed AccessToken expires (Tokens.Expiry);
+	// zero reads it from the token's exp when it is a JWT, else the token
+	// is used until the API refuses it.
+	Expiry time.Time
+	// Store, when set, is shared with other Clients, in this process or
+	// others (FileStore is one). New resumes the session saved there when
+	// Config has no tokens; every renewal holds the store's lock, re-reads
+	// it first and uses the tokens another Client saved instead of
+	// refreshing again (two refreshes of one token would look like a
+	// replay to the server), and saves the new pair before releasing it.
+	Store Store
 
 	// Scopes are requested at login; empty asks for the default scopes.
 	Scopes []string
 	// HTTPClient makes the token requests and carries the API requests of
 	// HTTPClient and Transport. Nil means a client with a 30s timeout and
-	// http.DefaultTransport.
+	// http.DefaultTransport. Its CheckRedirect is ignored for token
+	// requests, which never follow a redirect (see Transport for API
+	// requests). A refresh whose answer is lost is resent once at once:
+	// the server's refresh_reuse_interval for this client must exceed
+	// this timeout for the resend to be accepted.
 	HTTPClient *http.Client
+	// ForwardTokenOnRedirect lets Transport send the access token to
+	// another origin (scheme, host or port) that an API response
+	// redirects to. By default a cross-origin redirect is followed
+	// without the token.
+	ForwardTokenOnRedirect bool
 	// RefreshMargin is how long before its expiry an access token is
 	// renewed, capped at half the token's lifetime (so that a token of a
 	// minute is used for at least thirty seconds). Zero means
 	// DefaultRefreshMargin; negative means at expiry.
 	RefreshMargin time.Duration
-	// OnTokens, when set, is called with every new pair (after login and
-	// after each refresh), before the new access token is handed out, so
+	// OnTokens, when set, is called with every new pair (after login,
+	// after each refresh, and when a pair another Client saved in Store is
+	// adopted), before the new access token is handed out, so
 	// that the caller may persist the session. It runs on the goroutine
 	// that renews: keep it short, and do not call the Client from it.
 	OnTokens func(Tokens)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// Store keeps a session's tokens for Clients that share them (see
+// Config.Store). FileStore implements it.
+type Store interface {
+	// Load returns the saved tokens; an error wrapping fs.ErrNotExist
+	// means none.
+	Load() (Tokens, error)
+	// Save replaces the saved tokens.
+	Save(Tokens) error
+	// Lock waits until the caller holds the store exclusively, across
+	// processes, or ctx is done; unlock releases it.
+	Lock(ctx context.Context) (unlock func(), err error)
 }
 
 // Tokens are a session's tokens, as exported by Client.Tokens and saved
@@ -97,22 +145,6 @@ type Tokens struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	// Expiry is when the access token expires, zero when unknown.
 	Expiry time.Time `json:"expiry,omitzero"`
-}
-
-// String shows the tokens' shapes, not their values, so that logging a
-// Tokens by mistake does not leak the session.
-func (t Tokens) String() string {
-	return fmt.Sprintf("client.Tokens{AccessToken: %s, RefreshToken: %s, Expiry: %s}", redacted(t.AccessToken), redacted(t.RefreshToken), t.Expiry.Format(time.RFC3339))
-}
-
-// GoString is String, for %#v.
-func (t Tokens) GoString() string { return t.String() }
-
-func redacted(s string) string {
-	if s == "" {
-		return `""`
-	}
-	return fmt.Sprintf("[%d bytes redacted]", len(s))
 }
 
 // Errors of the session. Login and refresh failures the server answered
@@ -130,7 +162,10 @@ var (
 // Error is a login or refresh the server refused, with the server's
 // error code and description (RFC 6749 §5.2 {error, error_description};
 // FastAPI's {detail}; datarhei's {message}), like golang.org/x/oauth2's
-// RetrieveError. It never contains credentials or tokens.
+// RetrieveError. It never contains credentials or tokens. Code and
+// Description are the server's words: untrusted text, each cut at 512
+// bytes, with control characters replaced by U+FFFD so that printing
+// them cannot forge log lines or drive a terminal.
 type Error struct {
 	// Op is "login" or "refresh".
 	Op string
@@ -170,7 +205,7 @@ type Client struct {
 	contract contract
 	ep       Endpoints // resolved to absolute URLs
 	cred     credential
-	hc       *http.Client
+	hc       *http.Client // token requests: never follows redirects
 	now      func() time.Time
 	margin   time.Duration
 
@@ -178,7 +213,10 @@ type Client struct {
 	tok      Tokens
 	lifetime time.Duration // of tok.AccessToken, 0 when unknown
 	rejected string        // an access token the API answered 401 to
+	after401 bool          // tok was obtained by a renewal after a 401, and no API has accepted it since
 	flight   *flight       // the renewal in progress
+	failures int           // background renewals failed in a row
+	nextTry  time.Time     // no background renewal before
 }
 
 // flight is one renewal that concurrent callers share.
@@ -192,6 +230,9 @@ type flight struct {
 // are given, in which case it makes no request. A refused login is an
 // *Error.
 func New(ctx context.Context, cfg Config) (*Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
 	ct, err := findContract(cfg.Contract)
 	if err != nil {
 		return nil, err
@@ -211,6 +252,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if c.hc == nil {
 		c.hc = &http.Client{Timeout: 30 * time.Second}
 	}
+	c.hc = noRedirects(c.hc)
 	switch {
 	case cfg.RefreshMargin == 0:
 		c.margin = DefaultRefreshMargin
@@ -220,9 +262,23 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if c.ep, err = resolveEndpoints(base, cfg.Endpoints, ct.endpoints); err != nil {
 		return nil, err
 	}
+	if cfg.Store != nil && cfg.AccessToken == "" && cfg.RefreshToken == "" {
+		saved, err := cfg.Store.Load()
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		cfg.AccessToken, cfg.RefreshToken, cfg.Expiry = saved.AccessToken, saved.RefreshToken, saved.Expiry
+		c.cfg = cfg
+	}
+	resumed := cfg.AccessToken != "" || cfg.RefreshToken != ""
 	c.cred = loginCredential(&cfg)
 	if c.cred == credPassword && (cfg.Username == "" || cfg.Password == "") {
-		return nil, errors.New("client: give both Username and Password")
+		if cfg.Password != "" || !resumed {
+			return nil, errors.New("client: give both Username and Password")
+		}
+		// A user's saved session without the password: resume it, and
+		// end with ErrSessionExpired when it ends.
+		c.cred = credNone
 	}
 	if c.cred == credClient && cfg.RefreshToken != "" {
 		// client_credentials issues no refresh token, so a saved one
@@ -233,14 +289,8 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if c.cred != credNone && !ct.supports(c.cred) {
 		return nil, fmt.Errorf("client: contract %s cannot log in with %s", ct.name, c.cred)
 	}
-	if cfg.AccessToken != "" || cfg.RefreshToken != "" {
-		c.tok = Tokens{AccessToken: cfg.AccessToken, RefreshToken: cfg.RefreshToken}
-		if exp, iat, ok := jwtTimes(cfg.AccessToken); ok {
-			c.tok.Expiry = exp
-			if !iat.IsZero() && exp.After(iat) {
-				c.lifetime = exp.Sub(iat)
-			}
-		}
+	if resumed {
+		c.tok, c.lifetime = resume(Tokens{AccessToken: cfg.AccessToken, RefreshToken: cfg.RefreshToken, Expiry: cfg.Expiry})
 		return c, nil
 	}
 	if c.cred == credNone {
@@ -252,10 +302,27 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// Token returns a valid access token, renewing it first when it expires
-// within the refresh margin. Concurrent callers share one renewal. When
-// the refresh token is refused it logs in again with the credentials, or
-// fails with ErrSessionExpired when it has none.
+// resume completes saved tokens: the expiry and lifetime of a JWT access
+// token when t does not say.
+func resume(t Tokens) (Tokens, time.Duration) {
+	var lifetime time.Duration
+	if exp, iat, ok := jwtTimes(t.AccessToken); ok {
+		if t.Expiry.IsZero() {
+			t.Expiry = exp
+		}
+		if !iat.IsZero() && exp.After(iat) {
+			lifetime = exp.Sub(iat)
+		}
+	}
+	return t, lifetime
+}
+
+// Token returns a valid access token. Within the refresh margin before
+// its expiry, the token is still handed out while a renewal runs in the
+// background (retried with back-off when it fails); once it has expired,
+// callers wait for a renewal, shared by all of them. When the refresh
+// token is refused it logs in again with the credentials, or fails with
+// ErrSessionExpired when it has none.
 func (c *Client) Token(ctx context.Context) (string, error) {
 	t, err := c.tokens(ctx)
 	return t.AccessToken, err
@@ -273,10 +340,13 @@ func (c *Client) Tokens() Tokens {
 // the refresh token, or by logging in again), and returns the new one.
 // A renewal already in progress is joined instead.
 func (c *Client) Refresh(ctx context.Context) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
 	c.mu.Lock()
 	f := c.flight
 	if f == nil {
-		f = c.startLocked(ctx)
+		f = c.startLocked(ctx, false)
 	}
 	c.mu.Unlock()
 	t, err := c.wait(ctx, f)
@@ -285,26 +355,75 @@ func (c *Client) Refresh(ctx context.Context) (string, error) {
 
 // tokens returns valid tokens, renewing when needed.
 func (c *Client) tokens(ctx context.Context) (Tokens, error) {
+	if err := ctx.Err(); err != nil {
+		return Tokens{}, err
+	}
 	c.mu.Lock()
-	if c.validLocked() {
+	if c.usableLocked() {
 		t := c.tok
+		if !c.freshLocked() && c.flight == nil && !c.now().Before(c.nextTry) {
+			c.startLocked(ctx, false) // early renewal, in the background
+		}
 		c.mu.Unlock()
 		return t, nil
 	}
 	f := c.flight
 	if f == nil {
-		f = c.startLocked(ctx)
+		// A token an API refused (markRejected) is renewed as after a
+		// 401, so that its successor is not renewed for a 401 again
+		// before an API accepts it.
+		f = c.startLocked(ctx, c.tok.AccessToken != "" && c.tok.AccessToken == c.rejected)
 	}
 	c.mu.Unlock()
 	return c.wait(ctx, f)
+}
+
+// mayRenewAfter401 reports whether a 401 to used, with the challenge's
+// error code, calls for a renewal: only for invalid_token or no error
+// code (never insufficient_scope), and never for a token that a renewal
+// after a 401 has just obtained and that no API has accepted since, so
+// that an API that refuses every token costs one renewal, not one per
+// call. (A token another caller replaced already is not renewed again:
+// the request is retried with the new one.)
+func (c *Client) mayRenewAfter401(used, code string) bool {
+	if code != "" && code != "invalid_token" {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tok.AccessToken != used || !c.after401
 }
 
 // renewAfter401 is called when the API refused used: unless another
 // caller has renewed already, the token is renewed. It returns the new
 // access token.
 func (c *Client) renewAfter401(ctx context.Context, used string) (string, error) {
-	c.markRejected(used)
-	return c.Token(ctx)
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	if c.tok.AccessToken != used {
+		c.mu.Unlock()
+		return c.Token(ctx) // renewed by another caller
+	}
+	c.rejected = used
+	f := c.flight
+	if f == nil {
+		f = c.startLocked(ctx, true)
+	}
+	c.mu.Unlock()
+	t, err := c.wait(ctx, f)
+	return t.AccessToken, err
+}
+
+// markAccepted records that an API accepted used: a later 401 to it
+// means it was revoked, and may renew it.
+func (c *Client) markAccepted(used string) {
+	c.mu.Lock()
+	if c.after401 && c.tok.AccessToken == used {
+		c.after401 = false
+	}
+	c.mu.Unlock()
 }
 
 // markRejected records that the API refused used, so that it is renewed
@@ -317,37 +436,57 @@ func (c *Client) markRejected(used string) {
 	c.mu.Unlock()
 }
 
-// validLocked reports whether the access token may be handed out.
-func (c *Client) validLocked() bool {
-	if c.tok.AccessToken == "" || c.tok.AccessToken == c.rejected {
+// usableLocked reports whether the access token may be handed out: it
+// has not expired and the API has not refused it.
+func (c *Client) usableLocked() bool {
+	return usable(c.tok, c.rejected, c.now())
+}
+
+func usable(t Tokens, rejected string, now time.Time) bool {
+	if t.AccessToken == "" || t.AccessToken == rejected {
 		return false
 	}
-	if c.tok.Expiry.IsZero() {
+	return t.Expiry.IsZero() || now.Before(t.Expiry)
+}
+
+// freshLocked reports whether the access token is outside the refresh
+// margin before its expiry.
+func (c *Client) freshLocked() bool {
+	return c.fresh(c.tok, c.lifetime)
+}
+
+func (c *Client) fresh(t Tokens, lifetime time.Duration) bool {
+	if t.Expiry.IsZero() {
 		return true // unknown lifetime: used until the API refuses it
 	}
 	margin := c.margin
-	if c.lifetime > 0 && margin > c.lifetime/2 {
-		margin = c.lifetime / 2
+	if lifetime > 0 && margin > lifetime/2 {
+		margin = lifetime / 2
 	}
-	return c.now().Before(c.tok.Expiry.Add(-margin))
+	return c.now().Before(t.Expiry.Add(-margin))
 }
 
-// startLocked starts a renewal. The caller holds c.mu.
-func (c *Client) startLocked(ctx context.Context) *flight {
+// startLocked starts a renewal. The caller holds c.mu. after401 marks
+// the tokens it obtains as obtained because the API refused a token.
+func (c *Client) startLocked(ctx context.Context, after401 bool) *flight {
 	f := &flight{done: make(chan struct{})}
 	c.flight = f
-	rt := c.tok.RefreshToken
+	held := c.tok
 	go func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renewTimeout)
 		defer cancel()
-		tok, lifetime, err := c.renew(rctx, rt)
+		tok, lifetime, err := c.renewShared(rctx, held)
+		c.mu.Lock()
 		if err == nil {
-			c.mu.Lock()
-			c.tok, c.lifetime, c.rejected = tok, lifetime, ""
-			c.mu.Unlock()
-			if c.cfg.OnTokens != nil {
-				c.cfg.OnTokens(tok)
-			}
+			c.tok, c.lifetime, c.rejected, c.after401 = tok, lifetime, "", after401
+			c.failures, c.nextTry = 0, time.Time{}
+		} else {
+			c.failures++
+			c.nextTry = c.now().Add(min(minBackoff<<min(c.failures-1, 10), maxBackoff))
+		}
+		c.mu.Unlock()
+		if err == nil && c.cfg.OnTokens != nil {
+			c.cfg.OnTokens(tok)
 		}
 		f.tok, f.err = tok, err
 		c.mu.Lock()
@@ -356,6 +495,39 @@ func (c *Client) startLocked(ctx context.Context) *flight {
 		close(f.done)
 	}()
 	return f
+}
+
+// renewShared renews held. With a Store, it does so under the store's
+// lock, first adopting the tokens another Client saved when they are
+// fresh (no request then).
+func (c *Client) renewShared(ctx context.Context, held Tokens) (Tokens, time.Duration, error) {
+	st := c.cfg.Store
+	if st == nil {
+		return c.renew(ctx, held.RefreshToken)
+	}
+	unlock, err := st.Lock(ctx)
+	if err != nil {
+		return Tokens{}, 0, fmt.Errorf("client: locking the token store: %w", err)
+	}
+	defer unlock()
+	rt := held.RefreshToken
+	if saved, err := st.Load(); err == nil && saved.AccessToken != "" && saved.AccessToken != held.AccessToken {
+		saved, lifetime := resume(saved)
+		if usable(saved, "", c.now()) && c.fresh(saved, lifetime) {
+			return saved, lifetime, nil // renewed by another Client
+		}
+		if saved.RefreshToken != "" {
+			rt = saved.RefreshToken // ours was rotated by another Client
+		}
+	}
+	tok, lifetime, err := c.renew(ctx, rt)
+	if err != nil {
+		return Tokens{}, 0, err
+	}
+	if err := st.Save(tok); err != nil {
+		return Tokens{}, 0, fmt.Errorf("client: saving the new tokens: %w", err)
+	}
+	return tok, lifetime, nil
 }
 
 // wait waits for f or for ctx.
@@ -378,6 +550,13 @@ func (c *Client) renew(ctx context.Context, rt string) (Tokens, time.Duration, e
 			refused = errors.New("client: the refresh token has expired")
 		} else {
 			tok, lifetime, err := c.refresh(ctx, rt)
+			var lost *lostAnswer
+			if errors.As(err, &lost) && ctx.Err() == nil {
+				// The server may have rotated rt and its answer been
+				// lost: resend the same token at once, which the
+				// server's refresh_reuse_interval accepts once.
+				tok, lifetime, err = c.refresh(ctx, rt)
+			}
 			if err == nil {
 				if tok.RefreshToken == "" {
 					tok.RefreshToken = rt // not rotated: keep it
@@ -405,4 +584,34 @@ func isRefusal(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.StatusCode >= 400 && e.StatusCode < 500 &&
 		e.StatusCode != http.StatusRequestTimeout && e.StatusCode != http.StatusTooManyRequests
+}
+
+// noRedirects returns a copy of hc that does not follow redirects: a
+// token request answered with a redirect would otherwise send the
+// credentials it carries (password, client secret, API key, refresh
+// token) to wherever the server points, and Basic credentials in clear to
+// an http:// target.
+func noRedirects(hc *http.Client) *http.Client {
+	cp := *hc
+	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cp
+}
+
+// redirectTarget is a redirect's Location without its query and
+// fragment, for error messages.
+func redirectTarget(resp *http.Response) string {
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return "(no Location)"
+	}
+	if u, err := resp.Request.URL.Parse(loc); err == nil {
+		u.RawQuery, u.Fragment, u.User = "", "", nil
+		loc = u.String()
+	} else if i := strings.IndexAny(loc, "?#"); i >= 0 {
+		loc = loc[:i]
+	}
+	if len(loc) > 256 {
+		loc = loc[:256] + "…"
+	}
+	return fmt.Sprintf("%q", loc)
 }

@@ -31,7 +31,7 @@ func newClient(t *testing.T, cfg client.Config) *client.Client {
 // handler that echoes the subject and the request body.
 func api(t *testing.T, tg *tokengate, now func() time.Time) *httptest.Server {
 	t.Helper()
-	v, err := bearer.NewVerifier(context.Background(), bearer.Config{Issuer: tg.URL, Leeway: -1, Now: now})
+	v, err := bearer.NewVerifier(context.Background(), bearer.Config{Issuer: tg.URL, Audience: "api://orders", Leeway: -1, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,19 +68,18 @@ func TestNewLogsInOnceAndReusesTheToken(t *testing.T) {
 	}
 }
 
-// Real time, real server, real resource server: the session outlives
-// several access tokens of 2s.
+// A real server and a real resource server on one fake clock: the
+// session outlives several access tokens of 2s, renewing each expired
+// one with a refresh and never logging in again.
 func TestTokenRefreshesAcrossExpiry(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits for tokens to expire")
-	}
-	tg := startTokengate(t, baseConfig, nil, nil)
-	res := api(t, tg, nil)
-	c := newClient(t, client.Config{BaseURL: tg.URL, ClientID: "app", ClientSecret: "app-secret", Username: "alice", Password: "alice-pw", RefreshMargin: 500 * time.Millisecond})
+	clk := newClock()
+	tg := startTokengate(t, baseConfig, clk.Now, nil)
+	res := api(t, tg, clk.Now)
+	c := newClient(t, client.Config{BaseURL: tg.URL, ClientID: "app", ClientSecret: "app-secret", Username: "alice", Password: "alice-pw", RefreshMargin: 500 * time.Millisecond, Now: clk.Now})
 	hc := c.HTTPClient()
 	seen := map[string]bool{}
-	deadline := time.Now().Add(4500 * time.Millisecond)
-	for time.Now().Before(deadline) {
+	const expiries = 3
+	for i := 0; i <= expiries; i++ {
 		resp, err := hc.Get(res.URL)
 		if err != nil {
 			t.Fatal(err)
@@ -88,20 +87,23 @@ func TestTokenRefreshesAcrossExpiry(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK || string(b) != "alice:" {
-			t.Fatalf("API call: %d %s", resp.StatusCode, b)
+			t.Fatalf("API call %d: %d %s", i, resp.StatusCode, b)
 		}
-		tok, _ := c.Token(context.Background())
+		tok, err := c.Token(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
 		seen[tok] = true
-		time.Sleep(100 * time.Millisecond)
+		clk.Add(2100 * time.Millisecond) // past the 2s token's expiry
 	}
-	if len(seen) < 3 {
-		t.Fatalf("%d access tokens over 4.5s of 2s tokens, want at least 3", len(seen))
+	if len(seen) != expiries+1 {
+		t.Fatalf("%d access tokens across %d expiries, want %d", len(seen), expiries, expiries+1)
 	}
 	if n := tg.count("grant:password"); n != 1 {
 		t.Fatalf("%d logins, want 1: the session should live on refreshes", n)
 	}
-	if n := tg.count("grant:refresh_token"); n != len(seen)-1 {
-		t.Fatalf("%d refreshes for %d tokens", n, len(seen))
+	if n := tg.count("grant:refresh_token"); n != expiries {
+		t.Fatalf("%d refreshes for %d expiries", n, expiries)
 	}
 }
 

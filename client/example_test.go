@@ -39,6 +39,32 @@ func fakeServer() *httptest.Server {
 	return httptest.NewServer(mux)
 }
 
+// The program of the package's README: a session kept in a file that
+// several runs and processes share (it is refreshed once between them,
+// under the file's lock), used for API calls. Compiled, not run: it needs
+// a real server.
+func Example_program() {
+	ctx := context.Background()
+	c, err := client.New(ctx, client.Config{
+		BaseURL:  "https://auth.example.com",
+		ClientID: "my-app", ClientSecret: os.Getenv("CLIENT_SECRET"),
+		Username: "alice", Password: os.Getenv("PASSWORD"),
+		Store: client.FileStore(filepath.Join(os.Getenv("HOME"), ".config", "my-app", "tokens.json")),
+	})
+	if err != nil {
+		log.Fatal(err) // a *client.Error when the server refused the login
+	}
+	// The token is added to each request, renewed ahead of its expiry,
+	// and sent to no other origin a response redirects to.
+	resp, err := c.HTTPClient().Get("https://api.example.com/orders")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.Status, string(body))
+}
+
 // A program that calls a protected API: the client logs in once and
 // keeps the token fresh for every request.
 func Example() {
@@ -129,13 +155,11 @@ func ExampleFileStore() {
 
 	srv := fakeServer()
 	defer srv.Close()
-	saved, _ := store.Load() // empty the first time
 	c, err := client.New(context.Background(), client.Config{
 		BaseURL:  srv.URL,
 		ClientID: "my-app", ClientSecret: "my-app-secret",
 		Username: "alice", Password: "alice-pw",
-		AccessToken: saved.AccessToken, RefreshToken: saved.RefreshToken,
-		OnTokens: store.Saver(), // every new pair is saved
+		Store: store, // resumed from, locked while renewing, saved to
 	})
 	if err != nil {
 		log.Fatal(err)

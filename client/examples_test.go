@@ -24,8 +24,9 @@ import (
 // clock.
 
 // shorten sets every access token lifetime to 2s and every refresh token
-// lifetime to 10s.
+// lifetime to 10s, and the audience the verifier of verify expects.
 func shorten(cfg *config.Config) {
+	cfg.Audience = "api://orders"
 	cfg.AccessTokenTTL = config.Duration(2 * time.Second)
 	cfg.RefreshTokenTTL = config.Duration(10 * time.Second)
 	for i := range cfg.Bootstrap.Clients {
@@ -38,7 +39,7 @@ func shorten(cfg *config.Config) {
 // server's published keys.
 func verify(t *testing.T, tg *tokengate, now func() time.Time, tok string) (*bearer.Claims, error) {
 	t.Helper()
-	v, err := bearer.NewVerifier(context.Background(), bearer.Config{Issuer: tg.URL, Now: now, Leeway: -1})
+	v, err := bearer.NewVerifier(context.Background(), bearer.Config{Issuer: tg.URL, Audience: "api://orders", Now: now, Leeway: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,10 +138,27 @@ func TestExampleFastAPI(t *testing.T) {
 		}
 	})
 	t.Run("password, own client", func(t *testing.T) {
+		// The refresh route takes the token alone (refresh_client_auth:
+		// none), so it refuses a confidential client's session; the
+		// client logs in again with its credentials.
 		clk := newClock()
 		tg := startExample(t, "fastapi", clk.Now, shorten)
-		session(t, tg, clk, client.Config{Contract: client.ContractFastAPI, ClientID: "client_id_example", ClientSecret: "client_secret_example", Username: "username_example", Password: "password_example"},
-			"POST /auth/access-token", "POST /auth/refresh-token", "username_example")
+		c := newClient(t, client.Config{BaseURL: tg.URL, Now: clk.Now, Contract: client.ContractFastAPI, ClientID: "client_id_example", ClientSecret: "client_secret_example", Username: "username_example", Password: "password_example"})
+		first, err := c.Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk.Add(3 * time.Second)
+		second, err := c.Token(ctx)
+		if err != nil || second == first {
+			t.Fatalf("renewal: %v", err)
+		}
+		if cl, err := verify(t, tg, clk.Now, second); err != nil || cl.Subject != "username_example" {
+			t.Fatalf("renewed token: %v", err)
+		}
+		if r, l := tg.count("POST /auth/refresh-token"), tg.count("POST /auth/access-token"); r != 1 || l != 2 {
+			t.Fatalf("refreshes %d, logins %d; want the refresh refused and a second login", r, l)
+		}
 	})
 	t.Run("API key", func(t *testing.T) {
 		clk := newClock()

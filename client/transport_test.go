@@ -24,7 +24,7 @@ type flakyAPI struct {
 
 func newFlakyAPI(t *testing.T, tg *tokengate) *flakyAPI {
 	t.Helper()
-	v, err := bearer.NewVerifier(context.Background(), bearer.Config{Issuer: tg.URL})
+	v, err := bearer.NewVerifier(context.Background(), bearer.Config{Issuer: tg.URL, Audience: "api://orders"})
 	if err != nil {
 		t.Fatal(err)
 	}

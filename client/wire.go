@@ -163,12 +163,19 @@ func (c *Client) exchange(ctx context.Context, k call) (Tokens, time.Duration, e
 	start := c.now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return Tokens{}, 0, fmt.Errorf("client: %s: %w", k.op, redact(err))
+		err = fmt.Errorf("client: %s: %w", k.op, redact(err))
+		if ctx.Err() == nil {
+			err = &lostAnswer{err}
+		}
+		return Tokens{}, 0, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		return Tokens{}, 0, fmt.Errorf("client: %s: the server redirected to %s (HTTP %d); token requests do not follow redirects: fix BaseURL or Endpoints", k.op, redirectTarget(resp), resp.StatusCode)
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseSize))
 	if err != nil {
-		return Tokens{}, 0, fmt.Errorf("client: %s: reading the answer: %w", k.op, redact(err))
+		return Tokens{}, 0, &lostAnswer{fmt.Errorf("client: %s: reading the answer: %w", k.op, redact(err))}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return Tokens{}, 0, parseError(k.op, resp.StatusCode, b)
@@ -204,6 +211,14 @@ func (c *Client) exchange(ctx context.Context, k call) (Tokens, time.Duration, e
 	}
 	return t, lifetime, nil
 }
+
+// lostAnswer is a request whose outcome is unknown: it may have reached
+// the server, which may have acted on it, but no answer came back (a
+// timeout, a reset connection).
+type lostAnswer struct{ err error }
+
+func (e *lostAnswer) Error() string { return e.err.Error() }
+func (e *lostAnswer) Unwrap() error { return e.err }
 
 // redact strips the URL from a *url.Error: a query string may carry an
 // API key.
@@ -270,9 +285,7 @@ func parseError(op string, status int, b []byte) *Error {
 	if len(e.Code) > 64 || strings.ContainsAny(e.Code, " \t\n") {
 		e.Description, e.Code = e.Code, ""
 	}
-	if len(e.Description) > maxDescription {
-		e.Description = e.Description[:maxDescription] + "…"
-	}
+	e.Code, e.Description = cleanServerText(e.Code), cleanServerText(e.Description)
 	return e
 }
 

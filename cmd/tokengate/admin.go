@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -18,6 +20,10 @@ import (
 
 // sub splits "NOUN VERB ..." and complains about a missing verb.
 func (m *Main) sub(noun string, args []string, verbs string) (string, []string, error) {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintf(m.Stdout, "usage: tokengate %s %s [flags]\n(tokengate %s VERB --help lists a verb's flags)\n", noun, verbs, noun)
+		return "", nil, flag.ErrHelp
+	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		fmt.Fprintf(m.Stderr, "usage: tokengate %s %s\n", noun, verbs)
 		return "", nil, errUsage
@@ -225,6 +231,8 @@ func (m *Main) client(ctx context.Context, args []string) error {
 	scopes := fs.String("scopes", "", "space-separated scopes the client may request (add)")
 	public := fs.Bool("public", false, "public client without a secret (add)")
 	secretStdin := fs.Bool("secret-stdin", false, "import an existing secret from stdin instead of generating one (add)")
+	noIntrospect := fs.Bool("no-introspect", false, "withhold token introspection from this confidential client (add)")
+	resources := fs.String("resources", "", "space-separated audiences (RFC 8707 resource) the client may ask tokens for (add; default the configured audience)")
 	asJSON := fs.Bool("json", false, "JSON output (list)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -287,6 +295,12 @@ func (m *Main) client(ctx context.Context, args []string) error {
 		fmt.Fprintln(m.Stderr, "tokengate client add: a --public client has no secret to import")
 		return errUsage
 	}
+	for _, r := range strings.Fields(*resources) {
+		if !config.AbsoluteURI(r) {
+			fmt.Fprintf(m.Stderr, "tokengate client add: --resources: %.100q is not an absolute URI without a fragment\n", r)
+			return errUsage
+		}
+	}
 	return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
 		var sec string
 		var err error
@@ -301,7 +315,8 @@ func (m *Main) client(ctx context.Context, args []string) error {
 				return err
 			}
 		}
-		cl := store.Client{ID: id, Public: *public, Grants: gl, Scopes: strings.Fields(*scopes), CreatedAt: time.Now()}
+		cl := store.Client{ID: id, Public: *public, Grants: gl, Scopes: strings.Fields(*scopes), CreatedAt: time.Now(),
+			NoIntrospect: *noIntrospect, Resources: strings.Fields(*resources)}
 		if sec != "" {
 			cl.SecretHash = secret.Hash(sec)
 		}
@@ -435,7 +450,7 @@ func owner(k store.APIKey) string {
 }
 
 func (m *Main) keysCmd(ctx context.Context, args []string) error {
-	const verbs = "list|rotate"
+	const verbs = "list|rotate|revoke KID"
 	verb, args, err := m.sub("keys", args, verbs)
 	if err != nil {
 		return err
@@ -444,11 +459,16 @@ func (m *Main) keysCmd(ctx context.Context, args []string) error {
 	var c common
 	c.register(fs)
 	asJSON := fs.Bool("json", false, "JSON output (list)")
-	if _, err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
-	if verb != "list" && verb != "rotate" {
+	if verb != "list" && verb != "rotate" && verb != "revoke" {
 		return m.badVerb("keys", verb, verbs)
+	}
+	if (verb == "revoke") != (len(pos) == 1) {
+		fmt.Fprintln(m.Stderr, "usage: tokengate keys list|rotate|revoke KID")
+		return errUsage
 	}
 	return m.withStore(ctx, c, func(cfg config.Config, st store.Store) error {
 		km, err := server.NewKeyManager(&cfg, st, nil)
@@ -457,6 +477,20 @@ func (m *Main) keysCmd(ctx context.Context, args []string) error {
 		}
 		if err := km.Init(ctx); err != nil {
 			return err
+		}
+		if verb == "revoke" {
+			k, err := km.Revoke(ctx, pos[0])
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("signing key %q: %w", pos[0], store.ErrNotFound)
+			}
+			if err != nil {
+				return err
+			}
+			if k.ID != "" {
+				fmt.Fprintf(m.Stdout, "new active signing key %s (%s)\n", k.ID, k.Algorithm)
+			}
+			fmt.Fprintf(m.Stdout, "signing key %s revoked: gone from the JWKS, its tokens inactive\n", pos[0])
+			return nil
 		}
 		if verb == "rotate" {
 			k, err := km.Rotate(ctx)
@@ -471,9 +505,9 @@ func (m *Main) keysCmd(ctx context.Context, args []string) error {
 			return m.printJSON(infos)
 		}
 		tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "KID\tALG\tACTIVE\tCREATED\tRETIRED\tEXPIRES")
+		fmt.Fprintln(tw, "KID\tALG\tACTIVE\tCREATED\tRETIRED\tEXPIRES\tREVOKED")
 		for _, k := range infos {
-			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.Active, fmtTime(k.CreatedAt), fmtTime(k.RetiredAt), fmtTime(k.ExpiresAt))
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.Active, fmtTime(k.CreatedAt), fmtTime(k.RetiredAt), fmtTime(k.ExpiresAt), fmtTime(k.RevokedAt))
 		}
 		return tw.Flush()
 	})

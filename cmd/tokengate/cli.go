@@ -71,7 +71,10 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, flag.ErrHelp):
+		// --help asked for the usage, which was printed: not a mistake.
+		return 0
+	case errors.Is(err, errUsage):
 		return 2
 	default:
 		fmt.Fprintf(m.Stderr, "tokengate %s: %v\n", args[0], err)
@@ -88,7 +91,7 @@ commands:
             existing password hashes (bcrypt, Django, Spring, passlib, Werkzeug, PHP argon2; docs/migrate/)
   client    add|list|delete OAuth clients
   apikey    create|list|revoke API keys
-  keys      list|rotate signing keys
+  keys      list|rotate|revoke KID signing keys
   token     print a valid access token (--url, credentials from TOKENGATE_* env), cached and refreshed;
             token logout: forget it; token revoke --user NAME: revoke every refresh token of a user
   backup    write a consistent copy of the SQLite store to a new file while the server runs
@@ -121,6 +124,9 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, flag.ErrHelp
+			}
 			return nil, errUsage
 		}
 		rest := fs.Args()
@@ -155,7 +161,7 @@ func (m *Main) loadConfig(c common, override func(*config.Config)) (config.Confi
 }
 
 // openStore opens the store a DSN names and applies migrations.
-func openStore(ctx context.Context, dsn string) (store.Store, error) {
+func openStore(ctx context.Context, dsn string, log *slog.Logger) (store.Store, error) {
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		// Pool size and timeouts come from the DSN's query parameters
@@ -177,7 +183,7 @@ func openStore(ctx context.Context, dsn string) (store.Store, error) {
 			return nil, fmt.Errorf("creating database directory: %w", err)
 		}
 	}
-	return sqlite.Open(ctx, path)
+	return sqlite.OpenWithOptions(ctx, path, sqlite.Options{Logger: log})
 }
 
 // redactDSN hides the passwords in a database URL (in the user info, or
@@ -212,7 +218,7 @@ func (m *Main) withStore(ctx context.Context, c common, fn func(cfg config.Confi
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg.DB)
+	st, err := openStore(ctx, cfg.DB, newLogger(m.Stderr, "text", "warn"))
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"tokengate/internal/config"
 	"tokengate/internal/federation/fedtest"
 )
 
@@ -163,9 +164,14 @@ func TestContractFastAPI(t *testing.T) {
 	wantStatus(t, "wrong grant_type", send(t, "POST", u, formCT, "username=a&password=b&grant_type=client_credentials", nil), 422)
 	wantStatus(t, "JSON body", send(t, "POST", u, "application/json", `{"username":"a","password":"b"}`, nil), 422)
 
-	// auth_refresh: JSON body.
+	// auth_refresh: JSON body, the token alone (refresh_client_auth:
+	// none): a session of the confidential client_id_example is refused
+	// without its secret; the public default client's session refreshes.
 	ru := p.base + "/auth/refresh-token"
-	rt := login.str("refresh_token")
+	if e := send(t, "POST", ru, "application/json", `{"refresh_token":"`+login.str("refresh_token")+`"}`, nil); e.status != 401 {
+		t.Fatalf("confidential client's session refreshed with the token alone: %d %s", e.status, e.raw)
+	}
+	rt := anon.str("refresh_token")
 	ref := send(t, "POST", ru, "application/json", `{"refresh_token":"`+rt+`"}`, nil)
 	wantStatus(t, "refresh", ref, 200)
 	if ref.str("access_token") == "" || ref.str("refresh_token") == "" || ref.str("refresh_token") == rt {
@@ -316,4 +322,29 @@ trusted_issuers:
 	wantStatus(t, "unmapped user", send(t, "POST", p.base+"/api/login", "", "", map[string]string{"Authorization": "Bearer " + stranger}), 401)
 	otherAud := idp.Sign(t, kid, idp.Claims("auth0|alice", "https://other.test", time.Now()))
 	wantStatus(t, "wrong audience", send(t, "POST", p.base+"/api/login", "", "", map[string]string{"Authorization": "Bearer " + otherAud}), 401)
+}
+
+// TestExamplesRunOnTheirOwnDatabases: two examples started one after the
+// other must not share a database, or the second would silently serve the
+// first one's clients and lifetimes (bootstrap never overwrites).
+func TestExamplesRunOnTheirOwnDatabases(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join("..", "..", "examples", "*", "tokengate.yaml"))
+	if err != nil || len(dirs) < 5 {
+		t.Fatalf("examples: %v %v", dirs, err)
+	}
+	def, _ := config.Parse("empty.yaml", nil)
+	seen := map[string]string{}
+	for _, f := range dirs {
+		cfg, err := config.Load(f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if cfg.DB == def.DB {
+			t.Errorf("%s uses the default database %s", f, cfg.DB)
+		}
+		if other, dup := seen[cfg.DB]; dup {
+			t.Errorf("%s and %s share the database %s", f, other, cfg.DB)
+		}
+		seen[cfg.DB] = f
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,9 +85,8 @@ func newCrashClient() *http.Client {
 
 func TestCrashKeepsEveryIssuedRefreshToken(t *testing.T) {
 	start := time.Now()
-	seed := uint64(time.Now().UnixNano())
+	seed := crashSeed(t)
 	rng := rand.New(rand.NewPCG(seed, seed>>1))
-	t.Logf("seed %d", seed)
 
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "tokengate.yaml")
@@ -100,7 +100,7 @@ func TestCrashKeepsEveryIssuedRefreshToken(t *testing.T) {
 	for round := 1; round <= crashRounds; round++ {
 		chains := runUntilKilled(t, p, rng)
 		p = startServerAt(t, p.addr, args...)
-		r, c, f, rf := checkAfterCrash(t, p.base, chains, round)
+		r, c, f, rf := checkAfterCrash(t, p.base, chains, round, rng)
 		received, checked, inFlight, rotatedInFlight = received+r, checked+c, inFlight+f, rotatedInFlight+rf
 		if t.Failed() {
 			return
@@ -109,6 +109,24 @@ func TestCrashKeepsEveryIssuedRefreshToken(t *testing.T) {
 	sessions := crashRounds * crashClients
 	t.Logf("%d kills in %v: %d refresh tokens received in 200s — %d rotated before a kill, %d held unused, %d in flight (%d of those rotated before it) — and %d checks after the restarts",
 		crashRounds, time.Since(start).Round(time.Millisecond), received, received-sessions, sessions-inFlight, inFlight, rotatedInFlight, checked)
+}
+
+// crashSeed returns the seed of the crash test's randomness: from
+// TOKENGATE_CRASH_SEED when set (to replay a failure), else from the time.
+// It is printed either way, so that a failed run can be repeated.
+func crashSeed(t *testing.T) uint64 {
+	t.Helper()
+	if s := os.Getenv("TOKENGATE_CRASH_SEED"); s != "" {
+		seed, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("TOKENGATE_CRASH_SEED=%q: want an unsigned integer", s)
+		}
+		t.Logf("seed %d (from TOKENGATE_CRASH_SEED)", seed)
+		return seed
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d (set TOKENGATE_CRASH_SEED=%d to repeat this run)", seed, seed)
+	return seed
 }
 
 // runUntilKilled logs crashClients clients in, runs their refresh chains
@@ -134,12 +152,15 @@ func runUntilKilled(t *testing.T, p *proc, rng *rand.Rand) []*chain {
 		// Half the clients pause between refreshes, as real ones do, so
 		// that the kill finds some holding a token they have not sent.
 		think := i%4 < 2
+		// Each client its own generator (rand.Rand is not safe for
+		// concurrent use), drawn from the test's seed.
+		crng := rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for range crashMaxRefreshes {
 				if think {
-					time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
+					time.Sleep(time.Duration(crng.IntN(20)) * time.Millisecond)
 				}
 				if killed.Load() {
 					return // not sent: the last token is unused for sure
@@ -179,7 +200,7 @@ func runUntilKilled(t *testing.T, p *proc, rng *rand.Rand) []*chain {
 // base. It returns how many tokens the chains had received, how many
 // checks were made, how many tokens were in flight at the kill and how
 // many of those had been rotated.
-func checkAfterCrash(t *testing.T, base string, chains []*chain, round int) (received, checked, inFlight, rotatedInFlight int) {
+func checkAfterCrash(t *testing.T, base string, chains []*chain, round int, rng *rand.Rand) (received, checked, inFlight, rotatedInFlight int) {
 	t.Helper()
 	hc := newCrashClient()
 	defer hc.CloseIdleConnections()
@@ -247,7 +268,7 @@ func checkAfterCrash(t *testing.T, base string, chains []*chain, round int) (rec
 		if i%2 == 1 && len(rotated) > 0 {
 			// Replay a token rotated before the crash: detected as reuse,
 			// so its row survived, and the family is revoked.
-			old := rotated[rand.IntN(len(rotated))]
+			old := rotated[rng.IntN(len(rotated))]
 			if st, body := refresh(old); !reused(st, body) {
 				t.Fatalf("round %d, client %d: replay of a token rotated before the crash: %d %v", round, i, st, body)
 			}

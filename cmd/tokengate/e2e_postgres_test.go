@@ -359,6 +359,20 @@ func TestPostgresThreeNodes(t *testing.T) {
 			t.Fatalf("C introspects B's token signed with the new key: %d %v", st, body)
 		}
 	})
+
+	// Each bootstrap record was created, and logged, by one node only.
+	for _, p := range nodes {
+		p.stop(t) // its log is complete once it has exited
+	}
+	var logs strings.Builder
+	for _, p := range nodes {
+		logs.WriteString(p.stderr.String())
+	}
+	for _, line := range []string{"bootstrap: created user", "bootstrap: created client"} {
+		if n := strings.Count(logs.String(), line); n != 1 {
+			t.Errorf("%q logged %d times by 3 nodes, want once", line, n)
+		}
+	}
 }
 
 // accessToken returns a fresh client_credentials access token from base.
@@ -496,5 +510,95 @@ func TestPostgresGoneAwayAnswers503AndRecovers(t *testing.T) {
 	logs := n.stderr.String()
 	if strings.Contains(logs, "panic") || strings.Contains(logs, "goroutine ") {
 		t.Fatalf("server logged a panic or stack:\n%s", logs)
+	}
+}
+
+// TestPostgresKeyRevokeAcrossNodes: `keys revoke KID` on a compromised key
+// makes its tokens inactive at once on every node (before any reload),
+// and takes it out of every node's JWKS within the reload interval. A
+// revoked active key is first rotated away from.
+func TestPostgresKeyRevokeAcrossNodes(t *testing.T) {
+	db := pgDatabase(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tokengate.yaml")
+	if err := os.WriteFile(cfg, []byte(multiNodeConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nodes := startNodes(t, 2, "--config", cfg, "--db", db)
+	a, b := nodes[0], nodes[1]
+	active := func(p *proc, tok string) bool {
+		t.Helper()
+		st, body := post(t, p.base, "/oauth/introspect", url.Values{"token": {tok}}, "app", "app-secret")
+		if st != 200 {
+			t.Fatalf("introspect on %s: %d %v", p.base, st, body)
+		}
+		return body["active"] == true
+	}
+	k1Tok := accessToken(t, a.base)
+	k1 := jwtKid(t, k1Tok)
+	if out, e, code := cli(t, "", "keys", "rotate", "--db", db, "--config", cfg); code != 0 {
+		t.Fatalf("keys rotate: %s %s", out, e)
+	}
+	// A retired key's tokens stay valid; B learns the rotation by reload.
+	for _, p := range nodes {
+		if !active(p, k1Tok) {
+			t.Fatalf("%s: token of the retired (not revoked) key is inactive", p.base)
+		}
+	}
+	if _, e, code := cli(t, "", "keys", "revoke", "nope", "--db", db, "--config", cfg); code == 0 || !strings.Contains(e, "not found") {
+		t.Fatalf("keys revoke of an unknown kid: %d %s", code, e)
+	}
+	if out, e, code := cli(t, "", "keys", "revoke", k1, "--db", db, "--config", cfg); code != 0 || !strings.Contains(out, "revoked") {
+		t.Fatalf("keys revoke %s: %d %s %s", k1, code, out, e)
+	}
+	revoked := time.Now()
+	for _, p := range nodes {
+		if active(p, k1Tok) {
+			t.Errorf("%s: token of the revoked key %s still active right after `keys revoke`", p.base, k1)
+		}
+	}
+	waitJWKS := func(kid string, want bool) {
+		t.Helper()
+		for _, p := range nodes {
+			for slices.Contains(jwksKids(t, p.base), kid) != want {
+				if time.Since(revoked) > 10*time.Second {
+					t.Fatalf("%s: key %s published = %v 10s after `keys revoke`: %v", p.base, kid, !want, jwksKids(t, p.base))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}
+	waitJWKS(k1, false)
+
+	// Revoking the active key rotates first: its tokens die at once, and
+	// the nodes move to the new key.
+	k2Tok := accessToken(t, b.base)
+	k2 := jwtKid(t, k2Tok)
+	if k2 == k1 {
+		t.Fatalf("B still signs with the revoked key %s", k1)
+	}
+	out, e, code := cli(t, "", "keys", "revoke", k2, "--db", db, "--config", cfg)
+	if code != 0 {
+		t.Fatalf("keys revoke of the active key: %d %s %s", code, out, e)
+	}
+	var k3 string
+	if _, err := fmt.Sscanf(out, "new active signing key %s", &k3); err != nil || k3 == "" || k3 == k2 {
+		t.Fatalf("keys revoke of the active key: output %q", out)
+	}
+	revoked = time.Now()
+	for _, p := range nodes {
+		if active(p, k2Tok) {
+			t.Errorf("%s: token of the revoked active key still active", p.base)
+		}
+	}
+	waitJWKS(k2, false)
+	waitJWKS(k3, true)
+	for _, p := range nodes {
+		if tok := accessToken(t, p.base); jwtKid(t, tok) != k3 || !active(a, tok) || !active(b, tok) {
+			t.Errorf("%s: new token signed by %s (want %s) or inactive", p.base, jwtKid(t, tok), k3)
+		}
+	}
+	if out, _, code := cli(t, "", "keys", "list", "--json", "--db", db, "--config", cfg); code != 0 || strings.Count(out, `"RevokedAt": "0001`) != 1 {
+		t.Errorf("keys list: want two revoked keys and one not: %s", out)
 	}
 }

@@ -350,7 +350,8 @@ func TestCLIMistakesExitNonZero(t *testing.T) {
 		{"apikey", "create", "--user", "ghost", "--db", db},
 		{"apikey", "create", "--user", "u", "--expires", "soon", "--db", db},
 		{"token", "revoke", "--db", db},
-		{"serve", "--db", "postgres://u:hunter2@localhost/x"},
+		// connect_retry=0s: one attempt, not DefaultConnectRetry (10s) of them.
+		{"serve", "--db", "postgres://u:hunter2@localhost/x?connect_retry=0s"},
 		{"serve", "--db", "mysql://x"},
 	}
 	for _, args := range cases {

@@ -312,3 +312,18 @@ func TestAccessLogAndMetricsListener(t *testing.T) {
 		t.Fatalf("no access log line for the token request:\n%s", p.stderr.String())
 	}
 }
+
+// TestHelpExitsZero: asking for help is not a mistake; every command and
+// subcommand prints its usage and exits 0.
+func TestHelpExitsZero(t *testing.T) {
+	for _, args := range [][]string{
+		{"--help"}, {"serve", "--help"}, {"migrate", "-h"}, {"user", "--help"}, {"user", "add", "--help"},
+		{"client", "--help"}, {"client", "add", "-h"}, {"apikey", "create", "--help"}, {"keys", "--help"},
+		{"keys", "rotate", "--help"}, {"backup", "--help"}, {"healthcheck", "--help"}, {"version", "--help"},
+	} {
+		out, errOut, code := cli(t, "", args...)
+		if code != 0 || !strings.Contains(out+errOut, "usage") && !strings.Contains(out+errOut, "Usage") {
+			t.Errorf("%v: exit %d, output %q %q", args, code, out, errOut)
+		}
+	}
+}

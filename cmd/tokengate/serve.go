@@ -96,7 +96,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		}
 		defer opsLn.Close()
 	}
-	st, err := openStore(ctx, cfg.DB)
+	st, err := openStore(ctx, cfg.DB, log)
 	if err != nil {
 		return err
 	}

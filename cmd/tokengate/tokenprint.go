@@ -75,7 +75,12 @@ func (m *Main) tokenPrint(ctx context.Context, args []string, logout bool) error
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("reading the token cache: %w", err)
 	}
-	cfg.AccessToken, cfg.RefreshToken = saved.AccessToken, saved.RefreshToken
+	// The cache is the session's Store: concurrent runs refresh it once,
+	// under its lock, and a refresh whose answer was lost is retried
+	// once (the server's refresh_reuse_interval must exceed the
+	// client's 30 s timeout for that retry to be accepted).
+	cfg.AccessToken, cfg.RefreshToken, cfg.Expiry = saved.AccessToken, saved.RefreshToken, saved.Expiry
+	cfg.Store = store
 	if cfg.Username != "" && cfg.Password == "" && cfg.RefreshToken == "" {
 		pw, err := m.readSecret("password for "+cfg.Username+": ", false)
 		if err != nil {
@@ -83,7 +88,6 @@ func (m *Main) tokenPrint(ctx context.Context, args []string, logout bool) error
 		}
 		cfg.Password = pw
 	}
-	cfg.OnTokens = store.Saver()
 	c, err := client.New(ctx, cfg)
 	if err != nil {
 		return err

@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // runEnv runs the binary with extra environment variables.
@@ -72,5 +75,54 @@ func TestTokenPrintCachesAndResumes(t *testing.T) {
 	}
 	if _, e, code := runEnv(t, []string{"TOKENGATE_URL="}, "token"); code == 0 || !strings.Contains(e, "--url") {
 		t.Fatalf("no url: %d %s", code, e)
+	}
+}
+
+// Two `tokengate token` runs that find the cached session expired at once
+// refresh it once between them (the cache is locked and re-read), and a
+// run with the user name but no password resumes the cached session.
+func TestTokenPrintConcurrentRunsRefreshOnce(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "tokengate.yaml")
+	if err := os.WriteFile(cfgPath, []byte(e2eConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startServer(t, "--config", cfgPath, "--db", filepath.Join(dir, "tg.db"))
+	home := filepath.Join(dir, "home")
+	env := []string{"XDG_CONFIG_HOME=" + home, "HOME=" + home, "TOKENGATE_URL=" + p.base,
+		"TOKENGATE_CLIENT_ID=app", "TOKENGATE_CLIENT_SECRET=app-secret", "TOKENGATE_USERNAME=alice"}
+	if out, e, code := runEnv(t, append(env, "TOKENGATE_PASSWORD=alice-pw"), "token"); code != 0 {
+		t.Fatalf("login: %d %q %s", code, out, e)
+	}
+	files, _ := filepath.Glob(filepath.Join(home, "tokengate", "tokens-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("cache files: %v", files)
+	}
+	// Make the cached access token look expired.
+	var saved map[string]any
+	b, _ := os.ReadFile(files[0])
+	if err := json.Unmarshal(b, &saved); err != nil {
+		t.Fatal(err)
+	}
+	saved["expiry"] = time.Now().Add(-time.Minute).Format(time.RFC3339)
+	b, _ = json.Marshal(saved)
+	if err := os.WriteFile(files[0], b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	outs := make([]string, 2)
+	errs := make([]string, 2)
+	codes := make([]int, 2)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Go(func() { outs[i], errs[i], codes[i] = runEnv(t, env, "token") })
+	}
+	wg.Wait()
+	for i := range 2 {
+		if codes[i] != 0 {
+			t.Fatalf("run %d: %d %s", i, codes[i], errs[i])
+		}
+	}
+	if outs[0] != outs[1] || strings.TrimSpace(outs[0]) == saved["access_token"] {
+		t.Fatal("the two runs hold different sessions, or none was renewed")
 	}
 }

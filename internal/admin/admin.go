@@ -5,11 +5,15 @@ package admin
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"tokengate/internal/config"
@@ -42,18 +46,49 @@ func CheckGrants(grants []string) error {
 // NewClientSecret makes a client secret of 256 bits.
 func NewClientSecret(r io.Reader) (string, error) { return secret.NewToken(r, "tgs_") }
 
+// CheckKeyScopes checks that the owner of k exists and has every scope k
+// names (a user without a scope list may have any). A key never grants more
+// than its owner has at the time of use either; refusing at creation says
+// so at once instead of storing a key that claims more.
+func CheckKeyScopes(ctx context.Context, st store.Store, k store.APIKey) error {
+	var have []string
+	owner := ""
+	if k.Username != "" {
+		u, err := st.GetUser(ctx, k.Username)
+		if err != nil {
+			return fmt.Errorf("user %q: %w", k.Username, err)
+		}
+		if len(u.Scopes) == 0 {
+			return nil
+		}
+		have, owner = u.Scopes, "user "+strconv.Quote(k.Username)
+	} else {
+		c, err := st.GetClient(ctx, k.ClientID)
+		if err != nil {
+			return fmt.Errorf("client %q: %w", k.ClientID, err)
+		}
+		have, owner = c.Scopes, "client "+strconv.Quote(k.ClientID)
+	}
+	var missing []string
+	for _, sc := range k.Scopes {
+		if !slices.Contains(have, sc) {
+			missing = append(missing, sc)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s does not have the scopes %q: an API key cannot grant more than its owner has", owner, strings.Join(missing, " "))
+	}
+	return nil
+}
+
 // NewAPIKey creates an API key for a user or a client, stores its hash and
 // returns the key, which is shown once and never again.
 func NewAPIKey(ctx context.Context, st store.Store, r io.Reader, k store.APIKey) (string, store.APIKey, error) {
 	if (k.Username == "") == (k.ClientID == "") {
 		return "", k, errors.New("an API key belongs to exactly one user or client")
 	}
-	if k.Username != "" {
-		if _, err := st.GetUser(ctx, k.Username); err != nil {
-			return "", k, fmt.Errorf("user %q: %w", k.Username, err)
-		}
-	} else if _, err := st.GetClient(ctx, k.ClientID); err != nil {
-		return "", k, fmt.Errorf("client %q: %w", k.ClientID, err)
+	if err := CheckKeyScopes(ctx, st, k); err != nil {
+		return "", k, err
 	}
 	key, err := secret.NewAPIKey(r)
 	if err != nil {
@@ -75,16 +110,29 @@ func NewAPIKey(ctx context.Context, st store.Store, r io.Reader, k store.APIKey)
 
 // Bootstrap creates the users, clients and API keys the config declares,
 // skipping those that already exist (so a restart never overwrites a
-// password changed through the CLI).
+// password changed through the CLI) and those an administrator deleted
+// (their tombstones are kept), with a line for each skip that is not an
+// exact match. Of several nodes starting together, the one whose insert
+// wins creates and logs a record; the others say nothing.
 func Bootstrap(ctx context.Context, st store.Store, b config.Bootstrap, hash func(ctx context.Context, pw string) (string, error), r io.Reader, now time.Time, log *slog.Logger) error {
 	for _, u := range b.Users {
 		if store.IsExternalUsername(u.Username) {
 			return fmt.Errorf("bootstrap user %q: names starting with %q are reserved for users provisioned for external identities", u.Username, store.ExternalUserPrefix)
 		}
-		if _, err := st.GetUser(ctx, u.Username); err == nil {
-			continue
-		} else if !errors.Is(err, store.ErrNotFound) {
+		skip, err := bootstrapSkip(ctx, st, store.KindUser, u.Username, func() (bool, error) {
+			have, err := st.GetUser(ctx, u.Username)
+			if err == nil && userDiffers(have, u) {
+				log.Info("bootstrap: user exists and differs from the config; keeping the stored one", "user", u.Username)
+			}
+			return err == nil, err
+		}, func() {
+			log.Info("bootstrap: user was deleted by an administrator; not re-creating it", "user", u.Username)
+		})
+		if err != nil {
 			return fmt.Errorf("bootstrap user %q: %w", u.Username, err)
+		}
+		if skip {
+			continue
 		}
 		ph := u.PasswordHash
 		if u.Password != "" {
@@ -93,8 +141,11 @@ func Bootstrap(ctx context.Context, st store.Store, b config.Bootstrap, hash fun
 				return fmt.Errorf("bootstrap user %q: hashing password: %w", u.Username, err)
 			}
 		}
-		err := st.CreateUser(ctx, store.User{Username: u.Username, PasswordHash: ph, Scopes: u.Scopes, Disabled: u.Disabled, CreatedAt: now, UpdatedAt: now})
-		if err != nil && !errors.Is(err, store.ErrConflict) {
+		err = st.CreateUser(ctx, store.User{Username: u.Username, PasswordHash: ph, Scopes: u.Scopes, Disabled: u.Disabled, CreatedAt: now, UpdatedAt: now})
+		if errors.Is(err, store.ErrConflict) {
+			continue // another node created it, and logs it
+		}
+		if err != nil {
 			return fmt.Errorf("bootstrap user %q: %w", u.Username, err)
 		}
 		log.Info("bootstrap: created user", "user", u.Username)
@@ -103,24 +154,27 @@ func Bootstrap(ctx context.Context, st store.Store, b config.Bootstrap, hash fun
 		if err := CheckGrants(c.Grants); err != nil {
 			return fmt.Errorf("bootstrap client %q: %w", c.ID, err)
 		}
-		if _, err := st.GetClient(ctx, c.ID); err == nil {
-			continue
-		} else if !errors.Is(err, store.ErrNotFound) {
+		want := bootstrapClient(c, now)
+		skip, err := bootstrapSkip(ctx, st, store.KindClient, c.ID, func() (bool, error) {
+			have, err := st.GetClient(ctx, c.ID)
+			if err == nil && clientDiffers(have, want, c.Secret != "" || c.SecretHash != "") {
+				log.Info("bootstrap: client exists and differs from the config; keeping the stored one", "client_id", c.ID)
+			}
+			return err == nil, err
+		}, func() {
+			log.Info("bootstrap: client was deleted by an administrator; not re-creating it", "client_id", c.ID)
+		})
+		if err != nil {
 			return fmt.Errorf("bootstrap client %q: %w", c.ID, err)
 		}
-		var sh []byte
-		switch {
-		case c.Secret != "":
-			sh = secret.Hash(c.Secret)
-		case c.SecretHash != "":
-			sh, _ = hex.DecodeString(c.SecretHash) // validated by config
+		if skip {
+			continue
 		}
-		err := st.CreateClient(ctx, store.Client{
-			ID: c.ID, SecretHash: sh, Public: c.Public, Grants: c.Grants, Scopes: c.Scopes,
-			AccessTokenTTL: c.AccessTokenTTL.D(), RefreshTokenTTL: c.RefreshTokenTTL.D(),
-			RefreshReuseInterval: c.RefreshReuseInterval.D(), CreatedAt: now,
-		})
-		if err != nil && !errors.Is(err, store.ErrConflict) {
+		err = st.CreateClient(ctx, want)
+		if errors.Is(err, store.ErrConflict) {
+			continue // another node created it, and logs it
+		}
+		if err != nil {
 			return fmt.Errorf("bootstrap client %q: %w", c.ID, err)
 		}
 		log.Info("bootstrap: created client", "client_id", c.ID)
@@ -137,11 +191,19 @@ func Bootstrap(ctx context.Context, st store.Store, b config.Bootstrap, hash fun
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("bootstrap API key %q: %w", k.Name, err)
 		}
+		rec := store.APIKey{Hash: h, Name: k.Name, Username: k.User, ClientID: k.Client, Scopes: k.Scopes, CreatedAt: now}
+		if err := CheckKeyScopes(ctx, st, rec); errors.Is(err, store.ErrNotFound) {
+			// Its owner was deleted (and stays so): the key goes with it.
+			log.Info("bootstrap: API key's owner does not exist; not importing it", "name", k.Name)
+			continue
+		} else if err != nil {
+			return fmt.Errorf("bootstrap API key %q: %w", k.Name, err)
+		}
 		id, err := secret.RandomString(r, 12)
 		if err != nil {
 			return err
 		}
-		rec := store.APIKey{ID: "key_" + id, Hash: h, Name: k.Name, Username: k.User, ClientID: k.Client, Scopes: k.Scopes, CreatedAt: now}
+		rec.ID = "key_" + id
 		if k.Key != "" {
 			rec.Prefix = k.Key[:min(4, len(k.Key))]
 			rec.Last4 = k.Key[max(0, len(k.Key)-4):]
@@ -149,10 +211,72 @@ func Bootstrap(ctx context.Context, st store.Store, b config.Bootstrap, hash fun
 		if k.ExpireIn > 0 {
 			rec.ExpiresAt = now.Add(k.ExpireIn.D())
 		}
-		if err := st.CreateAPIKey(ctx, rec); err != nil && !errors.Is(err, store.ErrConflict) {
+		err = st.CreateAPIKey(ctx, rec)
+		if errors.Is(err, store.ErrConflict) {
+			continue // another node imported it, and logs it
+		}
+		if err != nil {
 			return fmt.Errorf("bootstrap API key %q: %w", k.Name, err)
 		}
 		log.Info("bootstrap: imported API key", "name", k.Name)
 	}
 	return nil
+}
+
+// bootstrapSkip reports whether a bootstrap record must not be created:
+// exists (which may log a difference) says it is stored, and a tombstone
+// says an administrator deleted it (deleted logs that).
+func bootstrapSkip(ctx context.Context, st store.Store, kind, name string, exists func() (bool, error), deleted func()) (bool, error) {
+	ok, err := exists()
+	if ok {
+		return true, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	}
+	gone, err := st.Deleted(ctx, kind, name)
+	if err != nil {
+		return false, err
+	}
+	if gone {
+		deleted()
+	}
+	return gone, nil
+}
+
+// bootstrapClient is the client record a config entry describes.
+func bootstrapClient(c config.BootstrapClient, now time.Time) store.Client {
+	var sh []byte
+	switch {
+	case c.Secret != "":
+		sh = secret.Hash(c.Secret)
+	case c.SecretHash != "":
+		sh, _ = hex.DecodeString(c.SecretHash) // validated by config
+	}
+	return store.Client{
+		ID: c.ID, SecretHash: sh, Public: c.Public, Grants: c.Grants, Scopes: c.Scopes,
+		AccessTokenTTL: c.AccessTokenTTL.D(), RefreshTokenTTL: c.RefreshTokenTTL.D(),
+		RefreshReuseInterval: c.RefreshReuseInterval.D(), CreatedAt: now,
+		NoIntrospect: c.Introspect != nil && !*c.Introspect, Resources: c.Resources,
+	}
+}
+
+// sameSet reports whether a and b hold the same tokens, in any order.
+func sameSet(a, b []string) bool {
+	return len(a) == len(b) && !slices.ContainsFunc(a, func(x string) bool { return !slices.Contains(b, x) })
+}
+
+// userDiffers compares what the config can state of a user. A plaintext
+// password is not compared: that would cost an argon2id per user per start.
+func userDiffers(have store.User, want config.BootstrapUser) bool {
+	return have.Disabled != want.Disabled || !sameSet(have.Scopes, want.Scopes) ||
+		(want.PasswordHash != "" && have.PasswordHash != want.PasswordHash)
+}
+
+// clientDiffers compares a stored client with the config's.
+func clientDiffers(have, want store.Client, hasSecret bool) bool {
+	return have.Public != want.Public || !sameSet(have.Grants, want.Grants) || !sameSet(have.Scopes, want.Scopes) ||
+		have.AccessTokenTTL != want.AccessTokenTTL || have.RefreshTokenTTL != want.RefreshTokenTTL ||
+		have.RefreshReuseInterval != want.RefreshReuseInterval || have.NoIntrospect != want.NoIntrospect ||
+		!sameSet(have.Resources, want.Resources) || (hasSecret && subtle.ConstantTimeCompare(have.SecretHash, want.SecretHash) != 1)
 }

@@ -116,8 +116,15 @@ type Route struct {
 	RefreshTokenFormat  string   `yaml:"refresh_token_format"` // opaque (default) or jwt
 	Claims              []string `yaml:"claims"`               // extra claims: exi, usefor
 	DefaultClient       string   `yaml:"default_client"`       // public client for requests without credentials
+	// RefreshClientAuth "none" declares that a refresh route takes the
+	// refresh token as its only credential (a contract whose clients send
+	// nothing else); only default_client's sessions refresh there.
+	RefreshClientAuth string `yaml:"refresh_client_auth"`
 	// Options of the revoke endpoint.
 	Response string `yaml:"response"` // json (default) or empty_html
+	// Body "form" (token, revoke and introspect endpoints) reads requests
+	// as oauthlib does (Django OAuth Toolkit): form bodies only.
+	Body string `yaml:"body"`
 }
 
 // Bootstrap declares records created at start when absent.
@@ -149,6 +156,12 @@ type BootstrapClient struct {
 	AccessTokenTTL       Duration `yaml:"access_token_ttl"`
 	RefreshTokenTTL      Duration `yaml:"refresh_token_ttl"`
 	RefreshReuseInterval Duration `yaml:"refresh_reuse_interval"`
+	// Introspect allows RFC 7662 introspection; default true for
+	// confidential clients. Public clients may never introspect.
+	Introspect *bool `yaml:"introspect"`
+	// Resources are the audiences (RFC 8707 resource) the client may ask
+	// tokens for; default the audience and exchange_audiences.
+	Resources []string `yaml:"resources"`
 }
 
 // BootstrapAPIKey imports an existing API key, as the literal key

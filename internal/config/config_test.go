@@ -78,6 +78,7 @@ func TestMistakesNameFileLineAndKey(t *testing.T) {
 		{"bad route path", "routes:\n  - path: token\n    endpoint: token\n", []string{"t.yaml:2", "routes[0].path"}},
 		{"client cache too long", "client_cache_ttl: 5m\n", []string{"t.yaml:1", "client_cache_ttl"}},
 		{"unknown claim", "routes:\n  - path: /t\n    endpoint: token\n    claims: [foo]\n", []string{"t.yaml:4", "routes[0].claims[0]", "foo"}},
+		{"unknown body", "routes:\n  - path: /t\n    endpoint: token\n    body: json\n", []string{"t.yaml:4", "routes[0].body", "json"}},
 		{"client without secret", "bootstrap:\n  clients:\n    - id: c\n      grants: [password]\n", []string{"t.yaml:3", "bootstrap.clients[0]", "secret"}},
 		{"both password forms", "bootstrap:\n  users:\n    - username: u\n      password: p\n      password_hash: $argon2id$x\n", []string{"t.yaml:3", "not both"}},
 		{"malformed yaml", "routes: [\n", []string{"t.yaml"}},

@@ -181,10 +181,16 @@ func (c *Config) validateRoutes() error {
 				return c.KeyError(fmt.Sprintf("%s.claims[%d]", key, j), "unknown claim %q: supported are exi and usefor", cl)
 			}
 		}
+		if r.RefreshClientAuth != "" && r.RefreshClientAuth != "none" {
+			return c.KeyError(key+".refresh_client_auth", "the only value is none (the route refreshes with the token alone), not %q", r.RefreshClientAuth)
+		}
 		switch r.Response {
 		case "", "json", "empty_html":
 		default:
 			return c.KeyError(key+".response", "must be json or empty_html, not %q", r.Response)
+		}
+		if r.Body != "" && r.Body != "form" {
+			return c.KeyError(key+".body", "must be form (or absent: form and JSON), not %q", r.Body)
 		}
 	}
 	return nil
@@ -235,6 +241,14 @@ func (c *Config) validateBootstrap() error {
 				return c.KeyError(key+".secret_hash", "must be 64 hex digits (SHA-256)")
 			}
 		}
+		if cl.Public && cl.Introspect != nil && *cl.Introspect {
+			return c.KeyError(key+".introspect", "a public client may not introspect (RFC 7662 §2.1 asks for client authentication)")
+		}
+		for j, r := range cl.Resources {
+			if !AbsoluteURI(r) {
+				return c.KeyError(fmt.Sprintf("%s.resources[%d]", key, j), "must be an absolute URI without a fragment (RFC 8707), not %q", r)
+			}
+		}
 		if len(cl.Grants) == 0 {
 			return c.KeyError(key+".grants", "list at least one grant type")
 		}
@@ -262,4 +276,14 @@ func (c *Config) validateBootstrap() error {
 		}
 	}
 	return nil
+}
+
+// AbsoluteURI reports whether s is an absolute URI without a fragment and
+// without whitespace or control characters, as RFC 8707 asks of a resource.
+func AbsoluteURI(s string) bool {
+	if s == "" || len(s) > 2048 || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme != "" && u.Fragment == "" && !strings.Contains(s, "#")
 }

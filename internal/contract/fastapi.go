@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -133,13 +134,34 @@ func fastAPIRefresh(env *Env, prof oauth.Profile) http.Handler {
 			writeFastAPIDetail(w, http.StatusBadRequest, "There was an error parsing the body")
 			return
 		}
+		if len(body) == 0 {
+			// As FastAPI: no body at all is the body missing.
+			writeFastAPIValidation(w, fastAPIIssue{Type: "missing", Loc: []any{"body"}, Msg: "Field required"})
+			return
+		}
+		if !fastAPIJSON(r) {
+			// As FastAPI: a body of another type is not decoded, so it
+			// is not an object.
+			writeFastAPIValidation(w, fastAPIIssue{Type: "model_attributes_type", Loc: []any{"body"}, Msg: "Input should be a valid dictionary or object to extract fields from"})
+			return
+		}
 		var req map[string]json.RawMessage
-		if err := json.Unmarshal(body, &req); err != nil || req == nil {
-			if len(strings.TrimSpace(string(body))) == 0 {
-				writeFastAPIValidation(w, missingField("body", "refresh_token"))
+		if err := json.Unmarshal(body, &req); err != nil {
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				// As FastAPI: the location names the character where
+				// decoding failed.
+				writeFastAPIValidation(w, fastAPIIssue{Type: "json_invalid", Loc: []any{"body", jsonErrorPos(body, se)}, Msg: "JSON decode error"})
 				return
 			}
-			writeFastAPIValidation(w, fastAPIIssue{Type: "json_invalid", Loc: []any{"body"}, Msg: "JSON decode error"})
+			req = nil // valid JSON, but not an object
+		}
+		if req == nil {
+			if strings.TrimSpace(string(body)) == "null" {
+				writeFastAPIValidation(w, fastAPIIssue{Type: "missing", Loc: []any{"body"}, Msg: "Field required"})
+				return
+			}
+			writeFastAPIValidation(w, fastAPIIssue{Type: "model_attributes_type", Loc: []any{"body"}, Msg: "Input should be a valid dictionary or object to extract fields from"})
 			return
 		}
 		raw, ok := req["refresh_token"]
@@ -154,11 +176,43 @@ func fastAPIRefresh(env *Env, prof oauth.Profile) http.Handler {
 		}
 		resp, err := env.Service.RefreshAsBearer(r.Context(), rt, "", false, &prof)
 		if err != nil {
+			if e := oauth.AsError(err); e.Code == oauth.CodeInvalidClient {
+				// A session of a confidential client: it must refresh
+				// with its credentials, which this route cannot take.
+				writeFastAPIDetail(w, http.StatusUnauthorized, "client authentication is required to refresh this session")
+				return
+			}
 			writeFastAPIError(env, w, r, oauth.AsError(err), "body")
 			return
 		}
 		WriteJSON(w, http.StatusOK, fastAPITokens{resp.AccessToken, resp.RefreshToken, "bearer"})
 	})
+}
+
+// fastAPIJSON reports whether FastAPI decodes the request's body as JSON:
+// with no Content-Type, application/json or application/*+json.
+func fastAPIJSON(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	sub, ok := strings.CutPrefix(mt, "application/")
+	return ok && (sub == "json" || strings.HasSuffix(sub, "+json"))
+}
+
+// jsonErrorPos is the character index at which a JSON decode error
+// occurred, as Python's json module reports it: the offending character,
+// or the end of the input.
+func jsonErrorPos(body []byte, se *json.SyntaxError) int {
+	off := int(se.Offset)
+	if off > 0 && off <= len(body) && !strings.HasPrefix(se.Error(), "unexpected end") {
+		off-- // encoding/json counts the offending byte as read
+	}
+	return utf8.RuneCount(body[:min(max(off, 0), len(body))])
 }
 
 // fastAPIKeyLogin serves GET /auth/access-token?key=KEY.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"time"
 
 	"tokengate/internal/config"
 	"tokengate/internal/oauth"
@@ -32,7 +33,16 @@ const (
 	OptClaims        Option = "claims"
 	OptDefaultClient Option = "default_client"
 	OptResponse      Option = "response"
+	// OptRefreshClientAuth is refresh_client_auth: none, required by the
+	// refresh endpoints that carry no client credentials.
+	OptRefreshClientAuth Option = "refresh_client_auth"
 )
+
+// OptBody is body: form, a route that reads requests as oauthlib does
+// (Django OAuth Toolkit): only form bodies carry parameters, a request
+// without grant_type is unsupported_grant_type, and revocation asks for
+// the token before it authenticates the client.
+const OptBody Option = "body"
 
 // Kind is one endpoint kind a route may name.
 type Kind struct {
@@ -42,36 +52,49 @@ type Kind struct {
 	Options []Option
 	// Role is the RFC 8414 role the endpoint plays, if any ("token",
 	// "revocation", "introspection", "jwks").
-	Role  string
-	build func(env *Env, r config.Route, prof oauth.Profile) http.Handler
+	Role string
+	// RateLimited puts the endpoint behind the per-IP rate limit when
+	// one is configured: every endpoint that takes a credential or a
+	// token is, so that none can be used to scan tokens or secrets.
+	// The public, cacheable documents (metadata, JWKS) are not.
+	RateLimited bool
+	build       func(env *Env, r config.Route, prof oauth.Profile) http.Handler
 }
 
 var issuing = []Option{OptRotate, OptRefreshFormat, OptClaims, OptDefaultClient}
 
+// tokenOnlyRefresh are the options of refresh endpoints whose only
+// credential is the refresh token.
+var tokenOnlyRefresh = append(slices.Clip(issuing), OptRefreshClientAuth)
+
 // Kinds returns every endpoint kind by name. New contracts add entries here.
 func Kinds() map[string]Kind {
 	return map[string]Kind{
-		"token": {Method: http.MethodPost, Options: issuing, Role: "token",
-			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return tokenEndpoint(env, p) }},
-		"revoke": {Method: http.MethodPost, Options: []Option{OptResponse, OptDefaultClient}, Role: "revocation",
+		"token": {RateLimited: true, Method: http.MethodPost, Options: append(slices.Clip(issuing), OptBody), Role: "token",
 			build: func(env *Env, r config.Route, p oauth.Profile) http.Handler {
-				return revokeEndpoint(env, p, r.Response == "empty_html")
+				return tokenEndpoint(env, p, r.Body == "form")
 			}},
-		"introspect": {Method: http.MethodPost, Role: "introspection",
-			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return introspectEndpoint(env, p) }},
+		"revoke": {RateLimited: true, Method: http.MethodPost, Options: []Option{OptResponse, OptDefaultClient, OptBody}, Role: "revocation",
+			build: func(env *Env, r config.Route, p oauth.Profile) http.Handler {
+				return revokeEndpoint(env, p, r.Response == "empty_html", r.Body == "form")
+			}},
+		"introspect": {RateLimited: true, Method: http.MethodPost, Options: []Option{OptBody}, Role: "introspection",
+			build: func(env *Env, r config.Route, p oauth.Profile) http.Handler {
+				return introspectEndpoint(env, p, r.Body == "form")
+			}},
 		"jwks": {Method: http.MethodGet, Role: "jwks",
 			build: func(env *Env, _ config.Route, _ oauth.Profile) http.Handler {
 				return staticJSON(func() []byte { return env.JWKS() }, "public, max-age=300")
 			}},
-		"fastapi.login": {Method: http.MethodPost, Options: issuing,
+		"fastapi.login": {RateLimited: true, Method: http.MethodPost, Options: issuing,
 			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return fastAPILogin(env, p) }},
-		"fastapi.refresh": {Method: http.MethodPost, Options: issuing,
+		"fastapi.refresh": {RateLimited: true, Method: http.MethodPost, Options: tokenOnlyRefresh,
 			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return fastAPIRefresh(env, p) }},
-		"fastapi.api_key": {Method: http.MethodGet, Options: issuing,
+		"fastapi.api_key": {RateLimited: true, Method: http.MethodGet, Options: issuing,
 			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return fastAPIKeyLogin(env, p) }},
-		"datarhei.login": {Method: http.MethodPost, Options: issuing,
+		"datarhei.login": {RateLimited: true, Method: http.MethodPost, Options: issuing,
 			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return datarheiLogin(env, p) }},
-		"datarhei.refresh": {Method: http.MethodGet, Options: issuing,
+		"datarhei.refresh": {RateLimited: true, Method: http.MethodGet, Options: tokenOnlyRefresh,
 			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return datarheiRefresh(env, p) }},
 		"metadata": {Method: http.MethodGet,
 			build: func(env *Env, _ config.Route, _ oauth.Profile) http.Handler {
@@ -96,9 +119,35 @@ func ProfileOf(r config.Route) oauth.Profile {
 	return oauth.Profile{
 		NoRotation:    r.RotateRefreshTokens != nil && !*r.RotateRefreshTokens,
 		JWTRefresh:    r.RefreshTokenFormat == "jwt",
-		UseFor:        slices.Contains(r.Claims, "usefor"),
-		Exi:           slices.Contains(r.Claims, "exi"),
+		ExtraClaims:   extraClaims(r.Claims),
 		DefaultClient: r.DefaultClient,
+		// Only routes that require the option reach the core with it.
+		RefreshWithoutClientAuth: r.RefreshClientAuth == "none",
+	}
+}
+
+// extraClaims is the claims hook of a route's `claims` option: the
+// datarhei contract's "usefor" (what a token is for: access or refresh)
+// and "exi" (seconds until expiry at issue). Nil when the route asks for
+// none, so the core adds nothing.
+func extraClaims(names []string) func(oauth.TokenKind, time.Duration) map[string]any {
+	usefor, exi := slices.Contains(names, "usefor"), slices.Contains(names, "exi")
+	if !usefor && !exi {
+		return nil
+	}
+	return func(kind oauth.TokenKind, ttl time.Duration) map[string]any {
+		m := make(map[string]any, 2)
+		if usefor {
+			if kind == oauth.KindRefresh {
+				m["usefor"] = "refresh"
+			} else {
+				m["usefor"] = "access"
+			}
+		}
+		if exi {
+			m["exi"] = int64(ttl / time.Second)
+		}
+		return m
 	}
 }
 
@@ -119,6 +168,12 @@ func setOptions(r config.Route) []Option {
 	}
 	if r.Response != "" {
 		out = append(out, OptResponse)
+	}
+	if r.RefreshClientAuth != "" {
+		out = append(out, OptRefreshClientAuth)
+	}
+	if r.Body != "" {
+		out = append(out, OptBody)
 	}
 	return out
 }
@@ -152,6 +207,20 @@ func Build(cfg *config.Config, env *Env, routes []config.Route) ([]Built, error)
 		for _, o := range setOptions(r) {
 			if !slices.Contains(k.Options, o) {
 				return nil, cfg.KeyError(key+"."+string(o), "option %s does not apply to endpoint %q", o, r.Endpoint)
+			}
+		}
+		if slices.Contains(k.Options, OptRefreshClientAuth) {
+			// This endpoint has no way to authenticate a client: it must
+			// say so, and name the one public client it refreshes for.
+			if r.RefreshClientAuth != "none" {
+				return nil, cfg.KeyError(key+".refresh_client_auth", "endpoint %q refreshes with the refresh token alone: set refresh_client_auth: none (and a public default_client) to accept that", r.Endpoint)
+			}
+			if r.DefaultClient == "" {
+				return nil, cfg.KeyError(key+".default_client", "endpoint %q with refresh_client_auth: none needs default_client: the public client whose sessions it refreshes", r.Endpoint)
+			}
+			if env.Log != nil {
+				env.Log.Warn("route refreshes with the refresh token alone (refresh_client_auth: none); only sessions of its public default client are refreshed there",
+					"path", r.Path, "endpoint", r.Endpoint, "default_client", r.DefaultClient)
 			}
 		}
 		method := k.Method

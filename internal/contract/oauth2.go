@@ -31,17 +31,42 @@ func tokenRequest(r *http.Request, p Params, ip RemoteIP) (*oauth.TokenRequest, 
 		SubjectTokenType: p.Get("subject_token_type"),
 		Audience:         p.Get("audience"),
 		Assertion:        p.Get("assertion"),
+		Resource:         p.Get("resource"),
 		RemoteIP:         ip(r),
 	}
 	return tr, nil
 }
 
-// tokenEndpoint serves RFC 6749 §3.2 with form or JSON bodies.
-func tokenEndpoint(env *Env, prof oauth.Profile) http.Handler {
+// readRouteParams reads a request's parameters: from a form or JSON
+// body, or, when formOnly, as oauthlib reads Django's request.POST: only
+// a form body carries parameters, and any other body carries none.
+func readRouteParams(r *http.Request, formOnly bool) (Params, *oauth.Error) {
+	if !formOnly {
+		return ReadParams(r, BodyForm, BodyJSON)
+	}
+	if kind, err := BodyKindOf(r); err != nil || kind != BodyForm {
+		if _, oerr := readBody(r); oerr != nil {
+			return nil, oerr
+		}
+		return Params{}, nil
+	}
+	return ReadParams(r, BodyForm)
+}
+
+// errNoGrantType is oauthlib's answer to a request without grant_type.
+var errNoGrantType = &oauth.Error{Code: oauth.CodeUnsupportedGrantType, Description: "unsupported grant_type", Status: http.StatusBadRequest, Param: "grant_type"}
+
+// tokenEndpoint serves RFC 6749 §3.2 with form or JSON bodies, or form
+// bodies only, as oauthlib (formOnly).
+func tokenEndpoint(env *Env, prof oauth.Profile, formOnly bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, oerr := ReadParams(r, BodyForm, BodyJSON)
+		p, oerr := readRouteParams(r, formOnly)
 		if oerr != nil {
 			WriteOAuthError(w, env.Log, r, oerr)
+			return
+		}
+		if formOnly && !p.Has("grant_type") {
+			WriteOAuthError(w, env.Log, r, errNoGrantType)
 			return
 		}
 		tr, oerr := tokenRequest(r, p, env.RemoteIP)
@@ -59,11 +84,16 @@ func tokenEndpoint(env *Env, prof oauth.Profile) http.Handler {
 }
 
 // authenticated reads the body and authenticates the client for the
-// revocation and introspection endpoints.
-func authenticated(env *Env, w http.ResponseWriter, r *http.Request, prof *oauth.Profile) (Params, *store.Client) {
-	p, oerr := ReadParams(r, BodyForm, BodyJSON)
+// revocation and introspection endpoints. tokenFirst refuses a request
+// without a token before authenticating, as oauthlib's revocation does.
+func authenticated(env *Env, w http.ResponseWriter, r *http.Request, prof *oauth.Profile, formOnly, tokenFirst bool) (Params, *store.Client) {
+	p, oerr := readRouteParams(r, formOnly)
 	if oerr != nil {
 		WriteOAuthError(w, env.Log, r, oerr)
+		return nil, nil
+	}
+	if tokenFirst && !p.Has("token") {
+		WriteOAuthError(w, env.Log, r, oauth.ErrMissing("token"))
 		return nil, nil
 	}
 	id, sec, basic, oerr := ClientCredentials(r, p)
@@ -80,10 +110,11 @@ func authenticated(env *Env, w http.ResponseWriter, r *http.Request, prof *oauth
 }
 
 // revokeEndpoint serves RFC 7009. emptyHTML answers as Django OAuth
-// Toolkit does: 200, text/html, no body.
-func revokeEndpoint(env *Env, prof oauth.Profile, emptyHTML bool) http.Handler {
+// Toolkit does: 200, text/html, no body. formOnly reads the request as
+// oauthlib does.
+func revokeEndpoint(env *Env, prof oauth.Profile, emptyHTML, formOnly bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, c := authenticated(env, w, r, &prof)
+		p, c := authenticated(env, w, r, &prof, formOnly, formOnly)
 		if c == nil {
 			return
 		}
@@ -100,10 +131,15 @@ func revokeEndpoint(env *Env, prof oauth.Profile, emptyHTML bool) http.Handler {
 }
 
 // introspectEndpoint serves RFC 7662 to authenticated confidential clients.
-func introspectEndpoint(env *Env, prof oauth.Profile) http.Handler {
+func introspectEndpoint(env *Env, prof oauth.Profile, formOnly bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, c := authenticated(env, w, r, &prof)
+		p, c := authenticated(env, w, r, &prof, formOnly, false)
 		if c == nil {
+			return
+		}
+		_, _, basic, _ := ParseBasic(r.Header.Get("Authorization"))
+		if err := oauth.CanIntrospect(c, basic); err != nil {
+			WriteOAuthError(w, env.Log, r, oauth.AsError(err))
 			return
 		}
 		out, err := env.Service.Introspect(r.Context(), p.Get("token"))

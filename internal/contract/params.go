@@ -26,6 +26,10 @@ const maxParams = 64
 // errTooLarge marks a body over the server's limit; it renders as 413.
 var errTooLarge = &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "request body too large", Status: http.StatusRequestEntityTooLarge}
 
+// errNUL refuses a parameter with a NUL byte before any work: no store
+// can take one, and no legitimate value holds one.
+var errNUL = oauth.ErrInvalidRequest("parameters must not contain NUL characters")
+
 // Params are a request's body parameters, each given at most once.
 type Params map[string]string
 
@@ -131,6 +135,9 @@ func parseForm(body []byte) (Params, *oauth.Error) {
 		if !utf8.ValidString(k) || !utf8.ValidString(v[0]) {
 			return nil, oauth.ErrInvalidRequest("parameters must be valid UTF-8")
 		}
+		if strings.ContainsRune(k, 0) || strings.ContainsRune(v[0], 0) {
+			return nil, errNUL
+		}
 		p[k] = v[0]
 	}
 	return p, nil
@@ -174,6 +181,9 @@ func parseJSON(body []byte) (Params, *oauth.Error) {
 		case nil:
 		default:
 			return nil, oauth.ErrInvalidRequest("parameter " + k + " must be a string")
+		}
+		if strings.ContainsRune(k, 0) || strings.ContainsRune(v, 0) {
+			return nil, errNUL
 		}
 		if seen[k] {
 			return nil, oauth.ErrRepeated(k)

@@ -22,8 +22,8 @@ const (
 )
 
 // Reason refines an error for contracts whose dialects tell cases apart
-// that OAuth folds into one code (a FastAPI-style API answers 404 for a
-// refresh token that never existed and 400 for one already used).
+// that OAuth folds into one code (a dialect may answer 404 for a refresh
+// token that never existed and 400 for one already used).
 type Reason string
 
 // Reasons a contract may render differently.
@@ -122,4 +122,10 @@ func errUnavailable(cause error) *Error {
 
 func errServer(cause error) *Error {
 	return &Error{Code: CodeServerError, Description: "internal error", Status: http.StatusInternalServerError, Cause: cause}
+}
+
+// errStorageUnavailable answers a write that failed because the store's
+// storage is full: the client may retry, and is told why.
+func errStorageUnavailable() *Error {
+	return &Error{Code: CodeTemporarilyUnavailable, Description: "storage is unavailable, retry later", Status: http.StatusServiceUnavailable, RetryAfter: 5 * time.Second}
 }

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -40,13 +41,19 @@ func (s *Service) grantPassword(ctx context.Context, c *store.Client, r *TokenRe
 	if oerr != nil {
 		return nil, oerr
 	}
-	return s.issue(ctx, c, u.Username, scopes, contains(c.Grants, GrantRefreshToken), p, nil)
+	return s.issue(ctx, c, u.Username, scopes, contains(c.Grants, GrantRefreshToken), p, audExtra(r))
 }
 
 // CheckPassword verifies a user's password behind the brute-force guard
 // and the hashing limit. Contracts with their own login endpoints call it
 // through Login.
 func (s *Service) CheckPassword(ctx context.Context, username, password, ip string) (*store.User, error) {
+	if !validIdentifier(username) {
+		return nil, errBadIdentifier("username")
+	}
+	if !validText(password) {
+		return nil, errBadText("password")
+	}
 	// The attempt is counted before the password is hashed (SECURITY.md,
 	// brute force): concurrency cannot outrun the threshold.
 	if err := s.guard.reserve(ctx, username, ip); err != nil {
@@ -149,7 +156,7 @@ func (s *Service) grantClientCredentials(ctx context.Context, c *store.Client, r
 	if err != nil {
 		return nil, err
 	}
-	return s.issue(ctx, c, c.ID, scopes, false, p, nil)
+	return s.issue(ctx, c, c.ID, scopes, false, p, audExtra(r))
 }
 
 // grantRefresh is RFC 6749 §6 with rotation and reuse detection
@@ -181,7 +188,7 @@ func (s *Service) Refresh(ctx context.Context, c *store.Client, raw, scope strin
 // trip). A token of a JWT family must also prove it was issued here and
 // for refresh.
 func (s *Service) loadRefresh(ctx context.Context, raw string, p *Profile) (store.RefreshToken, store.Family, error) {
-	if len(raw) > maxCredentialLen {
+	if len(raw) > maxCredentialLen || !validText(raw) {
 		return store.RefreshToken{}, store.Family{}, errUnknownRefresh
 	}
 	tok, fam, err := s.store.GetRefresh(ctx, secret.Hash(raw))
@@ -189,7 +196,7 @@ func (s *Service) loadRefresh(ctx context.Context, raw string, p *Profile) (stor
 		return store.RefreshToken{}, store.Family{}, s.storeErr(err, errUnknownRefresh)
 	}
 	if familyJWT(fam, p) {
-		if _, err := s.signer.VerifyFresh(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeJWT, Use: UseRefresh, Now: s.now()}); err != nil {
+		if _, err := s.signer.VerifyFresh(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeJWT, Now: s.now()}); err != nil {
 			if errors.Is(err, token.ErrExpired) {
 				return store.RefreshToken{}, store.Family{}, errExpiredRefresh
 			}
@@ -292,21 +299,32 @@ func (s *Service) refreshLoaded(ctx context.Context, c *store.Client, tok store.
 }
 
 // RefreshAsBearer refreshes with the refresh token as the only
-// credential, on behalf of the client the token was issued to. Contracts
-// whose refresh endpoints carry no client authentication (a FastAPI-style
-// JSON refresh, a datarhei-style Bearer refresh) use it; the token itself
-// is a 256-bit secret, as a public client's would be.
+// credential. Contracts whose refresh endpoints carry no client
+// authentication (a JSON body or an Authorization: Bearer header with the
+// refresh token alone) use it, on routes that declare it (p.RefreshWithoutClientAuth)
+// and only for sessions of the route's public default client: a
+// confidential client's session needs that client's credentials
+// (RFC 6749 §6), so it is invalid_client here.
 func (s *Service) RefreshAsBearer(ctx context.Context, raw, scope string, scopeGiven bool, p *Profile) (*TokenResponse, error) {
 	if raw == "" {
 		return nil, ErrMissing("refresh_token")
+	}
+	if !p.RefreshWithoutClientAuth || p.DefaultClient == "" {
+		return nil, errInvalidClient(false)
 	}
 	tok, fam, err := s.loadRefresh(ctx, raw, p)
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.store.GetClient(ctx, fam.ClientID)
+	if fam.ClientID != p.DefaultClient {
+		return nil, errInvalidClient(false)
+	}
+	c, err := s.getClient(ctx, fam.ClientID)
 	if err != nil {
 		return nil, s.storeErr(err, errRevokedRefresh)
+	}
+	if !c.Public {
+		return nil, errInvalidClient(false)
 	}
 	if !contains(c.Grants, GrantRefreshToken) {
 		return nil, errUnauthorizedClient("the client may not use this grant type")
@@ -324,19 +342,23 @@ func (s *Service) grantAPIKey(ctx context.Context, c *store.Client, r *TokenRequ
 	if err != nil {
 		return nil, err
 	}
-	granted, oerr := resolveScopes(r.Scope, r.ScopeGiven, scopes, nil)
+	// key ∩ owner (CheckAPIKey) ∩ client ∩ request: a key never widens
+	// what its owner or the exchanging client may have.
+	granted, oerr := resolveScopes(r.Scope, r.ScopeGiven, c.Scopes, scopes)
 	if oerr != nil {
 		return nil, oerr
 	}
-	return s.issue(ctx, c, sub, granted, false, p, nil)
+	return s.issue(ctx, c, sub, granted, false, p, audExtra(r))
 }
 
 var errBadKey = &Error{Code: CodeInvalidGrant, Description: "invalid API key", Status: http.StatusBadRequest, Reason: ReasonBadCredentials}
 
-// CheckAPIKey authenticates an API key and returns its owner and scopes.
-// Unknown, revoked, expired and malformed keys fail alike.
+// CheckAPIKey authenticates an API key and returns its owner and the
+// scopes it may grant now: the key's, within its owner's current scopes
+// (a user's, when the user has a list; the owning client's). The result
+// is never nil. Unknown, revoked, expired and malformed keys fail alike.
 func (s *Service) CheckAPIKey(ctx context.Context, key, ip string) (string, []string, error) {
-	if len(key) > maxCredentialLen || key == "" || !secret.APIKeyPlausible(key) {
+	if len(key) > maxCredentialLen || key == "" || !validText(key) || !secret.APIKeyPlausible(key) {
 		return "", nil, errBadKey
 	}
 	if err := s.guard.check(ctx, "", ip); err != nil {
@@ -355,6 +377,7 @@ func (s *Service) CheckAPIKey(ctx context.Context, key, ip string) (string, []st
 		return "", nil, errBadKey
 	}
 	subject := k.ClientID
+	scopes := append([]string{}, k.Scopes...)
 	if k.Username != "" {
 		u, err := s.store.GetUser(ctx, k.Username)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -364,6 +387,15 @@ func (s *Service) CheckAPIKey(ctx context.Context, key, ip string) (string, []st
 			return "", nil, errBadKey
 		}
 		subject = u.Username
+		if len(u.Scopes) > 0 {
+			scopes = intersect(scopes, u.Scopes)
+		}
+	} else {
+		owner, err := s.getClient(ctx, k.ClientID)
+		if err != nil {
+			return "", nil, s.storeErr(err, errBadKey)
+		}
+		scopes = intersect(scopes, owner.Scopes)
 	}
 	// Last use is recorded at minute precision: one write per key per
 	// minute, not one per exchange.
@@ -372,7 +404,7 @@ func (s *Service) CheckAPIKey(ctx context.Context, key, ip string) (string, []st
 			s.log.Warn("recording API key use failed", "key_id", k.ID, "err", err)
 		}
 	}
-	return subject, k.Scopes, nil
+	return subject, scopes, nil
 }
 
 func joinScopes(s []string) string {
@@ -394,4 +426,13 @@ func joinScopes(s []string) string {
 		b = append(b, x...)
 	}
 	return string(b)
+}
+
+// audExtra carries the audience a request asked for (already checked by
+// Service.target in Token) into the token and its family.
+func audExtra(r *TokenRequest) map[string]string {
+	if aud := cmp.Or(r.Resource, r.Audience); aud != "" {
+		return map[string]string{"aud": aud}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"time"
 
@@ -22,7 +23,7 @@ func (s *Service) Revoke(ctx context.Context, c *store.Client, raw string) error
 	if raw == "" {
 		return ErrMissing("token")
 	}
-	if len(raw) > maxCredentialLen {
+	if len(raw) > maxCredentialLen || !validText(raw) {
 		return nil
 	}
 	_, fam, err := s.store.GetRefresh(ctx, secret.Hash(raw))
@@ -51,6 +52,20 @@ func (s *Service) Revoke(ctx context.Context, c *store.Client, raw string) error
 	return nil
 }
 
+// CanIntrospect decides whether an authenticated client may introspect
+// (RFC 7662 §2.1): never a public client, whose client_id is no
+// credential (401 invalid_client, so that introspection is no token
+// scanner), nor a confidential client whose introspect permission is off.
+func CanIntrospect(c *store.Client, basic bool) error {
+	if c.Public {
+		return errInvalidClient(basic)
+	}
+	if c.NoIntrospect {
+		return &Error{Code: CodeUnauthorizedClient, Description: "the client may not introspect tokens", Status: http.StatusForbidden}
+	}
+	return nil
+}
+
 // Introspection is the answer of RFC 7662 §2.2.
 type Introspection struct {
 	Active    bool     `json:"active"`
@@ -74,7 +89,7 @@ func (s *Service) Introspect(ctx context.Context, raw string) (*Introspection, e
 		return nil, ErrMissing("token")
 	}
 	inactive := &Introspection{}
-	if len(raw) > maxCredentialLen {
+	if len(raw) > maxCredentialLen || !validText(raw) {
 		return inactive, nil
 	}
 	now := s.now()
@@ -96,7 +111,7 @@ func (s *Service) Introspect(ctx context.Context, raw string) (*Introspection, e
 	if !looksLikeJWT(raw) {
 		return inactive, nil
 	}
-	cl, err := s.signer.VerifyFresh(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeAccess, Use: UseAccess, Now: now})
+	cl, err := s.signer.VerifyFresh(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeAccess, Now: now})
 	if err != nil {
 		return inactive, nil
 	}

@@ -12,8 +12,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"tokengate/internal/reqinfo"
@@ -38,16 +40,22 @@ const (
 	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
 )
 
-// Token use values carried in the "usefor" claim by contracts that ask
-// for it.
+// TokenKind tells a Profile's ExtraClaims hook which token it is asked
+// about.
+type TokenKind int
+
+// The kinds of signed token the core issues.
 const (
-	UseAccess  = "access"
-	UseRefresh = "refresh"
+	// KindAccess is an RFC 9068 access token.
+	KindAccess TokenKind = iota + 1
+	// KindRefresh is a refresh token in the JWT form.
+	KindRefresh
 )
 
 // Signer issues and verifies JWTs; *token.Manager implements it.
 // VerifyFresh re-reads the signing keys when a token names an unknown
-// key, so that a key rotated in by another node verifies at once.
+// key, so that a key rotated in by another node verifies at once, and
+// refuses a token whose key the store says is revoked.
 type Signer interface {
 	Sign(c token.Claims, typ string) (string, error)
 	VerifyFresh(ctx context.Context, raw string, o token.VerifyOptions) (token.Claims, error)
@@ -55,7 +63,9 @@ type Signer interface {
 
 // Settings are the server-wide defaults.
 type Settings struct {
-	Issuer   string
+	Issuer string
+	// Audience is the aud of access tokens that name no other; empty
+	// means the issuer URL (RFC 9068 §2.2 requires an aud).
 	Audience string
 	// Targets are the audiences a token-exchange request may name
 	// (RFC 8693 audience); Audience is always one of them.
@@ -86,7 +96,14 @@ type Service struct {
 	guard    *Guard
 	external Federation
 	clients  *clientCache // nil: every authentication reads the store
+	// storageLogged is when a full store was last logged (unix nanos),
+	// so that it is logged once per StorageLogInterval, not per request.
+	storageLogged atomic.Int64
 }
+
+// StorageLogInterval is how often a store whose storage is full is logged
+// while requests keep failing on it.
+const StorageLogInterval = 30 * time.Second
 
 // Federation authenticates JWTs of trusted external identity providers
 // and maps them to local subjects. The federation package implements it.
@@ -124,6 +141,9 @@ func NewService(o Options) (*Service, error) {
 	}
 	if o.Settings.Issuer == "" {
 		return nil, errors.New("oauth: issuer is required")
+	}
+	if o.Settings.Audience == "" {
+		o.Settings.Audience = o.Settings.Issuer
 	}
 	if o.Settings.AccessTokenTTL <= 0 {
 		o.Settings.AccessTokenTTL = 15 * time.Minute
@@ -210,18 +230,24 @@ type Profile struct {
 	// NoRotation keeps a refresh token valid until it expires instead of
 	// replacing it on every use.
 	NoRotation bool
-	// JWTRefresh issues refresh tokens as signed JWTs (typ JWT, usefor
-	// refresh) that are still tracked in the store.
+	// JWTRefresh issues refresh tokens as signed JWTs (typ JWT) that are
+	// still tracked in the store, like opaque ones.
 	JWTRefresh bool
-	// UseFor adds the "usefor" claim (access or refresh).
-	UseFor bool
-	// Exi adds the "exi" claim: seconds until expiry at issue.
-	Exi bool
+	// ExtraClaims, when set, returns claims to add to a signed token of
+	// the given kind and lifetime: how a contract adds the claims its
+	// clients expect without the core knowing them. Registered claims
+	// (iss, sub, aud, exp, iat, nbf, jti, client_id, scope, sid) cannot be
+	// overridden; such keys are ignored.
+	ExtraClaims func(kind TokenKind, ttl time.Duration) map[string]any
 	// DefaultClient is the client a request without client credentials
 	// acts as. It must be a public client.
 	DefaultClient string
 	// NoRefresh issues no refresh token from this route.
 	NoRefresh bool
+	// RefreshWithoutClientAuth lets RefreshAsBearer refresh, with the
+	// token alone, the sessions of DefaultClient (a public client); it
+	// refreshes nothing without it.
+	RefreshWithoutClientAuth bool
 }
 
 // TokenRequest is a token endpoint request in the core's terms.
@@ -241,6 +267,9 @@ type TokenRequest struct {
 	SubjectTokenType string
 	Audience         string
 	Assertion        string
+	// Resource is the RFC 8707 resource indicator: the API the token is
+	// for. It becomes the token's aud.
+	Resource string
 	// RemoteIP is the client's address, for brute-force accounting.
 	RemoteIP string
 }
@@ -285,6 +314,9 @@ func (s *Service) Token(ctx context.Context, r *TokenRequest, p *Profile) (resp 
 	if r.GrantType == "" {
 		return nil, ErrMissing("grant_type")
 	}
+	if oerr := checkTokenRequest(r); oerr != nil {
+		return nil, oerr
+	}
 	grant, ok := s.grants[r.GrantType]
 	if !ok {
 		return nil, &Error{Code: CodeUnsupportedGrantType, Description: "unsupported grant_type", Status: http.StatusBadRequest, Param: "grant_type"}
@@ -295,6 +327,9 @@ func (s *Service) Token(ctx context.Context, r *TokenRequest, p *Profile) (resp 
 	}
 	if !contains(c.Grants, r.GrantType) {
 		return nil, errUnauthorizedClient("the client may not use this grant type")
+	}
+	if _, oerr := s.target(c, r); oerr != nil {
+		return nil, oerr
 	}
 	return grant(ctx, c, r, p)
 }
@@ -312,6 +347,12 @@ func grantLabel(g string, known map[string]grantFunc) string {
 // Without credentials, the profile's default client is used if it is
 // public. Unknown clients and wrong secrets fail alike.
 func (s *Service) AuthenticateClient(ctx context.Context, id, sec string, basic bool, p *Profile) (*store.Client, error) {
+	if !validIdentifier(id) {
+		return nil, errBadIdentifier("client_id")
+	}
+	if !validText(sec) {
+		return nil, errBadText("client_secret")
+	}
 	if id == "" {
 		if sec != "" {
 			return nil, ErrMissing("client_id")
@@ -364,10 +405,25 @@ func (s *Service) storeErr(err error, notFound *Error) *Error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return notFound
+	case errors.Is(err, store.ErrStorageFull):
+		s.logStorageFull(err)
+		return errStorageUnavailable()
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return errUnavailable(err)
 	default:
 		return errServer(err)
+	}
+}
+
+// logStorageFull logs a full store at most once per StorageLogInterval.
+func (s *Service) logStorageFull(err error) {
+	now := s.now().UnixNano()
+	last := s.storageLogged.Load()
+	if last != 0 && now-last < int64(StorageLogInterval) && now >= last {
+		return
+	}
+	if s.storageLogged.CompareAndSwap(last, now) {
+		s.log.Error("storage is full: tokens cannot be issued, rotated or revoked until room is made", "err", err)
 	}
 }
 
@@ -409,16 +465,10 @@ func (s *Service) signAccess(c *store.Client, subject string, scopes []string, a
 	if aud != "" {
 		cl.Audience = []string{aud}
 	}
-	if p.UseFor || p.Exi || sid != "" {
-		cl.Extra = make(map[string]any, 3)
+	if sid != "" || p.ExtraClaims != nil {
+		cl.Extra = extraClaims(p, KindAccess, ttl)
 		if sid != "" {
 			cl.Extra[ClaimSession] = sid
-		}
-		if p.UseFor {
-			cl.Extra["usefor"] = UseAccess
-		}
-		if p.Exi {
-			cl.Extra["exi"] = int64(ttl / time.Second)
 		}
 	}
 	tok, err := s.signer.Sign(cl, token.TypeAccess)
@@ -426,6 +476,27 @@ func (s *Service) signAccess(c *store.Client, subject string, scopes []string, a
 		return "", time.Time{}, fmt.Errorf("signing access token: %w", err)
 	}
 	return tok, exp, nil
+}
+
+// registered are the claims the core sets itself; a profile's hook may
+// not replace them.
+var registered = map[string]bool{"iss": true, "sub": true, "aud": true, "exp": true, "iat": true, "nbf": true,
+	"jti": true, "client_id": true, "scope": true, ClaimSession: true}
+
+// extraClaims asks the profile's hook for a token's extra claims and
+// returns a fresh map (with room for sid) without registered claims.
+func extraClaims(p *Profile, kind TokenKind, ttl time.Duration) map[string]any {
+	var add map[string]any
+	if p.ExtraClaims != nil {
+		add = p.ExtraClaims(kind, ttl)
+	}
+	out := make(map[string]any, len(add)+1)
+	for k, v := range add {
+		if !registered[k] {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // newRefreshValue makes a refresh token value: opaque, or a JWT when the
@@ -440,10 +511,10 @@ func (s *Service) newRefreshValue(c *store.Client, subject string, now, exp time
 	}
 	cl := token.Claims{
 		Issuer: s.settings.Issuer, Subject: subject, ExpiresAt: exp, IssuedAt: now, NotBefore: now,
-		ID: jti, ClientID: c.ID, Extra: map[string]any{"usefor": UseRefresh},
+		ID: jti, ClientID: c.ID,
 	}
-	if p.Exi {
-		cl.Extra["exi"] = int64(exp.Sub(now) / time.Second)
+	if p.ExtraClaims != nil {
+		cl.Extra = extraClaims(p, KindRefresh, exp.Sub(now))
 	}
 	return s.signer.Sign(cl, token.TypeJWT)
 }
@@ -490,20 +561,66 @@ func (s *Service) IssueForSubject(ctx context.Context, c *store.Client, sub *Sub
 	if err != nil {
 		return nil, err
 	}
-	var extra map[string]string
-	if r.Audience != "" {
-		// A client may not mint tokens for any API it names: only the
-		// configured targets (RFC 8693 §2.2.2 invalid_target).
-		if r.Audience != s.settings.Audience && !contains(s.settings.Targets, r.Audience) {
-			return nil, &Error{Code: "invalid_target", Description: "the requested audience is not accepted here", Status: http.StatusBadRequest, Param: "audience"}
-		}
-		extra = map[string]string{"aud": r.Audience}
+	extra, oerr := s.target(c, r)
+	if oerr != nil {
+		return nil, oerr
 	}
 	resp, ierr := s.issue(ctx, c, sub.Name, scopes, sub.Refresh && contains(c.Grants, GrantRefreshToken), p, extra)
 	if ierr == nil && r.GrantType == GrantTokenExchange {
 		resp.IssuedTokenType = TokenTypeAccessToken
 	}
 	return resp, ierr
+}
+
+// CodeInvalidTarget is RFC 8707 §2 / RFC 8693 §2.2.2 invalid_target.
+const CodeInvalidTarget = "invalid_target"
+
+func errInvalidTarget(param, desc string) *Error {
+	return &Error{Code: CodeInvalidTarget, Description: desc, Status: http.StatusBadRequest, Param: param}
+}
+
+// target decides the audience a request asks for (RFC 8707 resource, or
+// RFC 8693 audience): nil when it names none (the default audience
+// applies), else {"aud": value} to carry into the token and its family. A
+// client may not mint tokens for any API it names: only those it is
+// allowed, its own Resources or else the configured audience and
+// exchange audiences.
+func (s *Service) target(c *store.Client, r *TokenRequest) (map[string]string, *Error) {
+	aud, param := r.Audience, "audience"
+	if r.Resource != "" {
+		if !absoluteURI(r.Resource) {
+			return nil, errInvalidTarget("resource", "resource must be an absolute URI without a fragment")
+		}
+		if aud != "" && aud != r.Resource {
+			return nil, errInvalidTarget("resource", "resource and audience name different targets")
+		}
+		aud, param = r.Resource, "resource"
+	}
+	if aud == "" {
+		return nil, nil
+	}
+	if r.GrantType == GrantRefreshToken {
+		// The session keeps the audience of its login.
+		return nil, errInvalidTarget(param, "the audience of a session is chosen at login, not at refresh")
+	}
+	allowed := c.Resources
+	if len(allowed) == 0 {
+		allowed = append([]string{s.settings.Audience}, s.settings.Targets...)
+	}
+	if !contains(allowed, aud) {
+		return nil, errInvalidTarget(param, "the requested "+param+" is not accepted for this client")
+	}
+	return map[string]string{"aud": aud}, nil
+}
+
+// absoluteURI reports whether v is an absolute URI without a fragment
+// (RFC 8707 §2).
+func absoluteURI(v string) bool {
+	if len(v) > 2048 || strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f }) || strings.Contains(v, "#") {
+		return false
+	}
+	u, err := url.Parse(v)
+	return err == nil && u.Scheme != "" && (u.Host != "" || u.Opaque != "")
 }
 
 func contains(list []string, v string) bool {

@@ -3,8 +3,8 @@ package secret
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -57,36 +57,56 @@ func TestHasherUnknownUserCostsAHash(t *testing.T) {
 	}
 }
 
+// holdSlot takes the hasher's only worker slot as a running hash would,
+// and returns the function that gives it back.
+func holdSlot(t *testing.T, h *Hasher) func() {
+	t.Helper()
+	if err := h.acquire(context.Background()); err != nil {
+		t.Fatalf("taking the worker slot: %v", err)
+	}
+	return h.release
+}
+
+// waitDepth waits (bounded) until n callers are waiting or hashing.
+func waitDepth(t *testing.T, h *Hasher, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for h.QueueDepth() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("queue depth %d, want %d", h.QueueDepth(), n)
+		}
+		runtime.Gosched()
+	}
+}
+
 func TestHasherRefusesPastQueue(t *testing.T) {
-	slow := Params{Memory: 8 * 1024, Time: 3, Threads: 1, SaltLen: 16, KeyLen: 32}
-	h, err := NewHasher(HasherOptions{Params: slow, Workers: 1, Queue: 2})
+	h, err := NewHasher(HasherOptions{Params: fastParams, Workers: 1, Queue: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, _ := HashPassword("pw", slow, nil)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	busy, ok := 0, 0
-	for i := 0; i < 20; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := h.Verify(context.Background(), "pw", enc)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case errors.Is(err, ErrBusy):
-				busy++
-			case err == nil:
-				ok++
-			default:
-				t.Errorf("unexpected error %v", err)
-			}
-		}()
+	enc, _ := HashPassword("pw", fastParams, nil)
+	// The worker is busy; two callers fill the queue behind it.
+	release := holdSlot(t, h)
+	queued := make(chan error, 2)
+	for range 2 {
+		go func() { queued <- h.Verify(context.Background(), "pw", enc) }()
 	}
-	wg.Wait()
-	if busy == 0 || ok == 0 || ok > 20 {
-		t.Fatalf("ok=%d busy=%d: want some refused with ErrBusy and some served", ok, busy)
+	waitDepth(t, h, 3)
+	// Everyone past the queue is refused at once, without waiting.
+	for i := range 20 {
+		if err := h.Verify(context.Background(), "pw", enc); !errors.Is(err, ErrBusy) {
+			t.Fatalf("caller %d past a full queue: %v, want ErrBusy", i, err)
+		}
+		if _, err := h.Hash(context.Background(), "pw"); !errors.Is(err, ErrBusy) {
+			t.Fatalf("Hash past a full queue: %v, want ErrBusy", err)
+		}
+	}
+	// Once the worker is free, the queued callers are served.
+	release()
+	for range 2 {
+		if err := <-queued; err != nil {
+			t.Fatalf("queued caller: %v", err)
+		}
 	}
 	if h.QueueDepth() != 0 {
 		t.Fatalf("queue depth %d after all returned", h.QueueDepth())
@@ -94,18 +114,23 @@ func TestHasherRefusesPastQueue(t *testing.T) {
 }
 
 func TestHasherHonoursContext(t *testing.T) {
-	slow := Params{Memory: 8 * 1024, Time: 20, Threads: 1, SaltLen: 16, KeyLen: 32}
 	h, err := NewHasher(HasherOptions{Params: fastParams, Workers: 1, Queue: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, _ := HashPassword("pw", slow, nil)
-	go func() { _ = h.Verify(context.Background(), "pw", enc) }()
-	time.Sleep(10 * time.Millisecond)
+	enc, _ := HashPassword("pw", fastParams, nil)
+	release := holdSlot(t, h)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
 	defer cancel()
 	if err := h.Verify(ctx, "pw", enc); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want deadline exceeded while waiting for a slot", err)
+	}
+	if h.QueueDepth() != 1 {
+		t.Fatalf("queue depth %d after the caller gave up, want 1 (the held slot)", h.QueueDepth())
+	}
+	release()
+	if err := h.Verify(context.Background(), "pw", enc); err != nil {
+		t.Fatalf("after the slot is free: %v", err)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"tokengate/internal/server"
 )
 
 // Token attacks against the server's own endpoints. Attacks already
@@ -141,9 +143,10 @@ func TestTokenSignedByARemovedKeyIsInactive(t *testing.T) {
 	if a := ts.introspect(t, at); a.body["active"] != true {
 		t.Fatalf("token of the retired key before it expires: %s", a.raw)
 	}
-	// The retired key outlives the longest token (refresh_token_ttl 1h);
-	// past that it is removed.
-	clk.Add(time.Hour + time.Second)
+	// The retired key outlives the longest token (refresh_token_ttl 1h)
+	// signed up to the key-reload interval after its retirement; past
+	// that it is removed.
+	clk.Add(time.Hour + server.DefaultKeyReload + time.Second)
 	if err := ts.srv.Keys().Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -216,5 +219,54 @@ func TestRevocationByAnotherClientIsIgnored(t *testing.T) {
 	}
 	if a := ts.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, basic("app", "app-secret")); a.status != 200 {
 		t.Fatalf("another client revoked the refresh token: %d %s", a.status, a.raw)
+	}
+}
+
+// TestRetiredKeyAndLifetimeLimits: a token that the retired key signed
+// after its retirement (plus the key-reload interval, during which nodes
+// that have not reloaded still sign with it), or one that lives longer
+// than any access token this server issues, is inactive, whichever key
+// signed it.
+func TestRetiredKeyAndLifetimeLimits(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock()
+	ts := newClockedServer(t, attackConfig, clk)
+	oldKid := ts.srv.Keys().ActiveKeyID()
+	if _, err := ts.srv.Keys().Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rotated := clk.Now()
+	newKid := ts.srv.Keys().ActiveKeyID()
+	keys, err := ts.store.ListSigningKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv := map[string]ed25519.PrivateKey{}
+	for _, k := range keys {
+		p, err := x509.ParsePKCS8PrivateKey(k.Private)
+		if err != nil {
+			t.Fatal(err)
+		}
+		priv[k.ID] = p.(ed25519.PrivateKey)
+	}
+	clk.Add(time.Minute)
+	now := clk.Now()
+	longLived := claimsAt(now)
+	longLived["exp"] = now.Add(20 * 24 * time.Hour).Unix() // access_token_ttl is 5m
+	for _, tc := range []struct {
+		name   string
+		kid    string
+		claims map[string]any
+		active bool
+	}{
+		{"retired key, iat within the reload interval", oldKid, claimsAt(rotated.Add(3 * time.Second)), true},
+		{"retired key, iat a minute after retirement", oldKid, claimsAt(now), false},
+		{"retired key, iat after retirement, exp 20 days ahead", oldKid, longLived, false},
+		{"active key, exp 20 days ahead", newKid, longLived, false},
+		{"active key, 5 minutes", newKid, claimsAt(now), true},
+	} {
+		if a := ts.introspect(t, forge(t, jose.EdDSA, priv[tc.kid], tc.kid, tc.claims)); a.body["active"] != tc.active {
+			t.Errorf("%s: %s, want active %v", tc.name, a.raw, tc.active)
+		}
 	}
 }

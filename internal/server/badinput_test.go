@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -60,6 +61,11 @@ func TestBadInputEverywhere(t *testing.T) {
 			for _, rt := range routes {
 				for _, c := range badCases {
 					req, want := c.build(t, bs, rt)
+					if rt.formOnly && rt.endpoint == "token" && want == badWantOAuthInvalid && !badFormGrant(req) {
+						// As oauthlib: a body that is not a form carries no
+						// grant_type, and a missing one is unsupported.
+						want = badWantOAuthNoGrant
+					}
 					t.Run(rt.method+" "+rt.path+"/"+c.name, func(t *testing.T) {
 						bs.check(t, req, want)
 					})
@@ -134,6 +140,7 @@ type badRequest struct {
 type badRoute struct {
 	path, method, endpoint string
 	response               string   // the revoke route's response option
+	formOnly               bool     // body: form (read as oauthlib reads requests)
 	served                 []string // every method served at path, sorted
 }
 
@@ -178,6 +185,7 @@ func startBadInputServer(t *testing.T, file string) *badServer {
 		st.Close()
 		t.Fatal(err)
 	}
+	logs.records = nil // start-up warnings (deliberate configuration) are not bad input's
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		st.Close()
@@ -226,7 +234,7 @@ func (bs *badServer) routes(t *testing.T) []badRoute {
 		if !ok {
 			t.Fatalf("unknown endpoint %q", r.Endpoint)
 		}
-		out = append(out, badRoute{path: r.Path, method: k.Method, endpoint: r.Endpoint, response: r.Response})
+		out = append(out, badRoute{path: r.Path, method: k.Method, endpoint: r.Endpoint, response: r.Response, formOnly: r.Body == "form"})
 		byPath[r.Path] = append(byPath[r.Path], k.Method)
 	}
 	for i := range out {
@@ -416,6 +424,14 @@ var (
 	badWantFastAPIMissing = badWant{status: http.StatusUnprocessableEntity, shape: shapeFastAPI, code: "missing"}
 	badWantFastAPIValue   = badWant{status: http.StatusUnprocessableEntity, shape: shapeFastAPI, code: "value_error"}
 	badWantFastAPIJSON    = badWant{status: http.StatusUnprocessableEntity, shape: shapeFastAPI, code: "json_invalid"}
+	// FastAPI decodes only JSON-typed bodies (or untyped ones); any other
+	// body, or JSON that is not an object, is not an object
+	// (TestFastAPIDifferential).
+	badWantFastAPINotObject = badWant{status: http.StatusUnprocessableEntity, shape: shapeFastAPI, code: "model_attributes_type"}
+	// oauthlib (body: form routes) reads no parameters from a body that
+	// is not a form, and answers a missing grant_type so
+	// (TestDjangoOAuthToolkitDifferential).
+	badWantOAuthNoGrant = badWant{status: http.StatusBadRequest, shape: shapeOAuth, code: "unsupported_grant_type"}
 	// FastAPI answers a body it cannot decode as UTF-8 so, before any
 	// validation.
 	badWantFastAPIUnparsable = badWant{status: http.StatusBadRequest, shape: shapeFastAPI, code: "error parsing the body"}
@@ -425,6 +441,17 @@ var (
 	badWantDatarheiBad       = badWant{status: http.StatusBadRequest, shape: shapeDatarhei}
 	badWantDatarheiAuth      = badWant{status: http.StatusUnauthorized, shape: shapeDatarhei}
 )
+
+// badFormGrant reports whether r is a form (as Django reads one) carrying
+// grant_type.
+func badFormGrant(r badRequest) bool {
+	mt, params, err := mime.ParseMediaType(r.ct)
+	if err != nil || mt != badForm || (params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
+		return false
+	}
+	vals, err := url.ParseQuery(string(r.body))
+	return err == nil && vals.Has("grant_type")
+}
 
 // badIsOAuth reports whether the route speaks RFC 6749 (token, revoke,
 // introspect).
@@ -474,8 +501,16 @@ var badCases = []badCase{
 		r := badRequest{method: rt.method, path: rt.path}
 		switch rt.endpoint {
 		case "token":
+			if rt.formOnly {
+				return r, badWantOAuthNoGrant
+			}
 			return r, badWantOAuthInvalid // grant_type is missing before anything else
-		case "revoke", "introspect":
+		case "revoke":
+			if rt.formOnly {
+				return r, badWantOAuthInvalid // oauthlib: the token is missing before the client is checked
+			}
+			return r, badWantOAuthClient
+		case "introspect":
 			return r, badWantOAuthClient
 		case "fastapi.login", "fastapi.refresh", "fastapi.api_key":
 			return r, badWantFastAPIMissing
@@ -547,7 +582,7 @@ var badCases = []badCase{
 		case "fastapi.login", "fastapi.api_key":
 			return r, badWantFastAPIMissing
 		case "fastapi.refresh":
-			return r, badWantFastAPIJSON
+			return r, badWantFastAPINotObject
 		case "datarhei.login":
 			r.body = []byte(`"username"`)
 			return r, badWantDatarheiBad
@@ -841,8 +876,9 @@ var badCases = []badCase{
 		case "fastapi.login", "fastapi.api_key":
 			return r, badWantFastAPIMissing
 		case "fastapi.refresh":
+			// Not a JSON type: FastAPI does not decode the body.
 			r.body = []byte(`{"refresh_token":"tgr_unknown"}`)
-			return r, badWantFastAPIUnknown
+			return r, badWantFastAPINotObject
 		case "datarhei.login":
 			return r, badWantDatarheiBad
 		case "datarhei.refresh":
@@ -894,9 +930,9 @@ var badCases = []badCase{
 		case "fastapi.login", "fastapi.api_key":
 			return r, badWantFastAPIMissing
 		case "fastapi.refresh":
-			// The body is read as JSON whatever its declared type.
+			// FastAPI decodes JSON only from a JSON-typed (or untyped) body.
 			r.body = []byte(`{"refresh_token":"tgr_unknown"}`)
-			return r, badWantFastAPIUnknown
+			return r, badWantFastAPINotObject
 		case "datarhei.login":
 			r.body, r.header = []byte(`{"username":"nobody","password":"x"}`), nil
 			return r, badWantDatarheiBad
@@ -918,7 +954,7 @@ var badCases = []badCase{
 		case "fastapi.login", "fastapi.api_key":
 			return r, badWantFastAPIMissing
 		case "fastapi.refresh":
-			return r, badWantFastAPIJSON
+			return r, badWantFastAPINotObject
 		case "datarhei.login":
 			return r, badWantDatarheiBad
 		case "datarhei.refresh":
@@ -940,7 +976,7 @@ var badCases = []badCase{
 			return r, badWantFastAPIMissing
 		case "fastapi.refresh":
 			r.ct, r.body = "application/json; charset", []byte(`{"refresh_token":"tgr_unknown"}`)
-			return r, badWantFastAPIUnknown
+			return r, badWantFastAPINotObject // a Content-Type FastAPI cannot parse is not JSON
 		case "datarhei.login":
 			r.ct, r.body = "application/json; =", []byte(`{"username":"nobody","password":"x"}`)
 			return r, badWantDatarheiBad
@@ -957,6 +993,9 @@ var badCases = []badCase{
 		case badIsOAuth(rt):
 			// Both encodings are served; an object that is not flat is not.
 			r.ct, r.body, r.header = badJSON, []byte(`{"grant_type":"password","user":{"username":"nobody","password":"x"}}`), bs.clientAuth()
+			if rt.formOnly && rt.endpoint == "token" {
+				return r, badWantOAuthNoGrant // as oauthlib: JSON carries no parameters
+			}
 			return r, badWantOAuthInvalid
 		}
 		switch rt.endpoint {
@@ -965,7 +1004,7 @@ var badCases = []badCase{
 			return r, badWantFastAPIMissing
 		case "fastapi.refresh":
 			r.ct, r.body = badForm, []byte("refresh_token=tgr_unknown")
-			return r, badWantFastAPIJSON
+			return r, badWantFastAPINotObject
 		case "fastapi.api_key":
 			return r, badWantFastAPIMissing
 		case "datarhei.login":

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,7 +46,9 @@ type Options struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// KeyReload is how often signing keys are re-read from the store, so
-	// a rotation on another node is picked up. Default 5s.
+	// a rotation on another node is picked up. Default DefaultKeyReload.
+	// Tokens that a key signed later than its retirement plus this are
+	// refused, so every node of a cluster must use the same value.
 	KeyReload time.Duration
 	// CleanupEvery is how often expired rows are deleted. Default 10m.
 	CleanupEvery time.Duration
@@ -69,25 +72,62 @@ type Server struct {
 	// opsHandler serves metrics and health on metrics_addr; nil when
 	// they share the main listener.
 	opsHandler http.Handler
+
+	// The readiness write probe's latest result, reused for
+	// ReadyProbeInterval; readyMu also collapses concurrent probes into one.
+	readyMu      sync.Mutex
+	readyAt      time.Time
+	readyErr     error
+	readyChecked bool
 }
+
+// ReadyProbeInterval is how long /readyz reuses the result of its store
+// write probe (a small committed write), so that readiness checks cost
+// the store at most one write per interval; the ping runs every time.
+const ReadyProbeInterval = time.Second
+
+// DefaultKeyReload is how often a server re-reads the signing keys unless
+// Options.KeyReload says otherwise.
+const DefaultKeyReload = 5 * time.Second
 
 // MaxTokenTTL is the longest lifetime of any signed token the config can
-// produce; retired signing keys stay published that long.
+// produce; retired signing keys stay published that long (plus the key
+// reload interval).
 func MaxTokenTTL(cfg *config.Config) time.Duration {
-	d := max(cfg.AccessTokenTTL.D(), cfg.RefreshTokenTTL.D())
-	for _, c := range cfg.Bootstrap.Clients {
-		d = max(d, c.AccessTokenTTL.D(), c.RefreshTokenTTL.D())
-	}
-	return d
+	access, refresh := maxLifetimes(cfg)
+	return max(access, refresh)
 }
 
-// NewKeyManager builds the signing key manager the config describes.
+// maxLifetimes returns the longest access token and refresh token
+// lifetimes the config can produce.
+func maxLifetimes(cfg *config.Config) (access, refresh time.Duration) {
+	access, refresh = cfg.AccessTokenTTL.D(), cfg.RefreshTokenTTL.D()
+	for _, c := range cfg.Bootstrap.Clients {
+		access, refresh = max(access, c.AccessTokenTTL.D()), max(refresh, c.RefreshTokenTTL.D())
+	}
+	return access, refresh
+}
+
+// NewKeyManager builds the signing key manager the config describes, for
+// servers that re-read the keys every DefaultKeyReload.
 func NewKeyManager(cfg *config.Config, st store.Store, now func() time.Time) (*token.Manager, error) {
+	return newKeyManager(cfg, st, now, DefaultKeyReload)
+}
+
+// newKeyManager builds the key manager: a JWT lives at most as long as the
+// config's longest lifetime of its kind (access tokens are at+jwt; the
+// other JWTs tokengate signs are refresh tokens).
+func newKeyManager(cfg *config.Config, st store.Store, now func() time.Time, reload time.Duration) (*token.Manager, error) {
 	var mk []byte
 	if cfg.MasterKey != "" {
 		mk = token.DeriveMasterKey(cfg.MasterKey)
 	}
-	return token.NewManager(st, token.Options{Algorithm: cfg.SigningAlg, MasterKey: mk, MaxTokenTTL: MaxTokenTTL(cfg), Now: now})
+	access, refresh := maxLifetimes(cfg)
+	return token.NewManager(st, token.Options{
+		Algorithm: cfg.SigningAlg, MasterKey: mk, MaxTokenTTL: max(access, refresh), Now: now,
+		MaxLifetimes:   map[string]time.Duration{token.TypeAccess: access, token.TypeJWT: refresh},
+		ReloadInterval: reload,
+	})
 }
 
 // NewHasher builds the password hasher the config describes.
@@ -125,18 +165,21 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	if o.KeyReload <= 0 {
-		o.KeyReload = 5 * time.Second
+		o.KeyReload = DefaultKeyReload
 	}
 	if o.CleanupEvery <= 0 {
 		o.CleanupEvery = 10 * time.Minute
 	}
 	s := &Server{cfg: cfg, store: o.Store, log: o.Logger, reg: o.Registry, now: o.Now, reload: o.KeyReload, cleanup: o.CleanupEvery}
 	var err error
-	if s.keys, err = NewKeyManager(&cfg, o.Store, o.Now); err != nil {
+	if s.keys, err = newKeyManager(&cfg, o.Store, o.Now, o.KeyReload); err != nil {
 		return nil, err
 	}
 	if err := s.keys.Init(ctx); err != nil {
 		return nil, fmt.Errorf("loading signing keys: %w", err)
+	}
+	if cfg.MasterKey == "" {
+		o.Logger.Warn("private signing keys are stored unencrypted: anyone who can read the database can sign tokens; set TOKENGATE_MASTER_KEY to encrypt them")
 	}
 	if s.hasher, err = NewHasher(&cfg); err != nil {
 		return nil, err
@@ -211,7 +254,7 @@ func (s *Server) mount() error {
 	rt := newRouter()
 	for _, b := range built {
 		h := b.Handler
-		if lim != nil && len(b.Kind.Options) > 0 {
+		if lim != nil && b.Kind.RateLimited {
 			h = rateLimited(lim, ips, h)
 		}
 		rt.handle(b.Method, b.Route.Path, s.instrument(b.Route.Path, h))
@@ -248,15 +291,39 @@ func (s *Server) mount() error {
 // metrics_addr is not configured and the main handler serves /metrics.
 func (s *Server) OpsHandler() http.Handler { return s.opsHandler }
 
+// ready answers /readyz: ready while the store answers and can write (a
+// full disk or a read-only database is not ready).
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
-		s.log.Warn("readiness check failed", "err", err)
+	if err := s.probeStore(r.Context()); err != nil {
 		contract.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 		return
 	}
 	contract.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// probeStore pings the store on every call (cheap, and an outage shows
+// at once) and commits a small write at most once per
+// ReadyProbeInterval, returning the latest write result in between.
+func (s *Server) probeStore(ctx context.Context) error {
+	// A caller that goes away must not cache its cancellation.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("readiness check failed", "err", err)
+		return err
+	}
+	s.readyMu.Lock()
+	defer s.readyMu.Unlock()
+	now := s.now()
+	if s.readyChecked && !now.Before(s.readyAt) && now.Sub(s.readyAt) < ReadyProbeInterval {
+		return s.readyErr
+	}
+	err := s.store.ProbeWrite(ctx)
+	if err != nil {
+		s.log.Warn("readiness check failed: the store cannot write", "err", err)
+	}
+	s.readyAt, s.readyErr, s.readyChecked = now, err, true
+	return err
 }
 
 // metadataDoc builds the RFC 8414 document from the mounted routes.
@@ -410,8 +477,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // log line names the route (the configured path, never the query string:
 // query strings and bodies may carry secrets), the status, the duration in
 // milliseconds, the client IP, the authenticated client_id and the request
-// id. It is written at info level; at a higher level only 5xx answers are
-// logged, at error level.
+// id. It is written at info level, and at error level for 5xx answers
+// other than 503.
 func (s *Server) instrument(route string, h http.Handler) http.Handler {
 	lat := s.metrics.latency.WithLabelValues(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -427,8 +494,11 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 		d := time.Since(start)
 		lat.Observe(d.Seconds())
 		s.metrics.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+		// A 503 (overload, storage unavailable) is expected under those
+		// conditions, whose cause is logged once per interval elsewhere:
+		// it stays at info, so a flood does not flood the error log.
 		level := slog.LevelInfo
-		if sw.status >= 500 {
+		if sw.status >= 500 && sw.status != http.StatusServiceUnavailable {
 			level = slog.LevelError
 		}
 		if s.log.Enabled(r.Context(), level) {

@@ -185,15 +185,23 @@ brute_force: {disabled: true}
 routes:
   - {path: /oauth/token, endpoint: token}
   - {path: /oauth/introspect, endpoint: introspect}
-  - {path: /api/login/refresh, endpoint: datarhei.refresh, refresh_token_format: jwt, rotate_refresh_tokens: false}
+  - {path: /api/login/refresh, endpoint: datarhei.refresh, refresh_token_format: jwt, rotate_refresh_tokens: false,
+     default_client: pub, refresh_client_auth: none}
 bootstrap:
   users:
     - {username: alice, password: alice-pw, scopes: [read]}
   clients:
     - {id: strict, secret: strict-secret, grants: [password, refresh_token], scopes: [read]}
+    - {id: pub, public: true, grants: [password, refresh_token], scopes: [read]}
 `
 	ts := newClockedServer(t, cfg, newFakeClock())
-	_, rt := ts.loginPair(t, "/oauth/token", "strict")
+	// A session of the route's public client, so that only the rotation
+	// policy (not client authentication) is at stake.
+	login := ts.do(t, "POST", "/oauth/token", form, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-pw"}, "client_id": {"pub"}}.Encode(), nil)
+	if login.status != 200 {
+		t.Fatalf("login: %d %s", login.status, login.raw)
+	}
+	rt := login.str("refresh_token")
 	a := ts.do(t, "GET", "/api/login/refresh", "", "", map[string]string{"Authorization": "Bearer " + rt})
 	if a.status == 200 {
 		t.Fatalf("rotating session refreshed where no refresh token comes back: %s", a.raw)
@@ -201,5 +209,7 @@ bootstrap:
 	if !ts.active(t, rt) {
 		t.Fatal("the refused refresh changed the session")
 	}
-	ts.mustRefresh(t, "strict", rt)
+	if a := ts.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {"pub"}}, nil); a.status != 200 || a.str("refresh_token") == "" {
+		t.Fatalf("refresh at the token endpoint: %d %s", a.status, a.raw)
+	}
 }

@@ -6,6 +6,7 @@ package servertest
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -51,6 +52,8 @@ type Options struct {
 	Adjust func(*config.Config)
 	// Observe, when set, sees every request before the server does.
 	Observe func(r *http.Request)
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
 }
 
 // Server is a running test server.
@@ -77,6 +80,23 @@ func Start(t testing.TB, yaml string, o Options) *Server {
 // StartConfig serves a parsed (not yet validated) config.
 func StartConfig(t testing.TB, cfg config.Config, o Options) *Server {
 	t.Helper()
+	s, err := start(t, cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TryStartConfig is StartConfig for a config expected to be refused: it
+// returns the error of validation or start (the server, if it starts,
+// stops when the test ends).
+func TryStartConfig(t testing.TB, cfg config.Config, o Options) error {
+	t.Helper()
+	_, err := start(t, cfg, o)
+	return err
+}
+
+func start(t testing.TB, cfg config.Config, o Options) (*Server, error) {
 	var h http.Handler
 	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if o.Observe != nil {
@@ -94,22 +114,22 @@ func StartConfig(t testing.TB, cfg config.Config, o Options) *Server {
 	}
 	if err := cfg.Validate(); err != nil {
 		hs.Listener.Close()
-		t.Fatal(err)
+		return nil, err
 	}
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir()+"/tg.db")
 	if err != nil {
 		hs.Listener.Close()
-		t.Fatal(err)
+		return nil, err
 	}
 	t.Cleanup(func() { st.Close() })
-	srv, err := server.New(ctx, server.Options{Config: cfg, Store: st, Now: o.Now})
+	srv, err := server.New(ctx, server.Options{Config: cfg, Store: st, Now: o.Now, Logger: o.Logger})
 	if err != nil {
 		hs.Listener.Close()
-		t.Fatal(err)
+		return nil, err
 	}
 	h = srv.Handler()
 	hs.Start()
 	t.Cleanup(hs.Close)
-	return &Server{Server: hs, Srv: srv, Store: st, Config: cfg}
+	return &Server{Server: hs, Srv: srv, Store: st, Config: cfg}, nil
 }

@@ -23,6 +23,10 @@ var (
 	// ErrUnavailable means the backend cannot be reached (database down,
 	// pool exhausted past its timeout). The server answers 503.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrStorageFull means a write failed because the database's storage
+	// is full (SQLITE_FULL, PostgreSQL disk_full). Backends wrap it
+	// together with ErrUnavailable.
+	ErrStorageFull = errors.New("storage full")
 )
 
 // User is a person (or service account) that logs in with a password or an
@@ -54,7 +58,14 @@ type Client struct {
 	AccessTokenTTL       time.Duration
 	RefreshTokenTTL      time.Duration
 	RefreshReuseInterval time.Duration
-	CreatedAt            time.Time
+	// NoIntrospect withholds introspection (RFC 7662) from a confidential
+	// client; public clients may never introspect.
+	NoIntrospect bool
+	// Resources are the audiences (RFC 8707 resource, RFC 8693 audience)
+	// the client may ask tokens for; empty means the server's configured
+	// audience and exchange audiences.
+	Resources []string
+	CreatedAt time.Time
 }
 
 // APIKey is a long-lived secret a user or client exchanges for access tokens.
@@ -137,6 +148,9 @@ type SigningKey struct {
 	// ExpiresAt is when the key may be deleted: after the last token it
 	// signed has expired. Zero while the key is active.
 	ExpiresAt time.Time
+	// RevokedAt is when the key was revoked as compromised; zero when it
+	// was not. A revoked key is neither published nor trusted.
+	RevokedAt time.Time
 }
 
 // Users is the user part of the store.
@@ -258,6 +272,14 @@ type Keys interface {
 	// ErrConflict, so two nodes rotating (or starting on an empty store)
 	// together make one new key, not two. A duplicate id is ErrConflict too.
 	AddSigningKey(ctx context.Context, k SigningKey, expectActive string, retireUntil time.Time) error
+	// RevokeSigningKey marks a retired key revoked at at (a compromised
+	// key: every token it signed is void). ErrNotFound when kid is
+	// unknown; ErrConflict when it is the active key (rotate first).
+	// Revoking twice is not an error and keeps the first time.
+	RevokeSigningKey(ctx context.Context, kid string, at time.Time) error
+	// SigningKeyRevoked reports whether kid is a stored key that has been
+	// revoked; an unknown kid is not revoked.
+	SigningKeyRevoked(ctx context.Context, kid string) (bool, error)
 }
 
 // Attempts counts failed logins per key (a username or a client IP) for
@@ -288,6 +310,22 @@ type Attempts interface {
 	ReleaseAttempt(ctx context.Context, key string) error
 }
 
+// Kinds of record a tombstone names.
+const (
+	KindUser   = "user"
+	KindClient = "client"
+)
+
+// Tombstones remember which users and clients were deleted, so that the
+// config's bootstrap section does not bring them back. Deleting a user or
+// client records its tombstone in the same transaction; creating one under
+// the same name clears it.
+type Tombstones interface {
+	// Deleted reports whether the record of kind (KindUser, KindClient)
+	// named name was deleted and not re-created since.
+	Deleted(ctx context.Context, kind, name string) (bool, error)
+}
+
 // Store is everything tokengate keeps. Implementations are safe for
 // concurrent use.
 type Store interface {
@@ -298,6 +336,7 @@ type Store interface {
 	Denylist
 	Keys
 	Attempts
+	Tombstones
 	Identities
 	// DeleteExpired removes expired refresh tokens, families, denylist
 	// entries, signing keys and stale failure counters, returning how many
@@ -305,6 +344,9 @@ type Store interface {
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
+	// ProbeWrite commits a small write and undoes it, to tell whether the
+	// store can write at all (a full disk, a read-only database).
+	ProbeWrite(ctx context.Context) error
 	// Close releases the store's resources.
 	Close() error
 }

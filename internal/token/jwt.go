@@ -24,7 +24,7 @@ type Claims struct {
 	ID        string    // jti
 	ClientID  string    // client_id
 	Scope     string    // scope, space-separated
-	// Extra holds the other claims (e.g. "exi", "usefor"). It may not
+	// Extra holds the other claims (a contract's own, "sid"). It may not
 	// hold the registered names above. Verify fills it with the claims
 	// it does not map to fields, decoded as encoding/json decodes into
 	// an any (numbers are float64); nil when there are none.
@@ -164,9 +164,6 @@ type VerifyOptions struct {
 	// (RFC 7515 §4.1.9), so "application/at+jwt" passes as TypeAccess.
 	// Required.
 	Type string
-	// Use, when non-empty, rejects a token whose "usefor" claim is
-	// present and differs (ErrUse). A token without the claim passes.
-	Use string
 	// Leeway is the clock skew allowed on exp, nbf and iat.
 	Leeway time.Duration
 	// Now is the verification time; zero means the Manager's clock.
@@ -176,43 +173,59 @@ type VerifyOptions struct {
 // Verify checks a compact JWS signed by one of the published keys and
 // returns its claims. Each failure wraps one of ErrMalformed,
 // ErrAlgorithm, ErrUnknownKey, ErrSignature, ErrType, ErrExpired,
-// ErrNotYetValid, ErrIssuer, ErrAudience, ErrUse (or ErrNotInitialized).
-// Errors never contain the token.
+// ErrNotYetValid, ErrIssuer, ErrAudience, ErrRetiredKey,
+// ErrLifetime (or ErrNotInitialized). Errors never contain the token.
+// A token must carry iat: its lifetime and, for a retired key, its
+// issue time against the retirement are checked.
 func (m *Manager) Verify(raw string, o VerifyOptions) (Claims, error) {
+	c, _, err := m.verify(raw, o)
+	return c, err
+}
+
+// verify is Verify, also returning the kid of the verifying key.
+func (m *Manager) verify(raw string, o VerifyOptions) (Claims, string, error) {
+	c, key, err := m.verifyKey(raw, o)
+	if err != nil {
+		return Claims{}, "", err
+	}
+	return c, key.id, nil
+}
+
+func (m *Manager) verifyKey(raw string, o VerifyOptions) (Claims, *verifyKey, error) {
 	s := m.snap.Load()
 	if s == nil {
-		return Claims{}, fmt.Errorf("token: verify: %w", ErrNotInitialized)
+		return Claims{}, nil, fmt.Errorf("token: verify: %w", ErrNotInitialized)
 	}
 	if o.Issuer == "" {
-		return Claims{}, fmt.Errorf("token: verify: %w: no issuer expected (VerifyOptions.Issuer is empty)", ErrIssuer)
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: no issuer expected (VerifyOptions.Issuer is empty)", ErrIssuer)
 	}
 	if o.Type == "" {
-		return Claims{}, fmt.Errorf("token: verify: %w: no type expected (VerifyOptions.Type is empty)", ErrType)
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: no type expected (VerifyOptions.Type is empty)", ErrType)
 	}
 	if len(raw) > MaxTokenSize {
-		return Claims{}, fmt.Errorf("token: verify: %w: longer than %d bytes", ErrMalformed, MaxTokenSize)
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: longer than %d bytes", ErrMalformed, MaxTokenSize)
 	}
 	jws, err := jose.ParseSignedCompact(raw, s.algs)
 	if err != nil {
 		var ua *jose.ErrUnexpectedSignatureAlgorithm
 		if errors.As(err, &ua) {
-			return Claims{}, fmt.Errorf("token: verify: %w: %.16q", ErrAlgorithm, string(ua.Got))
+			return Claims{}, nil, fmt.Errorf("token: verify: %w: %.16q", ErrAlgorithm, string(ua.Got))
 		}
-		return Claims{}, fmt.Errorf("token: verify: %w: not a compact JWS", ErrMalformed)
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: not a compact JWS", ErrMalformed)
 	}
 	if len(jws.Signatures) != 1 {
-		return Claims{}, fmt.Errorf("token: verify: %w: want one signature", ErrMalformed)
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: want one signature", ErrMalformed)
 	}
 	h := jws.Signatures[0].Header
 	if h.KeyID == "" {
-		return Claims{}, fmt.Errorf("token: verify: %w: no kid header", ErrUnknownKey)
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: no kid header", ErrUnknownKey)
 	}
 	key := s.verify[h.KeyID]
 	if key == nil {
-		return Claims{}, fmt.Errorf("token: verify: %w: kid %.40q", ErrUnknownKey, h.KeyID)
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: kid %.40q", ErrUnknownKey, h.KeyID)
 	}
 	if h.Algorithm != string(key.alg) {
-		return Claims{}, fmt.Errorf("token: verify: %w: %.16q on a %s key", ErrAlgorithm, h.Algorithm, key.alg)
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: %.16q on a %s key", ErrAlgorithm, h.Algorithm, key.alg)
 	}
 	now := o.Now
 	if now.IsZero() {
@@ -220,47 +233,70 @@ func (m *Manager) Verify(raw string, o VerifyOptions) (Claims, error) {
 	}
 	leeway := max(o.Leeway, 0)
 	if !key.expiresAt.IsZero() && !now.Before(key.expiresAt.Add(leeway)) {
-		return Claims{}, fmt.Errorf("token: verify: %w: key %s expired", ErrUnknownKey, key.id)
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: key %s expired", ErrUnknownKey, key.id)
 	}
 	payload, err := jws.Verify(key.public)
 	if err != nil {
-		return Claims{}, fmt.Errorf("token: verify: %w (key %s)", ErrSignature, key.id)
+		return Claims{}, nil, fmt.Errorf("token: verify: %w (key %s)", ErrSignature, key.id)
 	}
 	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
 	if !sameType(typ, o.Type) {
-		return Claims{}, fmt.Errorf("token: verify: %w: typ %.32q, want %q", ErrType, typ, o.Type)
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: typ %.32q, want %q", ErrType, typ, o.Type)
 	}
 	var c Claims
 	hasExp, err := decodeClaims(payload, &c)
 	if err != nil {
-		return Claims{}, fmt.Errorf("token: verify: %w: %w", ErrMalformed, err)
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: %w", ErrMalformed, err)
 	}
 	if !hasExp {
-		return Claims{}, fmt.Errorf("token: verify: %w: no exp claim", ErrMalformed)
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: no exp claim", ErrMalformed)
 	}
 	if !now.Add(-leeway).Before(c.ExpiresAt) {
-		return Claims{}, fmt.Errorf("token: verify: %w", ErrExpired)
+		return Claims{}, nil, fmt.Errorf("token: verify: %w", ErrExpired)
 	}
 	if !c.NotBefore.IsZero() && c.NotBefore.After(now.Add(leeway)) {
-		return Claims{}, fmt.Errorf("token: verify: %w: nbf in the future", ErrNotYetValid)
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: nbf in the future", ErrNotYetValid)
 	}
-	if !c.IssuedAt.IsZero() && c.IssuedAt.After(now.Add(leeway)) {
-		return Claims{}, fmt.Errorf("token: verify: %w: iat in the future", ErrNotYetValid)
+	if c.IssuedAt.IsZero() {
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: no iat claim", ErrMalformed)
+	}
+	if c.IssuedAt.After(now.Add(leeway)) {
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: iat in the future", ErrNotYetValid)
+	}
+	if life, limit := c.ExpiresAt.Sub(c.IssuedAt), m.lifetime(o.Type); life > limit {
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: %v, at most %v", ErrLifetime, life, limit)
+	}
+	if !key.retiredAt.IsZero() && c.IssuedAt.After(key.retiredAt.Add(m.reloadEvery+leeway)) {
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: key %s", ErrRetiredKey, key.id)
 	}
 	if c.Issuer != o.Issuer {
-		return Claims{}, fmt.Errorf("token: verify: %w", ErrIssuer)
+		return Claims{}, nil, fmt.Errorf("token: verify: %w", ErrIssuer)
 	}
 	if o.Audience != "" && !slices.Contains(c.Audience, o.Audience) {
-		return Claims{}, fmt.Errorf("token: verify: %w", ErrAudience)
+		return Claims{}, nil, fmt.Errorf("token: verify: %w", ErrAudience)
 	}
-	if o.Use != "" {
-		if v, ok := c.Extra[ClaimUse]; ok {
-			if use, _ := v.(string); use != o.Use {
-				return Claims{}, fmt.Errorf("token: verify: %w: want %q", ErrUse, o.Use)
+	return c, key, nil
+}
+
+// lifetime is the longest exp − iat accepted for a token of type typ,
+// rounded up to whole seconds (NumericDates are whole seconds here).
+func (m *Manager) lifetime(typ string) time.Duration {
+	d, ok := m.lifetimes[typ]
+	if !ok {
+		for t, v := range m.lifetimes {
+			if sameType(t, typ) {
+				d, ok = v, true
+				break
 			}
 		}
 	}
-	return c, nil
+	if !ok {
+		d = m.maxTTL
+	}
+	if r := d % time.Second; r != 0 {
+		d += time.Second - r
+	}
+	return d
 }
 
 // sameType compares typ header values case-insensitively, ignoring an

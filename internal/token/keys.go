@@ -221,15 +221,17 @@ type verifyKey struct {
 	id        string
 	alg       jose.SignatureAlgorithm
 	public    crypto.PublicKey
+	retiredAt time.Time // zero for the active key
 	expiresAt time.Time // zero for the active key
 }
 
-// activeIndex returns the index of the active key (not retired; the
-// newest if, against the store's contract, there are several), or -1.
+// activeIndex returns the index of the active key (neither retired nor
+// revoked; the newest if, against the store's contract, there are
+// several), or -1.
 func activeIndex(keys []store.SigningKey) int {
 	best := -1
 	for i := range keys {
-		if keys[i].RetiredAt.IsZero() && (best < 0 || keys[i].CreatedAt.After(keys[best].CreatedAt)) {
+		if keys[i].RetiredAt.IsZero() && keys[i].RevokedAt.IsZero() && (best < 0 || keys[i].CreatedAt.After(keys[best].CreatedAt)) {
 			best = i
 		}
 	}
@@ -237,7 +239,7 @@ func activeIndex(keys []store.SigningKey) int {
 }
 
 // build makes a snapshot of the stored keys as of now. Keys retired and
-// expired are listed but neither parsed nor published.
+// expired, and revoked keys, are listed but neither parsed nor published.
 func (m *Manager) build(keys []store.SigningKey, now time.Time) (*snapshot, error) {
 	ai := activeIndex(keys)
 	if ai < 0 {
@@ -248,12 +250,12 @@ func (m *Manager) build(keys []store.SigningKey, now time.Time) (*snapshot, erro
 		infos:  make([]KeyInfo, len(keys)),
 	}
 	published := func(i int) bool {
-		return i == ai || (!keys[i].ExpiresAt.IsZero() && now.Before(keys[i].ExpiresAt))
+		return i == ai || (keys[i].RevokedAt.IsZero() && !keys[i].ExpiresAt.IsZero() && now.Before(keys[i].ExpiresAt))
 	}
 	for i, k := range keys {
 		s.infos[i] = KeyInfo{
 			ID: k.ID, Algorithm: k.Algorithm, Encrypted: k.Encrypted,
-			CreatedAt: k.CreatedAt, RetiredAt: k.RetiredAt, ExpiresAt: k.ExpiresAt,
+			CreatedAt: k.CreatedAt, RetiredAt: k.RetiredAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt,
 			Active: i == ai, Published: published(i),
 		}
 	}
@@ -284,7 +286,7 @@ func (m *Manager) build(keys []store.SigningKey, now time.Time) (*snapshot, erro
 		pub := priv.Public()
 		vk := &verifyKey{id: k.ID, alg: alg, public: pub}
 		if !active {
-			vk.expiresAt = k.ExpiresAt
+			vk.retiredAt, vk.expiresAt = k.RetiredAt, k.ExpiresAt
 		}
 		s.verify[k.ID] = vk
 		if !containsAlg(s.algs, alg) {

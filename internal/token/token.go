@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,10 +46,6 @@ const (
 	// AlgRS256 is RSASSA-PKCS1-v1_5 with SHA-256 on a 2048-bit key.
 	AlgRS256 = "RS256"
 )
-
-// ClaimUse is the claim naming what a token is for ("access", "refresh");
-// see VerifyOptions.Use.
-const ClaimUse = "usefor"
 
 // MaxTokenSize is the length in bytes beyond which Verify rejects a token
 // without parsing it.
@@ -79,8 +76,13 @@ var (
 	ErrAudience = errors.New("token audience mismatch")
 	// ErrType means the typ header is not the expected type.
 	ErrType = errors.New("token type mismatch")
-	// ErrUse means the token's usefor claim names another use.
-	ErrUse = errors.New("token use mismatch")
+	// ErrRetiredKey means the token's iat is later than its key's
+	// retirement plus the reload interval: no node signed it with that
+	// key in the normal course of things.
+	ErrRetiredKey = errors.New("token issued after its key was retired")
+	// ErrLifetime means exp − iat exceeds the longest lifetime this
+	// server issues for the token's kind.
+	ErrLifetime = errors.New("token lifetime longer than any issued")
 )
 
 // Key management errors.
@@ -102,6 +104,10 @@ type KeyStore interface {
 	// AddSigningKey stores k as the active key and retires the active one
 	// (see store.Keys).
 	AddSigningKey(ctx context.Context, k store.SigningKey, expectActive string, retireUntil time.Time) error
+	// RevokeSigningKey marks a retired key revoked (see store.Keys).
+	RevokeSigningKey(ctx context.Context, kid string, at time.Time) error
+	// SigningKeyRevoked reports whether kid is a stored, revoked key.
+	SigningKeyRevoked(ctx context.Context, kid string) (bool, error)
 }
 
 // Options configure a Manager.
@@ -112,10 +118,18 @@ type Options struct {
 	Algorithm string
 	// MaxTokenTTL is the longest lifetime of any token the Manager signs;
 	// a retired key's public half stays published (and verifying) for
-	// that long after it stops signing. Required. Add the interval at
-	// which nodes Reload: a node that has not reloaded yet still signs
-	// with the key another node retired.
+	// that long, plus ReloadInterval, after it stops signing. Required.
 	MaxTokenTTL time.Duration
+	// MaxLifetimes bounds exp − iat by token kind (the typ header, e.g.
+	// TypeAccess, TypeJWT): Verify refuses a longer-lived token
+	// (ErrLifetime). A kind not listed is bounded by MaxTokenTTL.
+	MaxLifetimes map[string]time.Duration
+	// ReloadInterval is how often every node Reloads the keys. A node
+	// that has not reloaded yet still signs with the key another node
+	// retired, so a retired key's tokens are accepted when their iat is
+	// at most RetiredAt + ReloadInterval (ErrRetiredKey otherwise), and
+	// the key stays published until MaxTokenTTL after that.
+	ReloadInterval time.Duration
 	// MasterKey, when non-nil, must be 32 bytes: private keys are then
 	// encrypted at rest with AES-256-GCM. See DeriveMasterKey.
 	MasterKey []byte
@@ -142,21 +156,26 @@ type KeyInfo struct {
 	// ExpiresAt is when the retired key's last token expires and the key
 	// leaves the JWKS; zero for the active key.
 	ExpiresAt time.Time
+	// RevokedAt is when the key was revoked as compromised; zero if never.
+	RevokedAt time.Time
 	// Active is true for the key that signs.
 	Active bool
 	// Published is true when the public key is in the JWKS (the active
-	// key and the retired keys not yet expired at the last load).
+	// key and the retired keys neither expired nor revoked at the last
+	// load).
 	Published bool
 }
 
 // Manager owns the signing keys. It is safe for concurrent use.
 type Manager struct {
-	ks        KeyStore
-	alg       string
-	masterKey []byte
-	maxTTL    time.Duration
-	now       func() time.Time
-	rand      io.Reader
+	ks          KeyStore
+	alg         string
+	masterKey   []byte
+	maxTTL      time.Duration
+	lifetimes   map[string]time.Duration
+	reloadEvery time.Duration
+	now         func() time.Time
+	rand        io.Reader
 
 	mu   sync.Mutex // serializes Init, Reload and Rotate
 	snap atomic.Pointer[snapshot]
@@ -169,24 +188,38 @@ type Manager struct {
 // unknown kids, so that a flood of forged kids costs one query a second.
 const freshInterval = time.Second
 
-// VerifyFresh is Verify, except that a token naming a kid this manager
-// does not know first makes it re-read the keys from the store (at most
-// once per second): a key another node has just rotated in then verifies
-// at once instead of after the next periodic reload.
+// VerifyFresh is Verify against the keys as the store has them now: a
+// token naming a kid this manager does not know first makes it re-read
+// the keys (at most once per second), so a key another node has just
+// rotated in verifies at once instead of after the next periodic reload;
+// and a token that verifies is refused (ErrUnknownKey) when the store
+// says its key has been revoked, so a revocation holds on every node at
+// once, before their next reload. That costs one store read; Verify is
+// the pure, store-free check.
 func (m *Manager) VerifyFresh(ctx context.Context, raw string, o VerifyOptions) (Claims, error) {
-	c, err := m.Verify(raw, o)
-	if !errors.Is(err, ErrUnknownKey) {
+	c, kid, err := m.verify(raw, o)
+	if errors.Is(err, ErrUnknownKey) {
+		now := m.now().UnixNano()
+		last := m.lastMiss.Load()
+		if now-last < int64(freshInterval) || !m.lastMiss.CompareAndSwap(last, now) {
+			return c, err
+		}
+		if rerr := m.Reload(ctx); rerr != nil {
+			return c, err
+		}
+		c, kid, err = m.verify(raw, o)
+	}
+	if err != nil {
 		return c, err
 	}
-	now := m.now().UnixNano()
-	last := m.lastMiss.Load()
-	if now-last < int64(freshInterval) || !m.lastMiss.CompareAndSwap(last, now) {
-		return c, err
+	revoked, err := m.ks.SigningKeyRevoked(ctx, kid)
+	if err != nil {
+		return Claims{}, fmt.Errorf("token: verify: checking key %s: %w", kid, err)
 	}
-	if rerr := m.Reload(ctx); rerr != nil {
-		return c, err
+	if revoked {
+		return Claims{}, fmt.Errorf("token: verify: %w: key %s revoked", ErrUnknownKey, kid)
 	}
-	return m.Verify(raw, o)
+	return c, nil
 }
 
 // NewManager checks the options and returns a Manager with no keys loaded;
@@ -208,12 +241,22 @@ func NewManager(ks KeyStore, opts Options) (*Manager, error) {
 	if opts.MaxTokenTTL <= 0 {
 		return nil, errors.New("token: MaxTokenTTL must be positive: it is how long a retired key stays published")
 	}
+	if opts.ReloadInterval < 0 {
+		return nil, errors.New("token: negative ReloadInterval")
+	}
+	for typ, d := range opts.MaxLifetimes {
+		if d <= 0 || d > opts.MaxTokenTTL {
+			return nil, fmt.Errorf("token: MaxLifetimes[%q] = %v, want positive and at most MaxTokenTTL", typ, d)
+		}
+	}
 	m := &Manager{
-		ks:     ks,
-		alg:    alg,
-		maxTTL: opts.MaxTokenTTL,
-		now:    opts.Now,
-		rand:   opts.Rand,
+		ks:          ks,
+		alg:         alg,
+		maxTTL:      opts.MaxTokenTTL,
+		lifetimes:   maps.Clone(opts.MaxLifetimes),
+		reloadEvery: opts.ReloadInterval,
+		now:         opts.Now,
+		rand:        opts.Rand,
 	}
 	if opts.MasterKey != nil {
 		m.masterKey = append([]byte(nil), opts.MasterKey...)
@@ -249,7 +292,7 @@ func (m *Manager) Init(ctx context.Context) error {
 		}
 		// expectActive "" succeeds only while no key is active, so of nodes
 		// starting together on an empty store exactly one adds its key.
-		err = m.ks.AddSigningKey(ctx, k, "", now.Add(m.maxTTL))
+		err = m.ks.AddSigningKey(ctx, k, "", m.retireUntil(now))
 		if err != nil && !errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("token: init: storing first signing key: %w", err)
 		}
@@ -283,9 +326,16 @@ func (m *Manager) install(keys []store.SigningKey) error {
 	return nil
 }
 
+// retireUntil is when a key retired at now has no live token left: nodes
+// may sign with it for ReloadInterval more, and those tokens live up to
+// MaxTokenTTL.
+func (m *Manager) retireUntil(now time.Time) time.Time {
+	return now.Add(m.reloadEvery + m.maxTTL)
+}
+
 // Rotate generates a key with the configured algorithm and makes it the
 // active one, retiring the current key: its public half stays published
-// until now + MaxTokenTTL. The result's Private is nil.
+// until now + ReloadInterval + MaxTokenTTL. The result's Private is nil.
 //
 // When another node rotated first (the active key in the store is not
 // the one this Manager knew), nothing is stored, the Manager reloads, and
@@ -304,7 +354,7 @@ func (m *Manager) Rotate(ctx context.Context) (store.SigningKey, error) {
 	if err != nil {
 		return store.SigningKey{}, fmt.Errorf("token: rotate: %w", err)
 	}
-	err = m.ks.AddSigningKey(ctx, k, cur.active.id, now.Add(m.maxTTL))
+	err = m.ks.AddSigningKey(ctx, k, cur.active.id, m.retireUntil(now))
 	if errors.Is(err, store.ErrConflict) {
 		if rerr := m.reload(ctx); rerr != nil {
 			return store.SigningKey{}, fmt.Errorf("token: rotate: active key changed concurrently (%w); %w", err, rerr)
@@ -319,6 +369,42 @@ func (m *Manager) Rotate(ctx context.Context) (store.SigningKey, error) {
 		return k, fmt.Errorf("token: rotate: key %s stored: %w", k.ID, err)
 	}
 	return k, nil
+}
+
+// Revoke revokes a compromised key: it leaves the JWKS, and every token
+// it signed fails VerifyFresh at once on every node (and Verify on each
+// node after its next reload). When kid is the active key, Revoke first
+// rotates to a new key and returns it (Private nil); otherwise the
+// returned key is zero. An unknown kid is store.ErrNotFound.
+func (m *Manager) Revoke(ctx context.Context, kid string) (store.SigningKey, error) {
+	var rotated store.SigningKey
+	for attempt := 0; ; attempt++ {
+		err := m.ks.RevokeSigningKey(ctx, kid, m.now().UTC())
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, store.ErrConflict) || attempt == 2 {
+			return rotated, fmt.Errorf("token: revoke %s: %w", kid, err)
+		}
+		// kid is the active key in the store: rotate away from it (or
+		// learn that another node just did) and try again.
+		if err := m.Reload(ctx); err != nil {
+			return rotated, fmt.Errorf("token: revoke %s: %w", kid, err)
+		}
+		if m.ActiveKeyID() == kid {
+			k, err := m.Rotate(ctx)
+			if err != nil && !errors.Is(err, store.ErrConflict) {
+				return rotated, fmt.Errorf("token: revoke %s: rotating first: %w", kid, err)
+			}
+			if err == nil {
+				rotated = k
+			}
+		}
+	}
+	if err := m.Reload(ctx); err != nil {
+		return rotated, fmt.Errorf("token: revoke %s: revoked: %w", kid, err)
+	}
+	return rotated, nil
 }
 
 // ActiveKeyID returns the kid of the signing key, "" before Init.

@@ -72,6 +72,35 @@ func (f *fakeKeys) AddSigningKey(_ context.Context, k store.SigningKey, expectAc
 	return nil
 }
 
+func (f *fakeKeys) RevokeSigningKey(_ context.Context, kid string, at time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.keys {
+		if f.keys[i].ID != kid {
+			continue
+		}
+		if f.keys[i].RetiredAt.IsZero() {
+			return fmt.Errorf("fake: %s is active: %w", kid, store.ErrConflict)
+		}
+		if f.keys[i].RevokedAt.IsZero() {
+			f.keys[i].RevokedAt = at
+		}
+		return nil
+	}
+	return fmt.Errorf("fake: %s: %w", kid, store.ErrNotFound)
+}
+
+func (f *fakeKeys) SigningKeyRevoked(_ context.Context, kid string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range f.keys {
+		if k.ID == kid {
+			return !k.RevokedAt.IsZero(), nil
+		}
+	}
+	return false, nil
+}
+
 func (f *fakeKeys) get(kid string) store.SigningKey {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -130,7 +159,7 @@ func accessClaims(now time.Time) Claims {
 }
 
 func accessOpts() VerifyOptions {
-	return VerifyOptions{Issuer: issuer, Type: TypeAccess, Audience: "https://api.example.com", Use: "access"}
+	return VerifyOptions{Issuer: issuer, Type: TypeAccess, Audience: "https://api.example.com"}
 }
 
 func mustSign(t testing.TB, m *Manager, c Claims, typ string) string {
@@ -384,17 +413,11 @@ func TestVerifyRejects(t *testing.T) {
 			opts: func(o *VerifyOptions) { o.Type = TypeJWT }},
 		{name: "refresh JWT as access token", want: ErrType,
 			tok: mustSign(t, m, with(func(c *Claims) { c.Extra = map[string]any{"usefor": "refresh"} }), TypeJWT)},
-		{name: "refresh use with access typ", want: ErrUse,
-			tok: mustSign(t, m, with(func(c *Claims) { c.Extra = map[string]any{"usefor": "refresh"} }), TypeAccess)},
-		{name: "refresh JWT, typ JWT, use access", want: ErrUse,
-			tok:  mustSign(t, m, with(func(c *Claims) { c.Extra = map[string]any{"usefor": "refresh"} }), TypeJWT),
-			opts: func(o *VerifyOptions) { o.Type = TypeJWT }},
 		{name: "refresh JWT as refresh",
 			tok:  mustSign(t, m, with(func(c *Claims) { c.Extra = map[string]any{"usefor": "refresh"} }), TypeJWT),
-			opts: func(o *VerifyOptions) { o.Type, o.Use = TypeJWT, "refresh" }},
-		{name: "usefor not a string", want: ErrUse,
-			tok: mustSign(t, m, with(func(c *Claims) { c.Extra = map[string]any{"usefor": 1} }), TypeAccess)},
-		{name: "usefor absent, use expected", tok: validTok},
+			opts: func(o *VerifyOptions) { o.Type = TypeJWT }},
+		{name: "access token as refresh JWT", want: ErrType, tok: validTok,
+			opts: func(o *VerifyOptions) { o.Type = TypeJWT }},
 		{name: "too long", want: ErrMalformed, tok: validTok + strings.Repeat("A", MaxTokenSize)},
 		{name: "garbage", want: ErrMalformed, tok: "not-a-token"},
 		{name: "empty", want: ErrMalformed, tok: ""},
@@ -411,7 +434,7 @@ func TestVerifyRejects(t *testing.T) {
 		{name: "exp huge", want: ErrMalformed,
 			tok: signRaw(t, jose.EdDSA, priv, kid, TypeAccess, []byte(`{"iss":"`+issuer+`","exp":1e300}`))},
 		{name: "exp fractional",
-			tok:  signRaw(t, jose.EdDSA, priv, kid, TypeAccess, []byte(fmt.Sprintf(`{"iss":%q,"exp":%d.5}`, issuer, now.Unix()+60))),
+			tok:  signRaw(t, jose.EdDSA, priv, kid, TypeAccess, []byte(fmt.Sprintf(`{"iss":%q,"iat":%d,"exp":%d.5}`, issuer, now.Unix(), now.Unix()+60))),
 			opts: func(o *VerifyOptions) { o.Audience = "" }},
 		{name: "iss a number", want: ErrMalformed,
 			tok: signRaw(t, jose.EdDSA, priv, kid, TypeAccess, []byte(fmt.Sprintf(`{"iss":1,"exp":%d}`, now.Unix()+60)))},
@@ -436,7 +459,7 @@ func TestVerifyRejects(t *testing.T) {
 				t.Fatalf("Verify error = %v, want %v", err, tt.want)
 			}
 			for _, sentinel := range []error{ErrMalformed, ErrAlgorithm, ErrUnknownKey, ErrSignature, ErrExpired,
-				ErrNotYetValid, ErrIssuer, ErrAudience, ErrType, ErrUse} {
+				ErrNotYetValid, ErrIssuer, ErrAudience, ErrType} {
 				if sentinel != tt.want && errors.Is(err, sentinel) {
 					t.Errorf("error %v also matches %v", err, sentinel)
 				}
@@ -604,7 +627,7 @@ func TestRetiredKeyExpiresWithoutReload(t *testing.T) {
 	clk := newClock()
 	m := newManager(t, &fakeKeys{}, clk, Options{MaxTokenTTL: time.Hour})
 	c := accessClaims(clk.now())
-	c.ExpiresAt = clk.now().Add(48 * time.Hour) // longer than MaxTokenTTL: a caller bug
+	c.ExpiresAt = clk.now().Add(time.Hour) // the longest a token lives
 	tok := mustSign(t, m, c, TypeAccess)
 	if _, err := m.Rotate(ctx); err != nil {
 		t.Fatal(err)
@@ -855,7 +878,7 @@ func TestSignChecks(t *testing.T) {
 	}
 	// Odd claim names stay valid JSON and round-trip.
 	odd := "a\x7f\"b\u2028<>&\x00"
-	tok0 := mustSign(t, m, Claims{Issuer: issuer, ExpiresAt: c.ExpiresAt, Extra: map[string]any{odd: "v"}}, TypeJWT)
+	tok0 := mustSign(t, m, Claims{Issuer: issuer, IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt, Extra: map[string]any{odd: "v"}}, TypeJWT)
 	got, err := m.Verify(tok0, VerifyOptions{Issuer: issuer, Type: TypeJWT})
 	if err != nil || got.Extra[odd] != "v" || len(got.Extra) != 1 {
 		t.Errorf("odd claim name: %v, %v", got.Extra, err)

@@ -41,6 +41,7 @@ type Store struct {
 	signing   []store.SigningKey
 	attempts  map[string]*attempt
 	links     map[linkKey]store.IdentityLink
+	deleted   map[[2]string]bool // tombstones: {kind, name}
 }
 
 // New returns an empty store.
@@ -50,7 +51,7 @@ func New() *Store {
 		keys: map[string]store.APIKey{}, keyByHash: map[string]string{},
 		families: map[string]store.Family{}, tokens: map[string]store.RefreshToken{},
 		deny: map[string]time.Time{}, attempts: map[string]*attempt{},
-		links: map[linkKey]store.IdentityLink{},
+		links: map[linkKey]store.IdentityLink{}, deleted: map[[2]string]bool{},
 	}
 }
 
@@ -81,7 +82,7 @@ func cloneUser(u store.User) store.User {
 
 func cloneClient(c store.Client) store.Client {
 	c.SecretHash = slices.Clone(c.SecretHash)
-	c.Grants, c.Scopes = slices.Clone(c.Grants), slices.Clone(c.Scopes)
+	c.Grants, c.Scopes, c.Resources = slices.Clone(c.Grants), slices.Clone(c.Scopes), slices.Clone(c.Resources)
 	return c
 }
 
@@ -108,6 +109,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 	u = cloneUser(u)
 	u.NotBefore = time.Time{}
 	s.users[u.Username] = u
+	delete(s.deleted, [2]string{store.KindUser, u.Username})
 	return nil
 }
 
@@ -201,6 +203,7 @@ func (s *Store) DeleteUser(ctx context.Context, username string) error {
 		return notFound("delete user")
 	}
 	delete(s.users, username)
+	s.deleted[[2]string{store.KindUser, username}] = true
 	s.deleteLinksOf(username)
 	s.revokeWhere(func(f store.Family) bool { return f.Subject == username })
 	s.deleteKeysWhere(func(k store.APIKey) bool { return k.Username == username })
@@ -217,6 +220,7 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 		return conflict("create client")
 	}
 	s.clients[c.ID] = cloneClient(c)
+	delete(s.deleted, [2]string{store.KindClient, c.ID})
 	return nil
 }
 
@@ -256,6 +260,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 		return notFound("delete client")
 	}
 	delete(s.clients, id)
+	s.deleted[[2]string{store.KindClient, id}] = true
 	s.revokeWhere(func(f store.Family) bool { return f.ClientID == id })
 	s.deleteKeysWhere(func(k store.APIKey) bool { return k.ClientID == id })
 	return nil
@@ -548,6 +553,46 @@ func (s *Store) AddSigningKey(ctx context.Context, k store.SigningKey, expectAct
 	return nil
 }
 
+// RevokeSigningKey implements store.Keys: a retired key is marked
+// revoked once (a repeat keeps the first time); the active key is
+// ErrConflict.
+func (s *Store) RevokeSigningKey(ctx context.Context, kid string, at time.Time) error {
+	if at.IsZero() {
+		return errors.New("memory: revoke signing key: zero time")
+	}
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	for i, k := range s.signing {
+		if k.ID != kid {
+			continue
+		}
+		if k.RetiredAt.IsZero() {
+			return fmt.Errorf("memory: key %s is the active key: %w", kid, store.ErrConflict)
+		}
+		if k.RevokedAt.IsZero() {
+			s.signing[i].RevokedAt = at
+		}
+		return nil
+	}
+	return notFound("revoke signing key")
+}
+
+// SigningKeyRevoked implements store.Keys.
+func (s *Store) SigningKeyRevoked(ctx context.Context, kid string) (bool, error) {
+	if err := s.lock(ctx); err != nil {
+		return false, err
+	}
+	defer s.mu.Unlock()
+	for _, k := range s.signing {
+		if k.ID == kid {
+			return !k.RevokedAt.IsZero(), nil
+		}
+	}
+	return false, nil
+}
+
 // RecordFailure implements store.Attempts.
 func (s *Store) RecordFailure(ctx context.Context, key string, now time.Time, window time.Duration) (int, error) {
 	if err := s.lock(ctx); err != nil {
@@ -673,6 +718,19 @@ func (s *Store) Ping(ctx context.Context) error {
 	s.mu.Unlock()
 	return nil
 }
+
+// Deleted implements store.Tombstones.
+func (s *Store) Deleted(ctx context.Context, kind, name string) (bool, error) {
+	if err := s.lock(ctx); err != nil {
+		return false, err
+	}
+	defer s.mu.Unlock()
+	return s.deleted[[2]string{kind, name}], nil
+}
+
+// ProbeWrite implements store.Store: a memory store can always write
+// while it is open.
+func (s *Store) ProbeWrite(ctx context.Context) error { return s.Ping(ctx) }
 
 // Close implements store.Store; later calls answer ErrUnavailable.
 func (s *Store) Close() error {

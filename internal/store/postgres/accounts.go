@@ -174,18 +174,19 @@ func (db *DB) DeleteUser(ctx context.Context, username string) error {
 	return wrapErr("delete user", err)
 }
 
-const clientColumns = `id, secret_hash, public, grants, scopes, access_token_ttl, refresh_token_ttl, refresh_reuse_interval, created_at`
+const clientColumns = `id, secret_hash, public, grants, scopes, access_token_ttl, refresh_token_ttl, refresh_reuse_interval, created_at, no_introspect, resources`
 
 func scanClient(r pgx.Row) (store.Client, error) {
 	var (
 		c                         store.Client
-		grants, scopes            string
+		grants, scopes, resources string
 		accessTTL, refreshTTL, ri int64
 		created                   int64
 	)
-	if err := r.Scan(&c.ID, &c.SecretHash, &c.Public, &grants, &scopes, &accessTTL, &refreshTTL, &ri, &created); err != nil {
+	if err := r.Scan(&c.ID, &c.SecretHash, &c.Public, &grants, &scopes, &accessTTL, &refreshTTL, &ri, &created, &c.NoIntrospect, &resources); err != nil {
 		return store.Client{}, err
 	}
+	c.Resources = codec.SplitList(resources)
 	c.Grants, c.Scopes = codec.SplitList(grants), codec.SplitList(scopes)
 	c.AccessTokenTTL, c.RefreshTokenTTL, c.RefreshReuseInterval = time.Duration(accessTTL), time.Duration(refreshTTL), time.Duration(ri)
 	c.CreatedAt = codec.FromNanos(created)
@@ -202,9 +203,13 @@ func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
 	if err != nil {
 		return fmt.Errorf("postgres: create client: %w", err)
 	}
-	_, err = db.exec(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	resources, err := codec.JoinList("resource", c.Resources)
+	if err != nil {
+		return fmt.Errorf("postgres: create client: %w", err)
+	}
+	_, err = db.exec(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		c.ID, codec.NullBytes(c.SecretHash), c.Public, grants, scopes,
-		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), codec.Nanos(c.CreatedAt))
+		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), codec.Nanos(c.CreatedAt), c.NoIntrospect, resources)
 	return wrapErr("create client", err)
 }
 

@@ -353,10 +353,13 @@ func wrapErr(op string, err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("postgres: %s: %w", op, store.ErrNotFound)
 	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "53100" { // disk_full
+		return fmt.Errorf("postgres: %s: %w: %w: %w", op, store.ErrUnavailable, store.ErrStorageFull, err)
+	}
 	if unavailable(err) {
 		return fmt.Errorf("postgres: %s: %w: %w", op, store.ErrUnavailable, err)
 	}
-	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" { // unique_violation
 		return fmt.Errorf("postgres: %s: %w: %w", op, store.ErrConflict, err)
 	}

@@ -142,7 +142,11 @@ func (c *committer) run(batch []*writeOp) {
 			if _, rerr := tx.ExecContext(bg, "ROLLBACK TO op"); rerr != nil {
 				_ = tx.Rollback()
 				results[i] = err
-				finish(fmt.Errorf("rolling back a failed write: %w", rerr))
+				// SQLite rolls a whole transaction back by itself on some
+				// errors (SQLITE_FULL, SQLITE_IOERR): the savepoint is gone
+				// and every write of the batch with it. The write's own
+				// error comes first, so that callers see its cause.
+				finish(fmt.Errorf("%w (rolling back the batch: %w)", err, rerr))
 				return
 			}
 		}

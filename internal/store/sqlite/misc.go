@@ -35,7 +35,7 @@ func (db *DB) IsAccessTokenDenied(ctx context.Context, jti string) (bool, error)
 
 // ListSigningKeys returns every stored key, newest first.
 func (db *DB) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT kid, algorithm, private, encrypted, created_at, retired_at, expires_at
+	rows, err := db.r.QueryContext(ctx, `SELECT kid, algorithm, private, encrypted, created_at, retired_at, expires_at, revoked_at
 		FROM signing_keys ORDER BY created_at DESC, kid DESC`)
 	if err != nil {
 		return nil, wrapErr("list signing keys", err)
@@ -44,13 +44,14 @@ func (db *DB) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 	var ks []store.SigningKey
 	for rows.Next() {
 		var (
-			k                         store.SigningKey
-			created, retired, expires int64
+			k                                  store.SigningKey
+			created, retired, expires, revoked int64
 		)
-		if err := rows.Scan(&k.ID, &k.Algorithm, &k.Private, &k.Encrypted, &created, &retired, &expires); err != nil {
+		if err := rows.Scan(&k.ID, &k.Algorithm, &k.Private, &k.Encrypted, &created, &retired, &expires, &revoked); err != nil {
 			return nil, wrapErr("list signing keys", err)
 		}
 		k.CreatedAt, k.RetiredAt, k.ExpiresAt = codec.FromNanos(created), codec.FromNanos(retired), codec.FromNanos(expires)
+		k.RevokedAt = codec.FromNanos(revoked)
 		ks = append(ks, k)
 	}
 	return ks, wrapErr("list signing keys", rows.Err())
@@ -83,6 +84,37 @@ func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey, expectActiv
 		return err
 	})
 	return wrapErr(op, err)
+}
+
+// RevokeSigningKey marks a retired key revoked (see store.Keys).
+func (db *DB) RevokeSigningKey(ctx context.Context, kid string, at time.Time) error {
+	const op = "revoke signing key"
+	if at.IsZero() {
+		return fmt.Errorf("sqlite: %s: zero time", op)
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var retired int64
+		err := tx.QueryRowContext(ctx, `SELECT retired_at FROM signing_keys WHERE kid = ?`, kid).Scan(&retired)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if retired == 0 {
+			return fmt.Errorf("key %s is the active key: %w", kid, store.ErrConflict)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE signing_keys SET revoked_at = ? WHERE kid = ? AND revoked_at = 0`, codec.Nanos(at), kid)
+		return err
+	})
+	return wrapErr(op, err)
+}
+
+// SigningKeyRevoked reports whether kid is a stored, revoked key.
+func (db *DB) SigningKeyRevoked(ctx context.Context, kid string) (bool, error) {
+	var revoked bool
+	err := db.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM signing_keys WHERE kid = ? AND revoked_at <> 0)`, kid).Scan(&revoked)
+	return revoked, wrapErr("check signing key revocation", err)
 }
 
 // RecordFailure counts one failure for key in a fixed window that starts at

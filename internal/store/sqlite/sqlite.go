@@ -14,6 +14,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"runtime"
 	"strings"
@@ -45,6 +46,9 @@ type Options struct {
 	// MaxReaders is the size of the read pool. Zero means
 	// max(4, GOMAXPROCS).
 	MaxReaders int
+	// Logger receives a line for every store file whose mode Open had to
+	// tighten; nil discards it.
+	Logger *slog.Logger
 }
 
 // DB is a store.Store backed by one SQLite file. It is safe for concurrent
@@ -95,6 +99,14 @@ func OpenWithOptions(ctx context.Context, path string, o Options) (*DB, error) {
 	if readers <= 0 {
 		readers = max(4, runtime.GOMAXPROCS(0))
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	// Without a master key the file holds the private signing keys in the
+	// clear: it, its WAL and its shared-memory file are the owner's only.
+	if err := prepareFiles(path, o.Logger); err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
 
 	common := url.Values{}
 	common.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
@@ -137,6 +149,12 @@ func OpenWithOptions(ctx context.Context, path string, o Options) (*DB, error) {
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	// SQLite gives the -wal and -shm files the mode of the database file;
+	// this catches those left by an older version or another tool.
+	if err := tightenModes(path, o.Logger); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	if err := db.prepare(ctx); err != nil {
 		db.Close()
@@ -286,8 +304,10 @@ func wrapErr(op string, err error) error {
 			return fmt.Errorf("sqlite: %s: %w: %w", op, store.ErrConflict, err)
 		}
 		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_FULL:
+			return fmt.Errorf("sqlite: %s: %w: %w: %w", op, store.ErrUnavailable, store.ErrStorageFull, err)
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN,
-			sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_NOMEM:
+			sqlite3.SQLITE_IOERR, sqlite3.SQLITE_NOMEM:
 			return fmt.Errorf("sqlite: %s: %w: %w", op, store.ErrUnavailable, err)
 		}
 	}

@@ -102,6 +102,8 @@ func testClients(t *testing.T, s store.Store) {
 		AccessTokenTTL:       5 * time.Minute,
 		RefreshTokenTTL:      30 * 24 * time.Hour,
 		RefreshReuseInterval: 2 * time.Second,
+		NoIntrospect:         true,
+		Resources:            []string{"https://api.example", "urn:example:other"},
 		CreatedAt:            at(0),
 	}
 	cli := store.Client{ID: "cli", Public: true, Grants: []string{"password"}, CreatedAt: at(time.Minute)}
@@ -224,4 +226,47 @@ func testAPIKeys(t *testing.T, s store.Store) {
 	got, err = s.GetAPIKeyByHash(ctx(t), userKey.Hash)
 	must(t, err)
 	checkAPIKey(t, got, userKey)
+}
+
+// testTombstones: deleting a user or client leaves a tombstone that
+// re-creating it clears; the kinds are separate namespaces.
+func testTombstones(t *testing.T, s store.Store) {
+	deleted := func(kind, name string) bool {
+		t.Helper()
+		gone, err := s.Deleted(ctx(t), kind, name)
+		must(t, err)
+		return gone
+	}
+	must(t, s.CreateUser(ctx(t), store.User{Username: "alice", CreatedAt: at(0), UpdatedAt: at(0)}))
+	must(t, s.CreateClient(ctx(t), store.Client{ID: "alice", Public: true, Grants: []string{"password"}, CreatedAt: at(0)}))
+	if deleted(store.KindUser, "alice") || deleted(store.KindClient, "alice") || deleted(store.KindUser, "never") {
+		t.Fatal("tombstone before any deletion")
+	}
+	must(t, s.DeleteUser(ctx(t), "alice"))
+	if !deleted(store.KindUser, "alice") {
+		t.Error("deleted user has no tombstone")
+	}
+	if deleted(store.KindClient, "alice") {
+		t.Error("deleting user alice left a tombstone for client alice")
+	}
+	must(t, s.DeleteClient(ctx(t), "alice"))
+	if !deleted(store.KindClient, "alice") {
+		t.Error("deleted client has no tombstone")
+	}
+	wantErr(t, s.DeleteUser(ctx(t), "alice"), store.ErrNotFound)
+	if !deleted(store.KindUser, "alice") {
+		t.Error("a second, failed delete cleared the tombstone")
+	}
+	must(t, s.CreateUser(ctx(t), store.User{Username: "alice", CreatedAt: at(time.Hour), UpdatedAt: at(time.Hour)}))
+	must(t, s.CreateClient(ctx(t), store.Client{ID: "alice", Public: true, Grants: []string{"password"}, CreatedAt: at(time.Hour)}))
+	if deleted(store.KindUser, "alice") || deleted(store.KindClient, "alice") {
+		t.Error("re-created records still have tombstones")
+	}
+}
+
+// testProbeWrite: a store that can write passes the probe, repeatedly.
+func testProbeWrite(t *testing.T, s store.Store) {
+	for range 3 {
+		must(t, s.ProbeWrite(ctx(t)))
+	}
 }

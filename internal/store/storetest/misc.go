@@ -84,6 +84,29 @@ func testSigningKeys(t *testing.T, s store.Store) {
 	must(t, s.AddSigningKey(ctx(t), k3, "k2", at(5*time.Hour)))
 	k2.RetiredAt, k2.ExpiresAt = k3.CreatedAt, at(5*time.Hour)
 	listKeys(t, s, k3, k2, k1)
+
+	// Revocation: only a retired key, once; unknown kids are not revoked.
+	for _, kid := range []string{"k1", "k2", "k3", "nope"} {
+		if revokedKey(t, s, kid) {
+			t.Fatalf("%s revoked before RevokeSigningKey", kid)
+		}
+	}
+	wantErr(t, s.RevokeSigningKey(ctx(t), "nope", at(6*time.Hour)), store.ErrNotFound)
+	wantErr(t, s.RevokeSigningKey(ctx(t), "k3", at(6*time.Hour)), store.ErrConflict)
+	must(t, s.RevokeSigningKey(ctx(t), "k2", at(6*time.Hour)))
+	must(t, s.RevokeSigningKey(ctx(t), "k2", at(7*time.Hour))) // keeps the first time
+	k2.RevokedAt = at(6 * time.Hour)
+	listKeys(t, s, k3, k2, k1)
+	if !revokedKey(t, s, "k2") || revokedKey(t, s, "k1") || revokedKey(t, s, "k3") {
+		t.Fatal("SigningKeyRevoked does not report exactly k2")
+	}
+}
+
+func revokedKey(t *testing.T, s store.Store, kid string) bool {
+	t.Helper()
+	ok, err := s.SigningKeyRevoked(ctx(t), kid)
+	must(t, err)
+	return ok
 }
 
 func failures(t *testing.T, s store.Store, key string, now time.Time, window time.Duration) (int, time.Time) {

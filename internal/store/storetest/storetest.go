@@ -64,6 +64,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Ping", testPing},
 		{"IdentityLinks", testIdentityLinks},
 		{"ConcurrentProvision", testConcurrentProvision},
+		{"Tombstones", testTombstones},
+		{"ProbeWrite", testProbeWrite},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,7 +119,8 @@ func checkClient(t *testing.T, got, want store.Client) {
 	if got.ID != want.ID || !slices.Equal(got.SecretHash, want.SecretHash) || got.Public != want.Public ||
 		!slices.Equal(got.Grants, want.Grants) || !slices.Equal(got.Scopes, want.Scopes) ||
 		got.AccessTokenTTL != want.AccessTokenTTL || got.RefreshTokenTTL != want.RefreshTokenTTL ||
-		got.RefreshReuseInterval != want.RefreshReuseInterval || !got.CreatedAt.Equal(want.CreatedAt) {
+		got.RefreshReuseInterval != want.RefreshReuseInterval || !got.CreatedAt.Equal(want.CreatedAt) ||
+		got.NoIntrospect != want.NoIntrospect || !slices.Equal(got.Resources, want.Resources) {
 		t.Errorf("client:\n got %+v\nwant %+v", got, want)
 	}
 }
@@ -156,7 +159,7 @@ func checkSigningKey(t *testing.T, got, want store.SigningKey) {
 	t.Helper()
 	if got.ID != want.ID || got.Algorithm != want.Algorithm || !slices.Equal(got.Private, want.Private) ||
 		got.Encrypted != want.Encrypted || !got.CreatedAt.Equal(want.CreatedAt) ||
-		!got.RetiredAt.Equal(want.RetiredAt) || !got.ExpiresAt.Equal(want.ExpiresAt) {
+		!got.RetiredAt.Equal(want.RetiredAt) || !got.ExpiresAt.Equal(want.ExpiresAt) || !got.RevokedAt.Equal(want.RevokedAt) {
 		t.Errorf("signing key:\n got %+v\nwant %+v", got, want)
 	}
 }
