@@ -438,7 +438,8 @@ func scryptVerifier(f Format, l Limits, n, r, p int, salt, key []byte) (verifier
 	if n < 2 || n&(n-1) != 0 || r < 1 || p < 1 {
 		return verifier{}, bad("scrypt: bad parameters")
 	}
-	if p > l.MaxParallelism || uint64(n)*uint64(r)*128/1024 > uint64(l.MaxMemoryKiB) {
+	// 128·N·r bytes ≤ the limit, written so that it cannot overflow.
+	if p > l.MaxParallelism || r > 1<<16 || uint64(n) > uint64(l.MaxMemoryKiB)*1024/(128*uint64(r)) {
 		return verifier{}, bad("scrypt: parameters beyond the limit (128·N·r ≤ %d KiB, p ≤ %d)", l.MaxMemoryKiB, l.MaxParallelism)
 	}
 	if len(key) < 16 || len(key) > 128 || len(salt) == 0 || len(salt) > 128 {

@@ -117,6 +117,7 @@ func TestIdentifyRefusesWithReason(t *testing.T) {
 		"argon2d":         {"{argon2}$argon2d$v=19$m=1024,t=1,p=1$c29tZXNhbHQ$Li5eBf5XrCz0cuzQRe9oflYqmA/VAzmzichw4ZYrvEU", "unsupported variant"},
 		"argon2 v16":      {"argon2$argon2i$m=8,t=1,p=1$c29tZXNhbHQ$gwQOXSNhxiOxPOA0+PY10P9QFO4NAYysnqRt1GSQLE55m+2GYDt9FEjPMHhP2Cuf0nOEXXMocVrsJAtNSsKyfg", "want $argon2id"},
 		"scrypt memory":   {"scrypt$4194304$seasalt$8$1$Qj3+9PPyRjSJIebHnG81TMjsqtaIGxNQG/aEB/NYafTJ7tibgfYz71m0ldQESkXFRkdVCBhhY8mx7rQwite/Pw==", "beyond the limit"},
+		"scrypt overflow": {"scrypt$288230376151711744$seasalt$1$1$Qj3+9PPyRjSJIebHnG81TMjsqtaIGxNQG/aEB/NYafTJ7tibgfYz71m0ldQESkXFRkdVCBhhY8mx7rQwite/Pw==", "beyond the limit"},
 		"scrypt N":        {"scrypt$1000$seasalt$8$1$Qj3+9PPyRjSJIebHnG81TMjsqtaIGxNQG/aEB/NYafTJ7tibgfYz71m0ldQESkXFRkdVCBhhY8mx7rQwite/Pw==", "bad parameters"},
 		"spring sha256":   {"{sha256}97cde38028ad898ebc02e690819fa220e88c62e0699403e94fff291cfffaf8410849f27605abcbc0", "unsupported encoder {sha256}"},
 		"werkzeug noit":   {"pbkdf2:sha256$salt$a4839e25a6f0a971c5233686f57293b6f4d78ece087de631a43bb6aa545b62a7", "werkzeug pbkdf2: want"},
