@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -51,7 +52,7 @@ func (m *Main) printJSON(v any) error {
 }
 
 func (m *Main) user(ctx context.Context, args []string) error {
-	const verbs = "add|list|passwd|disable|enable|delete"
+	const verbs = "add|list|passwd|disable|enable|delete|import"
 	verb, args, err := m.sub("user", args, verbs)
 	if err != nil {
 		return err
@@ -62,11 +63,22 @@ func (m *Main) user(ctx context.Context, args []string) error {
 	scopes := fs.String("scopes", "", `space-separated scopes the user may be granted (add)`)
 	asJSON := fs.Bool("json", false, "JSON output (list)")
 	keepSessions := fs.Bool("keep-sessions", false, "keep the user's sessions and tokens valid (passwd); by default a password change ends them")
+	format := fs.String("format", "", "jsonl or csv (import); default: detected from the content")
+	allowWeak := fs.Bool("allow-weak-hashes", false, "import unsalted MD5/SHA-1 hashes too (import); they are upgraded to argon2id at the first login")
+	batch := fs.Int("batch", 500, "users created per transaction (import)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	switch verb {
+	case "import":
+		file, err := m.oneArg("user import", pos, "FILE")
+		if err != nil {
+			return err
+		}
+		return m.withStore(ctx, c, func(cfg config.Config, st store.Store) error {
+			return m.importUsers(ctx, cfg, st, file, admin.ImportOptions{Format: admin.ImportFormat(*format), AllowWeak: *allowWeak, BatchSize: *batch})
+		})
 	case "list":
 		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
 			users, err := st.ListUsers(ctx)
@@ -161,6 +173,42 @@ func (m *Main) user(ctx context.Context, args []string) error {
 		}
 		return nil
 	})
+}
+
+// importUsers runs admin.ImportUsers on file and prints its counts, and
+// each refused record with its line and reason (never a hash). Anything
+// refused makes the command fail.
+func (m *Main) importUsers(ctx context.Context, cfg config.Config, st store.Store, file string, o admin.ImportOptions) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h, err := server.NewHasher(&cfg)
+	if err != nil {
+		return err
+	}
+	users := &admin.Users{Store: st, Hash: h.Hash}
+	rep, err := users.ImportUsers(ctx, f, o)
+	for _, r := range rep.Refused {
+		who := ""
+		if r.Username != "" {
+			who = fmt.Sprintf(" (user %q)", r.Username)
+		}
+		fmt.Fprintf(m.Stderr, "%s:%d%s: refused: %s\n", file, r.Line, who, r.Reason)
+	}
+	if rep.Created == 0 && len(rep.Refused) == 0 && err == nil {
+		fmt.Fprintf(m.Stdout, "nothing to do: all %d user(s) already exist unchanged\n", rep.Unchanged)
+		return nil
+	}
+	fmt.Fprintf(m.Stdout, "%d created, %d unchanged, %d refused\n", rep.Created, rep.Unchanged, len(rep.Refused))
+	if err != nil {
+		return err
+	}
+	if n := len(rep.Refused); n > 0 {
+		return fmt.Errorf("%d record(s) refused; the others were imported", n)
+	}
+	return nil
 }
 
 func nonNil(s []string) []string {

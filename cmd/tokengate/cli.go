@@ -87,7 +87,8 @@ const usage = `usage: tokengate COMMAND [flags]
 commands:
   serve     run the server (--config FILE --addr HOST:PORT --db DSN --dev)
   migrate   apply schema migrations and exit
-  user      add|list|passwd|disable|enable|delete users
+  user      add|list|passwd|disable|enable|delete users; user import FILE: move users with their
+            existing password hashes (bcrypt, Django, Spring, passlib, Werkzeug, PHP argon2; docs/migrate/)
   client    add|list|delete OAuth clients
   apikey    create|list|revoke API keys
   keys      list|rotate|revoke KID signing keys

@@ -20,7 +20,9 @@ var errBadCredentials = &Error{Code: CodeInvalidGrant, Description: "invalid use
 
 // grantPassword is the resource owner password credentials grant
 // (RFC 6749 §4.3). Unknown users, disabled users and wrong passwords all
-// cost one argon2id verification and get the same answer.
+// cost one verification (argon2id; for a user imported with another
+// system's hash, that format's until the first login) and get the same
+// answer.
 func (s *Service) grantPassword(ctx context.Context, c *store.Client, r *TokenRequest, p *Profile) (*TokenResponse, error) {
 	if r.Username == "" {
 		return nil, ErrMissing("username")
@@ -66,20 +68,75 @@ func (s *Service) CheckPassword(ctx context.Context, username, password, ip stri
 	if err != nil || u.Disabled {
 		hash = "" // verify against the dummy: same work, same answer
 	}
-	if verr := s.hasher.Verify(ctx, password, hash); verr != nil {
-		if errors.Is(verr, secret.ErrBusy) || errors.Is(verr, context.Canceled) || errors.Is(verr, context.DeadlineExceeded) {
-			// Nothing was checked: the attempt is taken back.
+	for attempt := 0; ; attempt++ {
+		if verr := s.hasher.Verify(ctx, password, hash); verr != nil {
+			if errors.Is(verr, secret.ErrBusy) || errors.Is(verr, context.Canceled) || errors.Is(verr, context.DeadlineExceeded) {
+				// Nothing was checked: the attempt is taken back.
+				s.guard.release(ctx, username, ip)
+				return nil, errUnavailable(verr)
+			}
+			if !errors.Is(verr, secret.ErrMismatch) {
+				s.log.Warn("stored password hash unusable", "user", username, "err", verr)
+			}
+			// The reserved attempt stays counted as this failure.
+			return nil, errBadCredentials
+		}
+		if attempt > 0 || !s.hasher.NeedsRehash(hash) {
+			break
+		}
+		// An imported hash (or argon2id of other parameters) that just
+		// verified is replaced by argon2id, only if it is still the hash
+		// verified (compare-and-set): a password changed meanwhile is
+		// never overwritten.
+		cur, changed, oerr := s.upgradeHash(ctx, username, password, hash)
+		if oerr != nil {
 			s.guard.release(ctx, username, ip)
-			return nil, errUnavailable(verr)
+			return nil, oerr
 		}
-		if !errors.Is(verr, secret.ErrMismatch) {
-			s.log.Warn("stored password hash unusable", "user", username, "err", verr)
+		if !changed {
+			break
 		}
-		// The reserved attempt stays counted as this failure.
-		return nil, errBadCredentials
+		// The hash changed between reading and upgrading: the login
+		// stands only if the password matches the stored hash now.
+		u = cur
+		hash = u.PasswordHash
+		if u.Disabled {
+			hash = ""
+		}
 	}
 	s.guard.succeed(ctx, username, ip)
 	return &u, nil
+}
+
+// upgradeHash replaces the verified hash old of username by an argon2id
+// hash of password. It reports changed (with the user as stored now)
+// when the stored hash was no longer old. A full hashing queue skips the
+// upgrade (the next login tries again); a store failure is an error.
+func (s *Service) upgradeHash(ctx context.Context, username, password, old string) (store.User, bool, error) {
+	nh, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		if errors.Is(err, secret.ErrBusy) {
+			s.log.Warn("password hash upgrade skipped: hashing queue full", "user", username)
+			return store.User{}, false, nil
+		}
+		return store.User{}, false, errUnavailable(err)
+	}
+	err = s.store.ReplacePasswordHash(ctx, username, old, nh, s.now())
+	if err == nil {
+		s.log.Info("password hash upgraded to argon2id", "user", username)
+		return store.User{}, false, nil
+	}
+	if !errors.Is(err, store.ErrStale) && !errors.Is(err, store.ErrNotFound) {
+		return store.User{}, false, s.storeErr(err, errServer(err))
+	}
+	cur, gerr := s.store.GetUser(ctx, username)
+	switch {
+	case errors.Is(gerr, store.ErrNotFound):
+		return store.User{Username: username, Disabled: true}, true, nil // deleted meanwhile: fails as unknown
+	case gerr != nil:
+		return store.User{}, false, s.storeErr(gerr, errServer(gerr))
+	}
+	return cur, true, nil
 }
 
 func nilIfEmpty(s []string) []string {

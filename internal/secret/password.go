@@ -155,6 +155,8 @@ type Hasher struct {
 	// closed once it is set.
 	dummy string
 	ready chan struct{}
+	// limits bound the cost of verifying stored hashes of other formats.
+	limits Limits
 }
 
 // HasherOptions configure a Hasher.
@@ -163,6 +165,9 @@ type HasherOptions struct {
 	Workers int       // concurrent hashes; default 1
 	Queue   int       // callers allowed to wait; default 64
 	Rand    io.Reader // default crypto/rand.Reader
+	// Limits bound the cost of verifying a stored hash (foreign formats
+	// and argon2id alike); zero fields take DefaultLimits.
+	Limits Limits
 }
 
 // NewHasher returns a Hasher. It hashes one random password, in the
@@ -187,7 +192,13 @@ func NewHasher(o HasherOptions) (*Hasher, error) {
 		waiting: make(chan struct{}, o.Queue+o.Workers),
 		rand:    o.Rand,
 		ready:   make(chan struct{}),
+		limits:  o.Limits.withDefaults(),
 	}
+	// The hasher's own hashes always verify, whatever the limits on
+	// imported ones.
+	h.limits.MaxMemoryKiB = max(h.limits.MaxMemoryKiB, o.Params.Memory)
+	h.limits.MaxArgon2Passes = max(h.limits.MaxArgon2Passes, o.Params.Time)
+	h.limits.MaxParallelism = max(h.limits.MaxParallelism, int(o.Params.Threads))
 	pw, err := RandomString(o.Rand, 24)
 	if err != nil {
 		return nil, err
@@ -241,9 +252,11 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	return HashPassword(password, h.params, h.rand)
 }
 
-// Verify checks password against encoded. An empty encoded (unknown user,
-// or a user without a password) is verified against the dummy hash and
-// always reports ErrMismatch, after the same work as a real verification.
+// Verify checks password against encoded, in any format VerifyAny
+// accepts, through the same queue as Hash. An empty encoded (unknown user,
+// or a user without a password) is verified against the argon2id dummy
+// hash and always reports ErrMismatch, after the same work as a real
+// verification.
 func (h *Hasher) Verify(ctx context.Context, password, encoded string) error {
 	if err := h.acquire(ctx); err != nil {
 		return err
@@ -258,5 +271,24 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) error {
 		_ = VerifyPassword(password, h.dummy)
 		return ErrMismatch
 	}
-	return VerifyPassword(password, encoded)
+	return VerifyAny(password, encoded, h.limits)
+}
+
+// Limits returns the bounds on verifying stored hashes.
+func (h *Hasher) Limits() Limits { return h.limits }
+
+// NeedsRehash reports whether a stored hash that just verified should be
+// replaced by an argon2id hash of the hasher's parameters: any format but
+// a bare PHC argon2id string, and argon2id with other parameters than the
+// hasher's (as passlib's needs_update decides).
+func (h *Hasher) NeedsRehash(encoded string) bool {
+	if !strings.HasPrefix(encoded, "$argon2id$") {
+		return true
+	}
+	v, err := parseAny(encoded, h.limits)
+	if err != nil {
+		return true
+	}
+	a, p := v.argon, h.params
+	return a.Memory != p.Memory || a.Time != p.Time || a.Threads != p.Threads || a.KeyLen != p.KeyLen
 }

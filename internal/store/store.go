@@ -32,8 +32,11 @@ var (
 // User is a person (or service account) that logs in with a password or an
 // API key.
 type User struct {
-	Username     string
-	PasswordHash string // argon2id PHC string; empty means no password login
+	Username string
+	// PasswordHash is an argon2id PHC string, or a hash of another
+	// format imported from an earlier system (secret.Identify), replaced
+	// by argon2id at the first login; empty means no password login.
+	PasswordHash string
 	Disabled     bool
 	Scopes       []string // scopes this user may be granted; empty means any the client allows
 	CreatedAt    time.Time
@@ -157,6 +160,18 @@ type Users interface {
 	ListUsers(ctx context.Context) ([]User, error)
 	// UpdateUser replaces the password hash, disabled flag and scopes.
 	UpdateUser(ctx context.Context, u User) error
+	// CreateUsers stores new users in one transaction, all or none:
+	// ErrConflict when any username is taken (or given twice), and then
+	// nothing is written.
+	CreateUsers(ctx context.Context, us []User) error
+	// ReplacePasswordHash sets the user's password hash to newHash and
+	// UpdatedAt to at, only if the stored hash is still oldHash (a
+	// compare-and-set in one conditional statement): a login upgrading
+	// the hash it verified never overwrites a password changed meanwhile.
+	// It reports ErrStale when the hash is no longer oldHash (nothing is
+	// written), ErrNotFound when the user does not exist. NotBefore is
+	// kept: the password itself is unchanged.
+	ReplacePasswordHash(ctx context.Context, username, oldHash, newHash string, at time.Time) error
 	// DeleteUser removes the user, its API keys and its identity links,
 	// and revokes every family it owns.
 	DeleteUser(ctx context.Context, username string) error

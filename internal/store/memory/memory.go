@@ -154,6 +154,45 @@ func (s *Store) UpdateUser(ctx context.Context, u store.User) error {
 	return nil
 }
 
+// CreateUsers implements store.Users: all or none.
+func (s *Store) CreateUsers(ctx context.Context, us []store.User) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	seen := make(map[string]bool, len(us))
+	for _, u := range us {
+		if _, ok := s.users[u.Username]; ok || seen[u.Username] {
+			return conflict("create users")
+		}
+		seen[u.Username] = true
+	}
+	for _, u := range us {
+		u = cloneUser(u)
+		u.NotBefore = time.Time{}
+		s.users[u.Username] = u
+	}
+	return nil
+}
+
+// ReplacePasswordHash implements store.Users.
+func (s *Store) ReplacePasswordHash(ctx context.Context, username, oldHash, newHash string, at time.Time) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	u, ok := s.users[username]
+	if !ok {
+		return notFound("replace password hash")
+	}
+	if u.PasswordHash != oldHash {
+		return fmt.Errorf("memory: replace password hash: %w", store.ErrStale)
+	}
+	u.PasswordHash, u.UpdatedAt = newHash, at
+	s.users[username] = u
+	return nil
+}
+
 // DeleteUser implements store.Users.
 func (s *Store) DeleteUser(ctx context.Context, username string) error {
 	if err := s.lock(ctx); err != nil {

@@ -115,6 +115,48 @@ func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
 	return wrapErr("update user", err)
 }
 
+// CreateUsers stores new users in one transaction, all or none;
+// ErrConflict when any username is taken.
+func (db *DB) CreateUsers(ctx context.Context, us []store.User) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		for _, u := range us {
+			scopes, err := codec.JoinList("scope", u.Scopes)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+				u.Username, u.PasswordHash, u.Disabled, scopes, codec.Nanos(u.CreatedAt), codec.Nanos(u.UpdatedAt)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return wrapErr("create users", err)
+}
+
+// ReplacePasswordHash sets the password hash only if it is still oldHash,
+// in one statement that also tells a changed hash (ErrStale) from a
+// missing user (ErrNotFound).
+func (db *DB) ReplacePasswordHash(ctx context.Context, username, oldHash, newHash string, at time.Time) error {
+	var exists, replaced bool
+	err := db.queryRow(ctx, func(r pgx.Row) error { return r.Scan(&exists, &replaced) }, `WITH upd AS (
+			UPDATE users SET password_hash = $3, updated_at = $4 WHERE username = $1 AND password_hash = $2 RETURNING 1
+		)
+		SELECT EXISTS (SELECT 1 FROM users WHERE username = $1), EXISTS (SELECT 1 FROM upd)`,
+		username, oldHash, newHash, codec.Nanos(at))
+	switch {
+	case err != nil:
+		return wrapErr("replace password hash", err)
+	case replaced:
+		return nil
+	case !exists:
+		return fmt.Errorf("postgres: replace password hash: %w", store.ErrNotFound)
+	}
+	return fmt.Errorf("postgres: replace password hash: %w", store.ErrStale)
+}
+
 // DeleteUser removes the user and its API keys and revokes every family
 // whose subject it is, in one statement (so one transaction); ErrNotFound
 // when absent.

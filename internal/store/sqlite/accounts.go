@@ -122,6 +122,44 @@ func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
 	return wrapErr("update user", err)
 }
 
+// CreateUsers stores new users in one transaction, all or none;
+// ErrConflict when any username is taken.
+func (db *DB) CreateUsers(ctx context.Context, us []store.User) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		for _, u := range us {
+			scopes, err := codec.JoinList("scope", u.Scopes)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+				u.Username, u.PasswordHash, u.Disabled, scopes, codec.Nanos(u.CreatedAt), codec.Nanos(u.UpdatedAt)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return wrapErr("create users", err)
+}
+
+// ReplacePasswordHash sets the password hash only if it is still oldHash
+// (one conditional UPDATE); ErrStale when it changed, ErrNotFound when
+// the user is absent.
+func (db *DB) ReplacePasswordHash(ctx context.Context, username, oldHash, newHash string, at time.Time) error {
+	res, err := db.w.ExecContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE username = ? AND password_hash = ?`,
+		newHash, codec.Nanos(at), username, oldHash)
+	if err != nil {
+		return wrapErr("replace password hash", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return wrapErr("replace password hash", err)
+	}
+	// Nothing matched: say whether the user is gone or its hash changed.
+	if _, err := db.GetUser(ctx, username); err != nil {
+		return err
+	}
+	return fmt.Errorf("sqlite: replace password hash: %w", store.ErrStale)
+}
+
 // DeleteUser removes the user and revokes every family whose subject it
 // is, in one transaction; ErrNotFound when absent.
 func (db *DB) DeleteUser(ctx context.Context, username string) error {

@@ -35,6 +35,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}{
 		{"Users", testUsers},
 		{"DeleteUserRevokesFamilies", testDeleteUserRevokesFamilies},
+		{"CreateUsers", testCreateUsers},
+		{"ReplacePasswordHash", testReplacePasswordHash},
+		{"ReplacePasswordHashConcurrent", testReplacePasswordHashConcurrent},
 		{"Clients", testClients},
 		{"DeleteClientRevokesFamilies", testDeleteClientRevokesFamilies},
 		{"APIKeys", testAPIKeys},
