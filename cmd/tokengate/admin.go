@@ -10,7 +10,6 @@ import (
 
 	"tokengate/internal/admin"
 	"tokengate/internal/config"
-	"tokengate/internal/secret"
 	"tokengate/internal/server"
 	"tokengate/internal/store"
 )
@@ -63,7 +62,7 @@ func (m *Main) user(ctx context.Context, args []string) error {
 	switch verb {
 	case "list":
 		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
-			users, err := st.ListUsers(ctx)
+			users, err := (&admin.Users{Store: st}).List(ctx)
 			if err != nil {
 				return err
 			}
@@ -165,7 +164,7 @@ func nonNil(s []string) []string {
 }
 
 func (m *Main) client(ctx context.Context, args []string) error {
-	const verbs = "add|list|delete"
+	const verbs = "add|list|get|delete|rotate-secret"
 	verb, args, err := m.sub("client", args, verbs)
 	if err != nil {
 		return err
@@ -177,7 +176,7 @@ func (m *Main) client(ctx context.Context, args []string) error {
 	scopes := fs.String("scopes", "", "space-separated scopes the client may request (add)")
 	public := fs.Bool("public", false, "public client without a secret (add)")
 	secretStdin := fs.Bool("secret-stdin", false, "import an existing secret from stdin instead of generating one (add)")
-	asJSON := fs.Bool("json", false, "JSON output (list)")
+	asJSON := fs.Bool("json", false, "JSON output (list, get)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -185,7 +184,7 @@ func (m *Main) client(ctx context.Context, args []string) error {
 	switch verb {
 	case "list":
 		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
-			cls, err := st.ListClients(ctx)
+			cls, err := (&admin.Clients{Store: st}).List(ctx)
 			if err != nil {
 				return err
 			}
@@ -210,7 +209,7 @@ func (m *Main) client(ctx context.Context, args []string) error {
 			}
 			return tw.Flush()
 		})
-	case "add", "delete":
+	case "add", "get", "delete", "rotate-secret":
 	default:
 		return m.badVerb("client", verb, verbs)
 	}
@@ -218,12 +217,37 @@ func (m *Main) client(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if verb == "delete" {
+	switch verb {
+	case "get":
 		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
-			if err := st.DeleteClient(ctx, id); err != nil {
-				return fmt.Errorf("client %q: %w", id, err)
+			cl, err := (&admin.Clients{Store: st}).Get(ctx, id)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				return m.printJSON(map[string]any{"client_id": cl.ID, "public": cl.Public, "grants": nonNil(cl.Grants), "scopes": nonNil(cl.Scopes),
+					"access_token_ttl": int64(cl.AccessTokenTTL / time.Second), "refresh_token_ttl": int64(cl.RefreshTokenTTL / time.Second),
+					"refresh_reuse_interval": int64(cl.RefreshReuseInterval / time.Second), "created_at": cl.CreatedAt.UTC()})
+			}
+			fmt.Fprintf(m.Stdout, "client_id: %s\npublic: %v\ngrants: %s\nscopes: %s\naccess_token_ttl: %s\nrefresh_token_ttl: %s\nrefresh_reuse_interval: %s\ncreated: %s\n",
+				cl.ID, cl.Public, strings.Join(cl.Grants, ","), strings.Join(cl.Scopes, " "), cl.AccessTokenTTL, cl.RefreshTokenTTL, cl.RefreshReuseInterval, fmtTime(cl.CreatedAt))
+			return nil
+		})
+	case "delete":
+		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
+			if err := (&admin.Clients{Store: st}).Delete(ctx, id); err != nil {
+				return err
 			}
 			fmt.Fprintf(m.Stdout, "client %s deleted; its sessions are revoked\n", id)
+			return nil
+		})
+	case "rotate-secret":
+		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
+			sec, err := (&admin.Clients{Store: st}).RotateSecret(ctx, id)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(m.Stdout, "client_secret of %s rotated; the old one no longer works\nclient_secret: %s\n(shown once; only its hash is stored)\n", id, sec)
 			return nil
 		})
 	}
@@ -232,36 +256,24 @@ func (m *Main) client(ctx context.Context, args []string) error {
 		fmt.Fprintln(m.Stderr, "tokengate client add: --grants is required, e.g. --grants password,refresh_token")
 		return errUsage
 	}
-	if err := admin.CheckGrants(gl); err != nil {
-		return err
-	}
 	if *public && *secretStdin {
 		fmt.Fprintln(m.Stderr, "tokengate client add: a --public client has no secret to import")
 		return errUsage
 	}
 	return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
-		var sec string
-		var err error
-		switch {
-		case *public:
-		case *secretStdin:
-			if sec, err = m.readSecret("client secret: ", false); err != nil {
-				return err
-			}
-		default:
-			if sec, err = admin.NewClientSecret(nil); err != nil {
+		var imported string
+		if *secretStdin {
+			var err error
+			if imported, err = m.readSecret("client secret: ", false); err != nil {
 				return err
 			}
 		}
-		cl := store.Client{ID: id, Public: *public, Grants: gl, Scopes: strings.Fields(*scopes), CreatedAt: time.Now()}
-		if sec != "" {
-			cl.SecretHash = secret.Hash(sec)
-		}
-		if err := st.CreateClient(ctx, cl); err != nil {
-			return fmt.Errorf("client %q: %w", id, err)
+		_, sec, err := (&admin.Clients{Store: st}).Add(ctx, admin.NewClient{ID: id, Public: *public, Secret: imported, Grants: gl, Scopes: strings.Fields(*scopes)})
+		if err != nil {
+			return err
 		}
 		fmt.Fprintf(m.Stdout, "client %s added\n", id)
-		if sec != "" && !*secretStdin {
+		if sec != "" {
 			fmt.Fprintf(m.Stdout, "client_secret: %s\n(shown once; only its hash is stored)\n", sec)
 		}
 		return nil
@@ -311,12 +323,7 @@ func (m *Main) apikey(ctx context.Context, args []string) error {
 			}
 		}
 		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
-			now := time.Now()
-			rec := store.APIKey{Name: *name, Username: *user, ClientID: *clientID, Scopes: strings.Fields(*scope), CreatedAt: now}
-			if exp > 0 {
-				rec.ExpiresAt = now.Add(exp)
-			}
-			key, rec, err := admin.NewAPIKey(ctx, st, nil, rec)
+			key, rec, err := (&admin.APIKeys{Store: st}).Create(ctx, admin.NewKey{Name: *name, Username: *user, ClientID: *clientID, Scopes: strings.Fields(*scope), ExpiresIn: exp})
 			if err != nil {
 				return err
 			}
@@ -325,7 +332,7 @@ func (m *Main) apikey(ctx context.Context, args []string) error {
 		})
 	case "list":
 		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
-			keys, err := st.ListAPIKeys(ctx)
+			keys, err := (&admin.APIKeys{Store: st}).List(ctx, "")
 			if err != nil {
 				return err
 			}
@@ -369,8 +376,8 @@ func (m *Main) apikey(ctx context.Context, args []string) error {
 			return err
 		}
 		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
-			if err := st.RevokeAPIKey(ctx, id, time.Now()); err != nil {
-				return fmt.Errorf("api key %q: %w", id, err)
+			if err := (&admin.APIKeys{Store: st}).Revoke(ctx, id); err != nil {
+				return err
 			}
 			fmt.Fprintf(m.Stdout, "api key %s revoked\n", id)
 			return nil
@@ -410,15 +417,19 @@ func (m *Main) keysCmd(ctx context.Context, args []string) error {
 		if err := km.Init(ctx); err != nil {
 			return err
 		}
+		keys := &admin.Keys{Manager: km}
 		if verb == "rotate" {
-			k, err := km.Rotate(ctx)
+			k, err := keys.Rotate(ctx)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(m.Stdout, "new active signing key %s (%s); previous key stays published until its tokens expire\n", k.ID, k.Algorithm)
 			return nil
 		}
-		infos := km.Keys()
+		infos, err := keys.List(ctx)
+		if err != nil {
+			return err
+		}
 		if *asJSON {
 			return m.printJSON(infos)
 		}
