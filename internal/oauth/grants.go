@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"tokengate/internal/secret"
@@ -35,6 +36,9 @@ func (s *Service) grantPassword(ctx context.Context, c *store.Client, r *TokenRe
 		return nil, err
 	}
 	scopes, oerr := resolveScopes(r.Scope, r.ScopeGiven, c.Scopes, nilIfEmpty(u.Scopes))
+	if oerr == nil {
+		scopes, oerr = s.limitAdmin(c, scopes, r.ScopeGiven && strings.TrimSpace(r.Scope) != "")
+	}
 	if oerr != nil {
 		return nil, oerr
 	}
@@ -268,6 +272,9 @@ func (s *Service) grantAPIKey(ctx context.Context, c *store.Client, r *TokenRequ
 		return nil, err
 	}
 	granted, oerr := resolveScopes(r.Scope, r.ScopeGiven, scopes, nil)
+	if oerr == nil {
+		granted, oerr = s.limitAdmin(c, granted, r.ScopeGiven && strings.TrimSpace(r.Scope) != "")
+	}
 	if oerr != nil {
 		return nil, oerr
 	}
