@@ -1,0 +1,236 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"tokengate/internal/adminapi/openapitest"
+)
+
+const adminE2EConfig = `
+password_hashing: {memory_kib: 1024, time: 1}
+bootstrap:
+  users:
+    - {username: alice, password: alice-pw, scopes: [read]}
+  clients:
+    - {id: app, secret: app-secret, grants: [password, refresh_token, "urn:tokengate:params:oauth:grant-type:api-key"], scopes: [read, tokengate:admin]}
+    - {id: ops, secret: ops-secret, grants: [client_credentials], scopes: [tokengate:admin]}
+`
+
+// adminClient calls the admin API of a running binary; every response is
+// checked against docs/admin-openapi.yaml.
+type adminClient struct {
+	t    *testing.T
+	base string
+	hc   *http.Client
+	tok  string
+}
+
+func (c *adminClient) do(tok, method, path, body string) (int, map[string]any, http.Header) {
+	c.t.Helper()
+	var rd io.Reader = http.NoBody
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, c.base+path, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(b, &m)
+	return resp.StatusCode, m, resp.Header
+}
+
+// must sends a request with the admin token and wants status (and, for
+// an error, the problem's code).
+func (c *adminClient) must(status int, code, method, path, body string) map[string]any {
+	c.t.Helper()
+	st, m, _ := c.do(c.tok, method, path, body)
+	if st != status || (code != "" && m["error"] != code) {
+		c.t.Fatalf("%s %s: %d %v, want %d %s", method, path, st, m, status, code)
+	}
+	return m
+}
+
+func TestAdminAPIEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "tokengate.yaml")
+	if err := os.WriteFile(cfgPath, []byte(adminE2EConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startServer(t, "--config", cfgPath, "--db", "sqlite:"+filepath.Join(dir, "tg.db"))
+	check := openapitest.New(t)
+	c := &adminClient{t: t, base: p.base, hc: check.Client(http.DefaultClient)}
+	grant := func(id, secret string, vals url.Values) (int, map[string]any) {
+		return post(t, p.base, "/oauth/token", vals, id, secret)
+	}
+	active := func(tok string) bool {
+		_, b := post(t, p.base, "/oauth/introspect", url.Values{"token": {tok}}, "app", "app-secret")
+		return b["active"] == true
+	}
+
+	// Without a token, with a bad one, without the admin scope.
+	if st, m, h := c.do("", "GET", "/admin/v1/users", ""); st != 401 || m["error"] != "unauthorized" || !strings.HasPrefix(h.Get("WWW-Authenticate"), "Bearer") {
+		t.Fatalf("no token: %d %v %v", st, m, h)
+	}
+	if st, m, _ := c.do("garbage", "GET", "/admin/v1/users", ""); st != 401 || m["error"] != "invalid_token" {
+		t.Fatalf("bad token: %d %v", st, m)
+	}
+	st, userTok := grant("app", "app-secret", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-pw"}})
+	if st != 200 || userTok["scope"] != "read" {
+		t.Fatalf("a password login must not carry the admin scope: %d %v", st, userTok)
+	}
+	if st, m, _ := c.do(userTok["access_token"].(string), "GET", "/admin/v1/users", ""); st != 403 || m["error"] != "insufficient_scope" {
+		t.Fatalf("user token: %d %v", st, m)
+	}
+	st, adm := grant("ops", "ops-secret", url.Values{"grant_type": {"client_credentials"}})
+	if st != 200 || adm["scope"] != "tokengate:admin" {
+		t.Fatalf("admin token: %d %v", st, adm)
+	}
+	c.tok = adm["access_token"].(string)
+
+	// Create a user over HTTP; log in with the password grant.
+	c.must(201, "", "POST", "/admin/v1/users", `{"username":"bob","password":"bob-secret-pw","scopes":["read"]}`)
+	login := func(pw string) map[string]any {
+		st, b := grant("app", "app-secret", url.Values{"grant_type": {"password"}, "username": {"bob"}, "password": {pw}})
+		if st != 200 {
+			t.Fatalf("bob login: %d %v", st, b)
+		}
+		return b
+	}
+	refresh := func(rt string) int {
+		st, _ := grant("app", "app-secret", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+		return st
+	}
+	bob := login("bob-secret-pw")
+
+	// Disable: refresh and introspection fail at once.
+	c.must(200, "", "PATCH", "/admin/v1/users/bob", `{"disabled":true}`)
+	if refresh(bob["refresh_token"].(string)) != 400 || active(bob["access_token"].(string)) {
+		t.Fatal("a disabled user's tokens still work")
+	}
+	c.must(200, "", "PATCH", "/admin/v1/users/bob", `{"disabled":false}`)
+
+	// Reset the password: the old sessions end, the new password works.
+	bob = login("bob-secret-pw")
+	c.must(200, "", "PUT", "/admin/v1/users/bob/password", `{"password":"bob-new-pw"}`)
+	if refresh(bob["refresh_token"].(string)) != 400 || active(bob["access_token"].(string)) {
+		t.Fatal("sessions survive a password reset")
+	}
+	if st, _ := grant("app", "app-secret", url.Values{"grant_type": {"password"}, "username": {"bob"}, "password": {"bob-secret-pw"}}); st != 400 {
+		t.Fatalf("old password still works: %d", st)
+	}
+	login("bob-new-pw")
+
+	// An API key: created (answered once), exchanged, listed without the key, revoked.
+	k := c.must(201, "", "POST", "/admin/v1/users/bob/api-keys", `{"name":"ci","scopes":["read"]}`)
+	key := k["key"].(string)
+	exchange := func() int {
+		st, _ := grant("app", "app-secret", url.Values{"grant_type": {"urn:tokengate:params:oauth:grant-type:api-key"}, "api_key": {key}})
+		return st
+	}
+	if exchange() != 200 {
+		t.Fatal("new API key does not work")
+	}
+	if l := c.must(200, "", "GET", "/admin/v1/users/bob/api-keys", ""); len(l["items"].([]any)) != 1 || strings.Contains(mustJSON(l), key) {
+		t.Fatalf("key list: %v", l)
+	}
+	c.must(204, "", "DELETE", "/admin/v1/api-keys/"+k["id"].(string), "")
+	if exchange() != 400 {
+		t.Fatal("revoked API key still works")
+	}
+
+	// A client's secret rotated: the old one fails, the new one works.
+	cl := c.must(201, "", "POST", "/admin/v1/clients", `{"client_id":"web","grants":["client_credentials"],"scopes":["read"]}`)
+	oldSecret := cl["client_secret"].(string)
+	if st, _ := grant("web", oldSecret, url.Values{"grant_type": {"client_credentials"}}); st != 200 {
+		t.Fatalf("new client: %d", st)
+	}
+	rot := c.must(200, "", "POST", "/admin/v1/clients/web/rotate-secret", "")
+	newSecret := rot["client_secret"].(string)
+	if st, _ := grant("web", oldSecret, url.Values{"grant_type": {"client_credentials"}}); st != 401 {
+		t.Fatalf("old secret after rotation: %d", st)
+	}
+	st, webTok := grant("web", newSecret, url.Values{"grant_type": {"client_credentials"}})
+	if st != 200 {
+		t.Fatalf("new secret: %d", st)
+	}
+
+	// Signing keys rotated: new tokens use the new key; old ones still verify.
+	oldKid := jwtKid(t, webTok["access_token"].(string))
+	nk := c.must(201, "", "POST", "/admin/v1/keys/rotate", "")
+	if nk["kid"] == oldKid {
+		t.Fatal("rotation kept the key")
+	}
+	_, webTok2 := grant("web", newSecret, url.Values{"grant_type": {"client_credentials"}})
+	if jwtKid(t, webTok2["access_token"].(string)) != nk["kid"] || !active(webTok["access_token"].(string)) {
+		t.Fatal("tokens do not follow the rotation")
+	}
+	if l := c.must(200, "", "GET", "/admin/v1/keys", ""); len(l["items"].([]any)) != 2 {
+		t.Fatalf("keys: %v", l)
+	}
+
+	// Every error status.
+	c.must(400, "malformed_request", "POST", "/admin/v1/users", `{"username":`)
+	c.must(400, "malformed_request", "POST", "/admin/v1/users", `{"username":"x","role":"root"}`)
+	c.must(404, "not_found", "GET", "/admin/v1/users/nobody", "")
+	c.must(404, "not_found", "DELETE", "/admin/v1/clients/nobody", "")
+	c.must(409, "conflict", "POST", "/admin/v1/users", `{"username":"bob"}`)
+	c.must(409, "conflict", "POST", "/admin/v1/clients", `{"client_id":"web","grants":["password"]}`)
+	c.must(413, "too_large", "POST", "/admin/v1/users", `{"username":"x","password":"`+strings.Repeat("p", 70<<10)+`"}`)
+	m := c.must(422, "invalid_fields", "POST", "/admin/v1/clients", `{"client_id":"a b","grants":["implicit"]}`)
+	if fs := m["fields"].([]any); len(fs) != 2 {
+		t.Fatalf("fields: %v", m)
+	}
+
+	// Delete what was made.
+	c.must(204, "", "DELETE", "/admin/v1/clients/web", "")
+	c.must(204, "", "DELETE", "/admin/v1/users/bob", "")
+
+	// A revoked admin token stops working at once.
+	if st, _ := post(t, p.base, "/oauth/revoke", url.Values{"token": {c.tok}}, "ops", "ops-secret"); st != 200 {
+		t.Fatalf("revoke: %d", st)
+	}
+	if st, m, _ := c.do(c.tok, "GET", "/admin/v1/users", ""); st != 401 || m["error"] != "invalid_token" {
+		t.Fatalf("revoked admin token: %d %v", st, m)
+	}
+
+	// Every change is in the audit log, with who and which record, and
+	// no secret.
+	p.stop(t)
+	logs := p.stderr.String()
+	for _, want := range []string{"user.create", "user.disable", "user.set_password", "api_key.create", "api_key.revoke",
+		"client.create", "client.rotate_secret", "keys.rotate", "client.delete", "user.delete"} {
+		if !strings.Contains(logs, "action="+want) {
+			t.Errorf("no audit line for %s", want)
+		}
+	}
+	if !strings.Contains(logs, "admin audit") || !strings.Contains(logs, "client_id=ops") {
+		t.Errorf("audit lines lack who: %s", logs)
+	}
+	for _, secret := range []string{"bob-secret-pw", "bob-new-pw", key, oldSecret, newSecret, c.tok} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("a secret reached the log")
+		}
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
