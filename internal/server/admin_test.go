@@ -375,3 +375,21 @@ func TestAdminAPIKeysAndClients(t *testing.T) {
 		t.Fatalf("Allow %q", r.header.Get("Allow"))
 	}
 }
+
+func TestAdminAPIIsRateLimited(t *testing.T) {
+	e := newAdminEnv(t, func(c *config.Config) {
+		c.RateLimit.PerSecond, c.RateLimit.Burst = 0.001, 3
+	})
+	for i := 0; i < 5; i++ {
+		r := e.call(t, "GET", "/admin/v1/keys", "")
+		if r.status == 429 {
+			want(t, r, 429, "rate_limited")
+			if r.header.Get("Retry-After") == "" {
+				t.Fatal("no Retry-After")
+			}
+			return
+		}
+		want(t, r, 200, "")
+	}
+	t.Fatal("the admin API is not rate limited")
+}
