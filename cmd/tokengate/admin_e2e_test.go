@@ -73,7 +73,8 @@ func TestAdminAPIEndToEnd(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(adminE2EConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startServer(t, "--config", cfgPath, "--db", "sqlite:"+filepath.Join(dir, "tg.db"))
+	db := "sqlite:" + filepath.Join(dir, "tg.db")
+	p := startServer(t, "--config", cfgPath, "--db", db)
 	check := openapitest.New(t)
 	c := &adminClient{t: t, base: p.base, hc: check.Client(http.DefaultClient)}
 	grant := func(id, secret string, vals url.Values) (int, map[string]any) {
@@ -170,6 +171,25 @@ func TestAdminAPIEndToEnd(t *testing.T) {
 	if st != 200 {
 		t.Fatalf("new secret: %d", st)
 	}
+
+	// The CLI shares the operations: get, and rotate-secret again.
+	if out, e, code := cli(t, "", "client", "get", "web", "--json", "--db", db); code != 0 || !strings.Contains(out, `"client_id": "web"`) || strings.Contains(out, newSecret) {
+		t.Fatalf("client get: %d %s %s", code, out, e)
+	}
+	out, e, code := cli(t, "", "client", "rotate-secret", "web", "--db", db)
+	cliSecret := ""
+	for _, line := range strings.Split(out, "\n") {
+		if s, ok := strings.CutPrefix(line, "client_secret: "); ok {
+			cliSecret = s
+		}
+	}
+	if code != 0 || len(cliSecret) < 43 {
+		t.Fatalf("client rotate-secret: %d %s %s", code, out, e)
+	}
+	if st, _ := grant("web", newSecret, url.Values{"grant_type": {"client_credentials"}}); st != 401 {
+		t.Fatalf("secret before the CLI rotation: %d", st)
+	}
+	newSecret = cliSecret
 
 	// Signing keys rotated: new tokens use the new key; old ones still verify.
 	oldKid := jwtKid(t, webTok["access_token"].(string))
