@@ -55,9 +55,14 @@ func (m *Main) user(ctx context.Context, args []string) error {
 	scopes := fs.String("scopes", "", `space-separated scopes the user may be granted (add)`)
 	asJSON := fs.Bool("json", false, "JSON output (list)")
 	keepSessions := fs.Bool("keep-sessions", false, "keep the user's sessions and tokens valid (passwd); by default a password change ends them")
+	var rf remoteFlags
+	rf.register(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
+	}
+	if m.remoteOn(&rf) {
+		return m.remoteUser(ctx, rf, verb, pos, *scopes, *keepSessions, *asJSON)
 	}
 	switch verb {
 	case "list":
@@ -177,9 +182,23 @@ func (m *Main) client(ctx context.Context, args []string) error {
 	public := fs.Bool("public", false, "public client without a secret (add)")
 	secretStdin := fs.Bool("secret-stdin", false, "import an existing secret from stdin instead of generating one (add)")
 	asJSON := fs.Bool("json", false, "JSON output (list, get)")
+	var rf remoteFlags
+	rf.register(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
+	}
+	if m.remoteOn(&rf) {
+		switch verb {
+		case "add", "list", "get", "delete", "rotate-secret":
+		default:
+			return m.badVerb("client", verb, verbs)
+		}
+		if verb == "add" && len(splitComma(*grants)) == 0 {
+			fmt.Fprintln(m.Stderr, "tokengate client add: --grants is required, e.g. --grants password,refresh_token")
+			return errUsage
+		}
+		return m.remoteClient(ctx, rf, verb, pos, splitComma(*grants), *scopes, *public, *secretStdin, *asJSON)
 	}
 	switch verb {
 	case "list":
@@ -305,9 +324,18 @@ func (m *Main) apikey(ctx context.Context, args []string) error {
 	expires := fs.String("expires", "", "lifetime, e.g. 90d or 720h (create; default never)")
 	name := fs.String("name", "", "label (create)")
 	asJSON := fs.Bool("json", false, "JSON output (list)")
+	var rf remoteFlags
+	rf.register(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
+	}
+	remote := m.remoteOn(&rf)
+	if remote && verb != "create" {
+		if verb != "list" && verb != "revoke" {
+			return m.badVerb("apikey", verb, verbs)
+		}
+		return m.remoteAPIKey(ctx, rf, verb, pos, *user, *clientID, *scope, *name, 0, *asJSON)
 	}
 	switch verb {
 	case "create":
@@ -321,6 +349,9 @@ func (m *Main) apikey(ctx context.Context, args []string) error {
 				fmt.Fprintf(m.Stderr, "tokengate apikey create: bad --expires %q (use e.g. 90d)\n", *expires)
 				return errUsage
 			}
+		}
+		if remote {
+			return m.remoteAPIKey(ctx, rf, verb, pos, *user, *clientID, *scope, *name, exp, *asJSON)
 		}
 		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
 			key, rec, err := (&admin.APIKeys{Store: st}).Create(ctx, admin.NewKey{Name: *name, Username: *user, ClientID: *clientID, Scopes: strings.Fields(*scope), ExpiresIn: exp})
@@ -403,11 +434,16 @@ func (m *Main) keysCmd(ctx context.Context, args []string) error {
 	var c common
 	c.register(fs)
 	asJSON := fs.Bool("json", false, "JSON output (list)")
+	var rf remoteFlags
+	rf.register(fs)
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
 	if verb != "list" && verb != "rotate" {
 		return m.badVerb("keys", verb, verbs)
+	}
+	if m.remoteOn(&rf) {
+		return m.remoteKeys(ctx, rf, verb, *asJSON)
 	}
 	return m.withStore(ctx, c, func(cfg config.Config, st store.Store) error {
 		km, err := server.NewKeyManager(&cfg, st, nil)
@@ -461,12 +497,17 @@ func (m *Main) tokenCmd(ctx context.Context, args []string) error {
 	var c common
 	c.register(fs)
 	user := fs.String("user", "", "revoke every refresh token of this user")
+	var rf remoteFlags
+	rf.register(fs)
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
 	if *user == "" {
 		fmt.Fprintln(m.Stderr, "usage: tokengate token revoke --user NAME")
 		return errUsage
+	}
+	if m.remoteOn(&rf) {
+		return m.remoteRevokeUser(ctx, rf, *user)
 	}
 	return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
 		n, err := (&admin.Users{Store: st}).EndSessions(ctx, *user)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -253,4 +254,111 @@ func TestAdminAPIEndToEnd(t *testing.T) {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// cliEnv runs the CLI with extra environment variables.
+func cliEnv(t *testing.T, env []string, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// TestCLIRemoteMode administers a running server with --server: no
+// database access, the admin client's secret from the environment.
+func TestCLIRemoteMode(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "tokengate.yaml")
+	if err := os.WriteFile(cfgPath, []byte(adminE2EConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startServer(t, "--config", cfgPath, "--db", "sqlite:"+filepath.Join(dir, "tg.db"))
+	env := []string{"TOKENGATE_ADMIN_CLIENT_SECRET=ops-secret", "TOKENGATE_DB=", "TOKENGATE_CONFIG="}
+	run := func(stdin string, args ...string) string {
+		t.Helper()
+		out, e, code := cliEnv(t, env, stdin, append(args, "--server", p.base, "--admin-client", "ops")...)
+		if code != 0 {
+			t.Fatalf("%v: %d %s %s", args, code, out, e)
+		}
+		return out
+	}
+	secretOf := func(out string) string {
+		for _, line := range strings.Split(out, "\n") {
+			if s, ok := strings.CutPrefix(line, "client_secret: "); ok {
+				return s
+			}
+		}
+		t.Fatalf("no secret in %q", out)
+		return ""
+	}
+
+	run("carol-pw\n", "user", "add", "carol", "--scopes", "read")
+	if out := run("", "user", "list", "--json"); !strings.Contains(out, `"username": "carol"`) {
+		t.Fatalf("user list: %s", out)
+	}
+	st, tok := post(t, p.base, "/oauth/token", url.Values{"grant_type": {"password"}, "username": {"carol"}, "password": {"carol-pw"}}, "app", "app-secret")
+	if st != 200 {
+		t.Fatalf("carol login: %d", st)
+	}
+	run("", "token", "revoke", "--user", "carol")
+	if _, b := post(t, p.base, "/oauth/introspect", url.Values{"token": {tok["refresh_token"].(string)}}, "app", "app-secret"); b["active"] != false {
+		t.Fatal("token revoke --user over --server left the session")
+	}
+	run("carol-new\n", "user", "passwd", "carol")
+	run("", "user", "disable", "carol")
+	if st, _ := post(t, p.base, "/oauth/token", url.Values{"grant_type": {"password"}, "username": {"carol"}, "password": {"carol-new"}}, "app", "app-secret"); st != 400 {
+		t.Fatalf("disabled carol logs in: %d", st)
+	}
+	run("", "user", "enable", "carol")
+
+	sec := secretOf(run("", "client", "add", "web", "--grants", "client_credentials"))
+	sec2 := secretOf(run("", "client", "rotate-secret", "web"))
+	if st, _ := post(t, p.base, "/oauth/token", url.Values{"grant_type": {"client_credentials"}}, "web", sec); st != 401 {
+		t.Fatalf("old secret: %d", st)
+	}
+	if st, _ := post(t, p.base, "/oauth/token", url.Values{"grant_type": {"client_credentials"}}, "web", sec2); st != 200 {
+		t.Fatalf("new secret: %d", st)
+	}
+	if out := run("", "client", "get", "web"); !strings.Contains(out, `"client_id": "web"`) {
+		t.Fatalf("client get: %s", out)
+	}
+	if out := run("", "client", "list"); !strings.Contains(out, "web") {
+		t.Fatalf("client list: %s", out)
+	}
+	out := run("", "apikey", "create", "--user", "carol", "--scope", "read", "--expires", "1d")
+	var id string
+	if s, ok := strings.CutPrefix(strings.Split(out, "\n")[0], "api key "); ok {
+		id = strings.Fields(s)[0]
+	}
+	if out := run("", "apikey", "list", "--user", "carol"); id == "" || !strings.Contains(out, id) {
+		t.Fatalf("apikey list: %q %s", id, out)
+	}
+	run("", "apikey", "revoke", id)
+	run("", "keys", "rotate")
+	if out := run("", "keys", "list", "--json"); strings.Count(out, `"kid"`) != 2 {
+		t.Fatalf("keys list: %s", out)
+	}
+	run("", "client", "delete", "web")
+	run("", "user", "delete", "carol")
+
+	// Without the secret: a clear error, non-zero exit.
+	_, e, code := cliEnv(t, []string{"TOKENGATE_ADMIN_CLIENT_SECRET="}, "", "user", "list", "--server", p.base, "--admin-client", "ops")
+	if code == 0 || !strings.Contains(e, "TOKENGATE_ADMIN_CLIENT_SECRET") {
+		t.Fatalf("missing secret: %d %s", code, e)
+	}
+	// An API error is reported with its message.
+	_, e, code = cliEnv(t, env, "", "user", "delete", "nobody", "--server", p.base, "--admin-client", "ops")
+	if code == 0 || !strings.Contains(e, "not found") {
+		t.Fatalf("unknown user: %d %s", code, e)
+	}
 }
