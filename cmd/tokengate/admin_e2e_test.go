@@ -241,8 +241,8 @@ func TestAdminAPIEndToEnd(t *testing.T) {
 			t.Errorf("no audit line for %s", want)
 		}
 	}
-	if !strings.Contains(logs, "admin audit") || !strings.Contains(logs, "client_id=ops") {
-		t.Errorf("audit lines lack who: %s", logs)
+	if !strings.Contains(logs, "admin audit") || !strings.Contains(logs, "client_id=ops") || strings.Contains(logs, `request_id=""`) {
+		t.Errorf("audit lines lack who or the request id: %s", logs)
 	}
 	for _, secret := range []string{"bob-secret-pw", "bob-new-pw", key, oldSecret, newSecret, c.tok} {
 		if strings.Contains(logs, secret) {

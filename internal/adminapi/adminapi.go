@@ -217,10 +217,11 @@ func hasScope(scopes, want string) bool {
 
 // audit writes one audit line for a change: who (client_id), what
 // (action) and which record; never a secret.
-func (a *API) audit(r *http.Request, c *call, action, record string) {
+// The request id is the one the server's access log carries.
+func (a *API) audit(w http.ResponseWriter, r *http.Request, c *call, action, record string) {
 	a.o.Logger.LogAttrs(r.Context(), slog.LevelInfo, "admin audit",
 		slog.String("client_id", c.clientID), slog.String("action", action), slog.String("record", record),
-		slog.String("request_id", r.Header.Get("X-Request-Id")))
+		slog.String("request_id", w.Header().Get("X-Request-Id")))
 }
 
 // writeJSON answers v with status.

@@ -240,7 +240,7 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request, c *call) error 
 	if err != nil {
 		return named("user", err)
 	}
-	a.audit(r, c, "user.create", u.Username)
+	a.audit(w, r, c, "user.create", u.Username)
 	w.Header().Set("Location", Prefix+"/users/"+url.PathEscape(u.Username))
 	writeJSON(w, http.StatusCreated, userOut(u))
 	return nil
@@ -289,16 +289,16 @@ func (a *API) patchUser(w http.ResponseWriter, r *http.Request, c *call) error {
 		if err := a.o.Users.SetScopes(r.Context(), name, *in.Scopes); err != nil {
 			return named("user", err)
 		}
-		a.audit(r, c, "user.set_scopes", name)
+		a.audit(w, r, c, "user.set_scopes", name)
 	}
 	if in.Disabled != nil {
 		if _, err := a.o.Users.SetDisabled(r.Context(), name, *in.Disabled); err != nil {
 			return named("user", err)
 		}
 		if *in.Disabled {
-			a.audit(r, c, "user.disable", name)
+			a.audit(w, r, c, "user.disable", name)
 		} else {
-			a.audit(r, c, "user.enable", name)
+			a.audit(w, r, c, "user.enable", name)
 		}
 	}
 	u, err := a.o.Users.Get(r.Context(), name)
@@ -313,7 +313,7 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request, c *call) error 
 	if err := a.o.Users.Delete(r.Context(), c.params[0]); err != nil {
 		return named("user", err)
 	}
-	a.audit(r, c, "user.delete", c.params[0])
+	a.audit(w, r, c, "user.delete", c.params[0])
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -330,7 +330,7 @@ func (a *API) setPassword(w http.ResponseWriter, r *http.Request, c *call) error
 	if err != nil {
 		return named("user", err)
 	}
-	a.audit(r, c, "user.set_password", c.params[0])
+	a.audit(w, r, c, "user.set_password", c.params[0])
 	writeJSON(w, http.StatusOK, sessionsJSON{n})
 	return nil
 }
@@ -340,7 +340,7 @@ func (a *API) revokeSessions(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return named("user", err)
 	}
-	a.audit(r, c, "user.revoke_sessions", c.params[0])
+	a.audit(w, r, c, "user.revoke_sessions", c.params[0])
 	writeJSON(w, http.StatusOK, sessionsJSON{n})
 	return nil
 }
@@ -379,7 +379,7 @@ func (a *API) createAPIKey(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return named("user", err)
 	}
-	a.audit(r, c, "api_key.create", rec.ID+" user:"+rec.Username)
+	a.audit(w, r, c, "api_key.create", rec.ID+" user:"+rec.Username)
 	out := struct {
 		apiKeyJSON
 		Key string `json:"key"`
@@ -410,7 +410,7 @@ func (a *API) revokeAPIKey(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err := a.o.APIKeys.Revoke(r.Context(), c.params[0]); err != nil {
 		return named("API key", err)
 	}
-	a.audit(r, c, "api_key.revoke", c.params[0])
+	a.audit(w, r, c, "api_key.revoke", c.params[0])
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -472,7 +472,7 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return named("client", err)
 	}
-	a.audit(r, c, "client.create", cl.ID)
+	a.audit(w, r, c, "client.create", cl.ID)
 	w.Header().Set("Location", Prefix+"/clients/"+url.PathEscape(cl.ID))
 	out := struct {
 		clientJSON
@@ -526,7 +526,7 @@ func (a *API) patchClient(w http.ResponseWriter, r *http.Request, c *call) error
 	if err != nil {
 		return named("client", err)
 	}
-	a.audit(r, c, "client.update", cl.ID)
+	a.audit(w, r, c, "client.update", cl.ID)
 	writeJSON(w, http.StatusOK, clientOut(cl))
 	return nil
 }
@@ -535,7 +535,7 @@ func (a *API) deleteClient(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err := a.o.Clients.Delete(r.Context(), c.params[0]); err != nil {
 		return named("client", err)
 	}
-	a.audit(r, c, "client.delete", c.params[0])
+	a.audit(w, r, c, "client.delete", c.params[0])
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -545,7 +545,7 @@ func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return named("client", err)
 	}
-	a.audit(r, c, "client.rotate_secret", c.params[0])
+	a.audit(w, r, c, "client.rotate_secret", c.params[0])
 	writeJSON(w, http.StatusOK, struct {
 		ClientID     string `json:"client_id"`
 		ClientSecret string `json:"client_secret"`
@@ -591,7 +591,7 @@ func (a *API) rotateKeys(w http.ResponseWriter, r *http.Request, c *call) error 
 		}
 		return err
 	}
-	a.audit(r, c, "keys.rotate", k.ID)
+	a.audit(w, r, c, "keys.rotate", k.ID)
 	writeJSON(w, http.StatusCreated, keyJSON{KID: k.ID, Algorithm: k.Algorithm, Active: true, Encrypted: k.Encrypted, CreatedAt: k.CreatedAt.UTC()})
 	return nil
 }
