@@ -13,7 +13,6 @@ import (
 
 	"tokengate/internal/admin"
 	"tokengate/internal/config"
-	"tokengate/internal/secret"
 	"tokengate/internal/server"
 	"tokengate/internal/store"
 )
@@ -66,9 +65,14 @@ func (m *Main) user(ctx context.Context, args []string) error {
 	format := fs.String("format", "", "jsonl or csv (import); default: detected from the content")
 	allowWeak := fs.Bool("allow-weak-hashes", false, "import unsalted MD5/SHA-1 hashes too (import); they are upgraded to argon2id at the first login")
 	batch := fs.Int("batch", 500, "users created per transaction (import)")
+	var rf remoteFlags
+	rf.register(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
+	}
+	if m.remoteOn(&rf) {
+		return m.remoteUser(ctx, rf, verb, pos, *scopes, *keepSessions, *asJSON)
 	}
 	switch verb {
 	case "import":
@@ -81,7 +85,7 @@ func (m *Main) user(ctx context.Context, args []string) error {
 		})
 	case "list":
 		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
-			users, err := st.ListUsers(ctx)
+			users, err := (&admin.Users{Store: st}).List(ctx)
 			if err != nil {
 				return err
 			}
@@ -219,7 +223,7 @@ func nonNil(s []string) []string {
 }
 
 func (m *Main) client(ctx context.Context, args []string) error {
-	const verbs = "add|list|delete"
+	const verbs = "add|list|get|delete|rotate-secret"
 	verb, args, err := m.sub("client", args, verbs)
 	if err != nil {
 		return err
@@ -233,15 +237,29 @@ func (m *Main) client(ctx context.Context, args []string) error {
 	secretStdin := fs.Bool("secret-stdin", false, "import an existing secret from stdin instead of generating one (add)")
 	noIntrospect := fs.Bool("no-introspect", false, "withhold token introspection from this confidential client (add)")
 	resources := fs.String("resources", "", "space-separated audiences (RFC 8707 resource) the client may ask tokens for (add; default the configured audience)")
-	asJSON := fs.Bool("json", false, "JSON output (list)")
+	asJSON := fs.Bool("json", false, "JSON output (list, get)")
+	var rf remoteFlags
+	rf.register(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
+	if m.remoteOn(&rf) {
+		switch verb {
+		case "add", "list", "get", "delete", "rotate-secret":
+		default:
+			return m.badVerb("client", verb, verbs)
+		}
+		if verb == "add" && len(splitComma(*grants)) == 0 {
+			fmt.Fprintln(m.Stderr, "tokengate client add: --grants is required, e.g. --grants password,refresh_token")
+			return errUsage
+		}
+		return m.remoteClient(ctx, rf, verb, pos, splitComma(*grants), *scopes, *public, *secretStdin, *asJSON)
+	}
 	switch verb {
 	case "list":
 		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
-			cls, err := st.ListClients(ctx)
+			cls, err := (&admin.Clients{Store: st}).List(ctx)
 			if err != nil {
 				return err
 			}
@@ -266,7 +284,7 @@ func (m *Main) client(ctx context.Context, args []string) error {
 			}
 			return tw.Flush()
 		})
-	case "add", "delete":
+	case "add", "get", "delete", "rotate-secret":
 	default:
 		return m.badVerb("client", verb, verbs)
 	}
@@ -274,12 +292,37 @@ func (m *Main) client(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if verb == "delete" {
+	switch verb {
+	case "get":
 		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
-			if err := st.DeleteClient(ctx, id); err != nil {
-				return fmt.Errorf("client %q: %w", id, err)
+			cl, err := (&admin.Clients{Store: st}).Get(ctx, id)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				return m.printJSON(map[string]any{"client_id": cl.ID, "public": cl.Public, "grants": nonNil(cl.Grants), "scopes": nonNil(cl.Scopes),
+					"access_token_ttl": int64(cl.AccessTokenTTL / time.Second), "refresh_token_ttl": int64(cl.RefreshTokenTTL / time.Second),
+					"refresh_reuse_interval": int64(cl.RefreshReuseInterval / time.Second), "created_at": cl.CreatedAt.UTC()})
+			}
+			fmt.Fprintf(m.Stdout, "client_id: %s\npublic: %v\ngrants: %s\nscopes: %s\naccess_token_ttl: %s\nrefresh_token_ttl: %s\nrefresh_reuse_interval: %s\ncreated: %s\n",
+				cl.ID, cl.Public, strings.Join(cl.Grants, ","), strings.Join(cl.Scopes, " "), cl.AccessTokenTTL, cl.RefreshTokenTTL, cl.RefreshReuseInterval, fmtTime(cl.CreatedAt))
+			return nil
+		})
+	case "delete":
+		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
+			if err := (&admin.Clients{Store: st}).Delete(ctx, id); err != nil {
+				return err
 			}
 			fmt.Fprintf(m.Stdout, "client %s deleted; its sessions are revoked\n", id)
+			return nil
+		})
+	case "rotate-secret":
+		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
+			sec, err := (&admin.Clients{Store: st}).RotateSecret(ctx, id)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(m.Stdout, "client_secret of %s rotated; the old one no longer works\nclient_secret: %s\n(shown once; only its hash is stored)\n", id, sec)
 			return nil
 		})
 	}
@@ -287,9 +330,6 @@ func (m *Main) client(ctx context.Context, args []string) error {
 	if len(gl) == 0 {
 		fmt.Fprintln(m.Stderr, "tokengate client add: --grants is required, e.g. --grants password,refresh_token")
 		return errUsage
-	}
-	if err := admin.CheckGrants(gl); err != nil {
-		return err
 	}
 	if *public && *secretStdin {
 		fmt.Fprintln(m.Stderr, "tokengate client add: a --public client has no secret to import")
@@ -302,29 +342,20 @@ func (m *Main) client(ctx context.Context, args []string) error {
 		}
 	}
 	return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
-		var sec string
-		var err error
-		switch {
-		case *public:
-		case *secretStdin:
-			if sec, err = m.readSecret("client secret: ", false); err != nil {
-				return err
-			}
-		default:
-			if sec, err = admin.NewClientSecret(nil); err != nil {
+		var imported string
+		if *secretStdin {
+			var err error
+			if imported, err = m.readSecret("client secret: ", false); err != nil {
 				return err
 			}
 		}
-		cl := store.Client{ID: id, Public: *public, Grants: gl, Scopes: strings.Fields(*scopes), CreatedAt: time.Now(),
-			NoIntrospect: *noIntrospect, Resources: strings.Fields(*resources)}
-		if sec != "" {
-			cl.SecretHash = secret.Hash(sec)
-		}
-		if err := st.CreateClient(ctx, cl); err != nil {
-			return fmt.Errorf("client %q: %w", id, err)
+		_, sec, err := (&admin.Clients{Store: st}).Add(ctx, admin.NewClient{ID: id, Public: *public, Secret: imported, Grants: gl, Scopes: strings.Fields(*scopes),
+			NoIntrospect: *noIntrospect, Resources: strings.Fields(*resources)})
+		if err != nil {
+			return err
 		}
 		fmt.Fprintf(m.Stdout, "client %s added\n", id)
-		if sec != "" && !*secretStdin {
+		if sec != "" {
 			fmt.Fprintf(m.Stdout, "client_secret: %s\n(shown once; only its hash is stored)\n", sec)
 		}
 		return nil
@@ -356,9 +387,18 @@ func (m *Main) apikey(ctx context.Context, args []string) error {
 	expires := fs.String("expires", "", "lifetime, e.g. 90d or 720h (create; default never)")
 	name := fs.String("name", "", "label (create)")
 	asJSON := fs.Bool("json", false, "JSON output (list)")
+	var rf remoteFlags
+	rf.register(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
+	}
+	remote := m.remoteOn(&rf)
+	if remote && verb != "create" {
+		if verb != "list" && verb != "revoke" {
+			return m.badVerb("apikey", verb, verbs)
+		}
+		return m.remoteAPIKey(ctx, rf, verb, pos, *user, *clientID, *scope, *name, 0, *asJSON)
 	}
 	switch verb {
 	case "create":
@@ -373,13 +413,11 @@ func (m *Main) apikey(ctx context.Context, args []string) error {
 				return errUsage
 			}
 		}
+		if remote {
+			return m.remoteAPIKey(ctx, rf, verb, pos, *user, *clientID, *scope, *name, exp, *asJSON)
+		}
 		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
-			now := time.Now()
-			rec := store.APIKey{Name: *name, Username: *user, ClientID: *clientID, Scopes: strings.Fields(*scope), CreatedAt: now}
-			if exp > 0 {
-				rec.ExpiresAt = now.Add(exp)
-			}
-			key, rec, err := admin.NewAPIKey(ctx, st, nil, rec)
+			key, rec, err := (&admin.APIKeys{Store: st}).Create(ctx, admin.NewKey{Name: *name, Username: *user, ClientID: *clientID, Scopes: strings.Fields(*scope), ExpiresIn: exp})
 			if err != nil {
 				return err
 			}
@@ -388,7 +426,7 @@ func (m *Main) apikey(ctx context.Context, args []string) error {
 		})
 	case "list":
 		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
-			keys, err := st.ListAPIKeys(ctx)
+			keys, err := (&admin.APIKeys{Store: st}).List(ctx, "")
 			if err != nil {
 				return err
 			}
@@ -432,8 +470,8 @@ func (m *Main) apikey(ctx context.Context, args []string) error {
 			return err
 		}
 		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
-			if err := st.RevokeAPIKey(ctx, id, time.Now()); err != nil {
-				return fmt.Errorf("api key %q: %w", id, err)
+			if err := (&admin.APIKeys{Store: st}).Revoke(ctx, id); err != nil {
+				return err
 			}
 			fmt.Fprintf(m.Stdout, "api key %s revoked\n", id)
 			return nil
@@ -459,6 +497,8 @@ func (m *Main) keysCmd(ctx context.Context, args []string) error {
 	var c common
 	c.register(fs)
 	asJSON := fs.Bool("json", false, "JSON output (list)")
+	var rf remoteFlags
+	rf.register(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -469,6 +509,12 @@ func (m *Main) keysCmd(ctx context.Context, args []string) error {
 	if (verb == "revoke") != (len(pos) == 1) {
 		fmt.Fprintln(m.Stderr, "usage: tokengate keys list|rotate|revoke KID")
 		return errUsage
+	}
+	if m.remoteOn(&rf) {
+		if verb == "revoke" {
+			return errors.New("keys revoke runs against the database (--db), not remotely: the admin API has no key revocation")
+		}
+		return m.remoteKeys(ctx, rf, verb, *asJSON)
 	}
 	return m.withStore(ctx, c, func(cfg config.Config, st store.Store) error {
 		km, err := server.NewKeyManager(&cfg, st, nil)
@@ -492,15 +538,19 @@ func (m *Main) keysCmd(ctx context.Context, args []string) error {
 			fmt.Fprintf(m.Stdout, "signing key %s revoked: gone from the JWKS, its tokens inactive\n", pos[0])
 			return nil
 		}
+		keys := &admin.Keys{Manager: km}
 		if verb == "rotate" {
-			k, err := km.Rotate(ctx)
+			k, err := keys.Rotate(ctx)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(m.Stdout, "new active signing key %s (%s); previous key stays published until its tokens expire\n", k.ID, k.Algorithm)
 			return nil
 		}
-		infos := km.Keys()
+		infos, err := keys.List(ctx)
+		if err != nil {
+			return err
+		}
 		if *asJSON {
 			return m.printJSON(infos)
 		}
@@ -532,12 +582,17 @@ func (m *Main) tokenCmd(ctx context.Context, args []string) error {
 	var c common
 	c.register(fs)
 	user := fs.String("user", "", "revoke every refresh token of this user")
+	var rf remoteFlags
+	rf.register(fs)
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
 	if *user == "" {
 		fmt.Fprintln(m.Stderr, "usage: tokengate token revoke --user NAME")
 		return errUsage
+	}
+	if m.remoteOn(&rf) {
+		return m.remoteRevokeUser(ctx, rf, *user)
 	}
 	return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
 		n, err := (&admin.Users{Store: st}).EndSessions(ctx, *user)

@@ -76,7 +76,8 @@ func CheckKeyScopes(ctx context.Context, st store.Store, k store.APIKey) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%s does not have the scopes %q: an API key cannot grant more than its owner has", owner, strings.Join(missing, " "))
+		// A field error: the CLI prints it, the admin API answers 422.
+		return &InvalidError{Fields: []FieldError{{Field: "scopes", Message: fmt.Sprintf("%s does not have the scopes %q: an API key cannot grant more than its owner has", owner, strings.Join(missing, " "))}}}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"tokengate/internal/store"
@@ -29,19 +30,86 @@ func (a *Users) now() time.Time {
 	return time.Now()
 }
 
+// NewUser describes a user to create. An empty Password makes a user
+// without password login (API keys or external identities only).
+type NewUser struct {
+	Username string
+	Password string
+	Scopes   []string
+	Disabled bool
+}
+
 // Add creates a user with a password and the scopes it may be granted.
 func (a *Users) Add(ctx context.Context, name, password string, scopes []string) error {
-	if _, err := a.Store.GetUser(ctx, name); err == nil {
-		return fmt.Errorf("user %q: %w", name, store.ErrConflict)
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("user %q: %w", name, err)
+	_, err := a.Create(ctx, NewUser{Username: name, Password: password, Scopes: scopes})
+	return err
+}
+
+// Create creates a user; the password, when given, is hashed by Hash
+// (the server's bounded hashing queue) after the name is known free.
+func (a *Users) Create(ctx context.Context, n NewUser) (store.User, error) {
+	var f fields
+	checkUsername(&f, "username", n.Username)
+	if n.Password != "" {
+		checkPassword(&f, "password", n.Password)
 	}
-	hash, err := a.Hash(ctx, password)
-	if err != nil {
-		return fmt.Errorf("hashing password: %w", err)
+	checkScopes(&f, "scopes", n.Scopes)
+	if err := f.err(); err != nil {
+		return store.User{}, err
+	}
+	if _, err := a.Store.GetUser(ctx, n.Username); err == nil {
+		return store.User{}, fmt.Errorf("user %q: %w", n.Username, store.ErrConflict)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return store.User{}, fmt.Errorf("user %q: %w", n.Username, err)
+	}
+	var hash string
+	if n.Password != "" {
+		var err error
+		if hash, err = a.Hash(ctx, n.Password); err != nil {
+			return store.User{}, fmt.Errorf("hashing password: %w", err)
+		}
 	}
 	now := a.now()
-	if err := a.Store.CreateUser(ctx, store.User{Username: name, PasswordHash: hash, Scopes: scopes, CreatedAt: now, UpdatedAt: now}); err != nil {
+	u := store.User{Username: n.Username, PasswordHash: hash, Scopes: n.Scopes, Disabled: n.Disabled, CreatedAt: now, UpdatedAt: now}
+	if err := a.Store.CreateUser(ctx, u); err != nil {
+		return store.User{}, fmt.Errorf("user %q: %w", n.Username, err)
+	}
+	return u, nil
+}
+
+// Get returns one user.
+func (a *Users) Get(ctx context.Context, name string) (store.User, error) {
+	u, err := a.Store.GetUser(ctx, name)
+	if err != nil {
+		return store.User{}, fmt.Errorf("user %q: %w", name, err)
+	}
+	return u, nil
+}
+
+// List returns every user, ordered by name.
+func (a *Users) List(ctx context.Context) ([]store.User, error) {
+	us, err := a.Store.ListUsers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing users: %w", err)
+	}
+	slices.SortFunc(us, func(x, y store.User) int { return cmpStr(x.Username, y.Username) })
+	return us, nil
+}
+
+// SetScopes replaces the scopes a user may be granted. Tokens already
+// issued keep their scopes until they expire or are refreshed.
+func (a *Users) SetScopes(ctx context.Context, name string, scopes []string) error {
+	var f fields
+	checkScopes(&f, "scopes", scopes)
+	if err := f.err(); err != nil {
+		return err
+	}
+	u, err := a.Store.GetUser(ctx, name)
+	if err != nil {
+		return fmt.Errorf("user %q: %w", name, err)
+	}
+	u.Scopes, u.UpdatedAt = scopes, a.now()
+	if err := a.Store.UpdateUser(ctx, u); err != nil {
 		return fmt.Errorf("user %q: %w", name, err)
 	}
 	return nil
@@ -51,6 +119,11 @@ func (a *Users) Add(ctx context.Context, name, password string, scopes []string)
 // every session of the user (see EndSessions). It returns how many refresh
 // families it revoked.
 func (a *Users) SetPassword(ctx context.Context, name, password string, keepSessions bool) (int, error) {
+	var f fields
+	checkPassword(&f, "password", password)
+	if err := f.err(); err != nil {
+		return 0, err
+	}
 	u, err := a.Store.GetUser(ctx, name)
 	if err != nil {
 		return 0, fmt.Errorf("user %q: %w", name, err)

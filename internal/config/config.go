@@ -45,6 +45,11 @@ type Config struct {
 	// PostgreSQL a second saves a round trip per token request; a deleted
 	// client or changed secret then takes up to that long to apply.
 	ClientCacheTTL Duration `yaml:"client_cache_ttl"`
+	// AdminScopeClients are the clients whose tokens for users (password,
+	// API key, external identity, token exchange) may carry the admin
+	// API's scopes (tokengate:admin...). Without it only client_credentials
+	// tokens carry them.
+	AdminScopeClients []string `yaml:"admin_scope_clients"`
 	// MasterKey encrypts private signing keys at rest. Prefer the
 	// TOKENGATE_MASTER_KEY environment variable to writing it here.
 	MasterKey string `yaml:"master_key"`

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"tokengate/internal/secret"
@@ -38,6 +39,9 @@ func (s *Service) grantPassword(ctx context.Context, c *store.Client, r *TokenRe
 		return nil, err
 	}
 	scopes, oerr := resolveScopes(r.Scope, r.ScopeGiven, c.Scopes, nilIfEmpty(u.Scopes))
+	if oerr == nil {
+		scopes, oerr = s.limitAdmin(c, scopes, r.ScopeGiven && strings.TrimSpace(r.Scope) != "")
+	}
 	if oerr != nil {
 		return nil, oerr
 	}
@@ -343,8 +347,12 @@ func (s *Service) grantAPIKey(ctx context.Context, c *store.Client, r *TokenRequ
 		return nil, err
 	}
 	// key ∩ owner (CheckAPIKey) ∩ client ∩ request: a key never widens
-	// what its owner or the exchanging client may have.
+	// what its owner or the exchanging client may have; admin scopes only
+	// for clients allowed them.
 	granted, oerr := resolveScopes(r.Scope, r.ScopeGiven, c.Scopes, scopes)
+	if oerr == nil {
+		granted, oerr = s.limitAdmin(c, granted, r.ScopeGiven && strings.TrimSpace(r.Scope) != "")
+	}
 	if oerr != nil {
 		return nil, oerr
 	}

@@ -1,6 +1,11 @@
 package oauth
 
-import "strings"
+import (
+	"slices"
+	"strings"
+
+	"tokengate/internal/store"
+)
 
 // maxScopeLen bounds the scope parameter so parsing stays cheap.
 const maxScopeLen = 2048
@@ -72,4 +77,27 @@ func validScopeToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// AdminScope is the scope of the admin API; "tokengate:admin:" followed by
+// more is a finer admin scope.
+const AdminScope = "tokengate:admin"
+
+// IsAdminScope reports whether s is an admin API scope.
+func IsAdminScope(s string) bool {
+	return s == AdminScope || strings.HasPrefix(s, AdminScope+":")
+}
+
+// limitAdmin keeps admin scopes out of tokens issued to a user (password,
+// API key, external identity, token exchange) unless the operator allows
+// it for client c (admin_scope_clients): an admin scope requested
+// explicitly is invalid_scope; one that would come by default is dropped.
+func (s *Service) limitAdmin(c *store.Client, scopes []string, given bool) ([]string, *Error) {
+	if !slices.ContainsFunc(scopes, IsAdminScope) || slices.Contains(s.adminClients, c.ID) {
+		return scopes, nil
+	}
+	if given {
+		return nil, errInvalidScope("admin scopes are granted only through client_credentials")
+	}
+	return slices.DeleteFunc(slices.Clone(scopes), IsAdminScope), nil
 }

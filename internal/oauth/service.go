@@ -99,6 +99,8 @@ type Service struct {
 	// storageLogged is when a full store was last logged (unix nanos),
 	// so that it is logged once per StorageLogInterval, not per request.
 	storageLogged atomic.Int64
+	// adminClients may carry admin scopes in users' tokens.
+	adminClients []string
 }
 
 // StorageLogInterval is how often a store whose storage is full is logged
@@ -132,6 +134,9 @@ type Options struct {
 	// ClientCacheTTL, when positive, caches client records that long per
 	// node; changes to a client then take up to that long to apply.
 	ClientCacheTTL time.Duration
+	// AdminScopeClients may obtain admin scopes (IsAdminScope) in tokens
+	// for users; other clients get them only through client_credentials.
+	AdminScopeClients []string
 }
 
 // NewService returns a ready Service.
@@ -163,6 +168,7 @@ func NewService(o Options) (*Service, error) {
 	s := &Service{
 		store: o.Store, signer: o.Signer, hasher: o.Hasher, settings: o.Settings,
 		log: o.Logger, hooks: o.Hooks, now: o.Now, rand: o.Rand, guard: o.Guard, external: o.Federation,
+		adminClients: slices.Clone(o.AdminScopeClients),
 	}
 	if o.ClientCacheTTL > 0 {
 		s.clients = newClientCache(o.ClientCacheTTL, 10000, o.Now)
@@ -558,6 +564,9 @@ func (s *Service) issue(ctx context.Context, c *store.Client, subject string, sc
 // authenticated, applying the same scope rules as the built-in grants.
 func (s *Service) IssueForSubject(ctx context.Context, c *store.Client, sub *Subject, r *TokenRequest, p *Profile) (*TokenResponse, error) {
 	scopes, err := resolveScopes(r.Scope, r.ScopeGiven, c.Scopes, sub.Scopes)
+	if err == nil {
+		scopes, err = s.limitAdmin(c, scopes, r.ScopeGiven && strings.TrimSpace(r.Scope) != "")
+	}
 	if err != nil {
 		return nil, err
 	}

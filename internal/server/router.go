@@ -14,6 +14,9 @@ import (
 type router struct {
 	routes   map[string]map[string]http.Handler
 	notFound http.Handler
+	// prefixed serves every path under prefix (the admin API) when set.
+	prefix   string
+	prefixed http.Handler
 }
 
 func newRouter() *router { return &router{routes: map[string]map[string]http.Handler{}} }
@@ -29,6 +32,10 @@ func (rt *router) handle(method, path string, h http.Handler) {
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m, ok := rt.routes[r.URL.Path]
+	if !ok && rt.prefixed != nil && strings.HasPrefix(r.URL.Path, rt.prefix) {
+		rt.prefixed.ServeHTTP(w, r)
+		return
+	}
 	if !ok {
 		rt.notFound.ServeHTTP(w, r)
 		return

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,7 +23,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"tokengate/docs"
 	"tokengate/internal/admin"
+	"tokengate/internal/adminapi"
 	"tokengate/internal/config"
 	"tokengate/internal/contract"
 	"tokengate/internal/federation"
@@ -201,7 +204,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.svc, err = oauth.NewService(oauth.Options{
 		Store: o.Store, Signer: s.keys, Hasher: s.hasher, Logger: o.Logger, Now: o.Now, Guard: guard,
-		ClientCacheTTL: cfg.ClientCacheTTL.D(), Federation: ext,
+		ClientCacheTTL: cfg.ClientCacheTTL.D(), Federation: ext, AdminScopeClients: cfg.AdminScopeClients,
 		Settings: oauth.Settings{Issuer: cfg.Issuer, Audience: cfg.Audience, Targets: cfg.ExchangeAudiences, AccessTokenTTL: cfg.AccessTokenTTL.D(), RefreshTokenTTL: cfg.RefreshTokenTTL.D()},
 		Hooks:    oauth.Hooks{GrantDone: s.metrics.grantDone},
 	})
@@ -263,6 +266,9 @@ func (s *Server) mount() error {
 		contract.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such endpoint"})
 	}))
 	rt.notFound = notFound
+	if err := s.mountAdmin(rt, lim); err != nil {
+		return err
+	}
 	ops := rt
 	if s.cfg.MetricsAddr != "" {
 		ops = newRouter()
@@ -283,6 +289,30 @@ func (s *Server) mount() error {
 	if ops != rt {
 		s.opsHandler = recoverer(s.log, limitBody(ops))
 	}
+	return nil
+}
+
+// mountAdmin mounts the admin API under adminapi.Prefix, behind the rate
+// limit; its password hashing goes through the server's bounded hasher.
+func (s *Server) mountAdmin(rt *router, lim *limiter) error {
+	doc, err := adminapi.OpenAPIJSON(docs.AdminOpenAPI())
+	if err != nil {
+		return err
+	}
+	o := adminapi.Options{
+		Users:      &admin.Users{Store: s.store, Hash: s.hasher.Hash, Now: s.now},
+		Clients:    &admin.Clients{Store: s.store, Now: s.now},
+		APIKeys:    &admin.APIKeys{Store: s.store, Now: s.now},
+		Keys:       &admin.Keys{Manager: s.keys},
+		Introspect: s.svc.Introspect,
+		Logger:     s.log,
+		OpenAPI:    doc,
+	}
+	if lim != nil {
+		o.Allow = func(r *http.Request) bool { return lim.allow(s.ips.clientIP(r)) }
+	}
+	rt.prefix = adminapi.Prefix + "/"
+	rt.prefixed = s.instrument(adminapi.Prefix, adminapi.New(o))
 	return nil
 }
 
@@ -533,10 +563,11 @@ func requestID(given string) string {
 
 // limitBody caps request bodies at MaxBodyBytes; reading past it fails
 // and the endpoints answer 413. A declared oversize length is refused
-// before reading.
+// before reading, except under the admin API, which authenticates first
+// and answers 413 in its own (problem details) form.
 func limitBody(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > MaxBodyBytes {
+		if r.ContentLength > MaxBodyBytes && !strings.HasPrefix(r.URL.Path, adminapi.Prefix+"/") {
 			contract.WriteJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "invalid_request", "error_description": "request body too large"})
 			return
 		}

@@ -182,6 +182,10 @@ type Clients interface {
 	CreateClient(ctx context.Context, c Client) error
 	GetClient(ctx context.Context, id string) (Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
+	// UpdateClient replaces the secret hash, public flag, grants, scopes,
+	// lifetimes and reuse interval of the client c.ID; ErrNotFound when
+	// absent. CreatedAt is kept.
+	UpdateClient(ctx context.Context, c Client) error
 	// DeleteClient removes the client and its API keys and revokes every
 	// family it owns.
 	DeleteClient(ctx context.Context, id string) error

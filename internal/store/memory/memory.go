@@ -224,6 +224,21 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	return nil
 }
 
+// UpdateClient implements store.Clients.
+func (s *Store) UpdateClient(ctx context.Context, c store.Client) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	old, ok := s.clients[c.ID]
+	if !ok {
+		return notFound("update client")
+	}
+	c.CreatedAt = old.CreatedAt
+	s.clients[c.ID] = cloneClient(c)
+	return nil
+}
+
 // GetClient implements store.Clients.
 func (s *Store) GetClient(ctx context.Context, id string) (store.Client, error) {
 	if err := s.lock(ctx); err != nil {

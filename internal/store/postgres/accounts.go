@@ -213,6 +213,21 @@ func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
 	return wrapErr("create client", err)
 }
 
+// UpdateClient implements store.Clients.
+func (db *DB) UpdateClient(ctx context.Context, c store.Client) error {
+	grants, err := codec.JoinList("grant type", c.Grants)
+	if err != nil {
+		return fmt.Errorf("postgres: update client: %w", err)
+	}
+	scopes, err := codec.JoinList("scope", c.Scopes)
+	if err != nil {
+		return fmt.Errorf("postgres: update client: %w", err)
+	}
+	err = db.execOne(ctx, `UPDATE clients SET secret_hash = $1, public = $2, grants = $3, scopes = $4, access_token_ttl = $5, refresh_token_ttl = $6, refresh_reuse_interval = $7 WHERE id = $8`,
+		codec.NullBytes(c.SecretHash), c.Public, grants, scopes, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), c.ID)
+	return wrapErr("update client", err)
+}
+
 // GetClient returns one client; ErrNotFound when absent.
 func (db *DB) GetClient(ctx context.Context, id string) (store.Client, error) {
 	var c store.Client

@@ -208,6 +208,24 @@ func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
 	return wrapErr("create client", err)
 }
 
+// UpdateClient implements store.Clients.
+func (db *DB) UpdateClient(ctx context.Context, c store.Client) error {
+	grants, err := codec.JoinList("grant type", c.Grants)
+	if err != nil {
+		return fmt.Errorf("sqlite: update client: %w", err)
+	}
+	scopes, err := codec.JoinList("scope", c.Scopes)
+	if err != nil {
+		return fmt.Errorf("sqlite: update client: %w", err)
+	}
+	res, err := db.w.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, public = ?, grants = ?, scopes = ?, access_token_ttl = ?, refresh_token_ttl = ?, refresh_reuse_interval = ? WHERE id = ?`,
+		codec.NullBytes(c.SecretHash), c.Public, grants, scopes, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), c.ID)
+	if err == nil {
+		err = mustAffect(res)
+	}
+	return wrapErr("update client", err)
+}
+
 // GetClient returns one client; ErrNotFound when absent.
 func (db *DB) GetClient(ctx context.Context, id string) (store.Client, error) {
 	c, err := scanClient(db.getClientR.QueryRowContext(ctx, id))

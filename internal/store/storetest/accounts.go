@@ -132,6 +132,22 @@ func testClients(t *testing.T, s store.Store) {
 	checkClient(t, list[0], cli)
 	checkClient(t, list[1], web)
 
+	// UpdateClient replaces everything but the id and creation time.
+	upd := store.Client{ID: "web", SecretHash: hash("new-secret"), Grants: []string{"client_credentials"}, Scopes: []string{"tokengate:admin"},
+		AccessTokenTTL: time.Minute, RefreshTokenTTL: time.Hour, RefreshReuseInterval: 0, CreatedAt: at(time.Hour)}
+	must(t, s.UpdateClient(ctx(t), upd))
+	got, err = s.GetClient(ctx(t), "web")
+	must(t, err)
+	upd.CreatedAt = web.CreatedAt
+	checkClient(t, got, upd)
+	pub := upd
+	pub.SecretHash, pub.Public = nil, true
+	must(t, s.UpdateClient(ctx(t), pub))
+	if got, err = s.GetClient(ctx(t), "web"); err != nil || len(got.SecretHash) != 0 || !got.Public {
+		t.Fatalf("client made public: %+v, %v", got, err)
+	}
+	wantErr(t, s.UpdateClient(ctx(t), store.Client{ID: "nope", Public: true}), store.ErrNotFound)
+
 	must(t, s.DeleteClient(ctx(t), "web"))
 	_, err = s.GetClient(ctx(t), "web")
 	wantErr(t, err, store.ErrNotFound)

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"tokengate/client/admin"
+)
+
+// remoteFlags select the remote mode of the administration commands:
+// --server URL calls the admin API through the SDK instead of opening
+// the database. The admin client's secret comes from the environment,
+// never from argv.
+type remoteFlags struct {
+	server   string
+	clientID string
+}
+
+func (r *remoteFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&r.server, "server", "", "administer a running server over its admin API instead of --db (env TOKENGATE_SERVER)")
+	fs.StringVar(&r.clientID, "admin-client", "", "the admin client's id, for --server (env TOKENGATE_ADMIN_CLIENT_ID; secret in TOKENGATE_ADMIN_CLIENT_SECRET)")
+}
+
+// on reports whether the command runs remotely, filling defaults from
+// the environment.
+func (m *Main) remoteOn(r *remoteFlags) bool {
+	if r.server == "" {
+		r.server = m.Getenv("TOKENGATE_SERVER")
+	}
+	if r.clientID == "" {
+		r.clientID = m.Getenv("TOKENGATE_ADMIN_CLIENT_ID")
+	}
+	return r.server != ""
+}
+
+// adminClient logs in to the admin API with client_credentials.
+func (m *Main) adminClient(ctx context.Context, r remoteFlags) (*admin.Client, error) {
+	secret := m.Getenv("TOKENGATE_ADMIN_CLIENT_SECRET")
+	if r.clientID == "" || secret == "" {
+		return nil, errors.New("--server needs the admin client's credentials: --admin-client ID (or TOKENGATE_ADMIN_CLIENT_ID) and TOKENGATE_ADMIN_CLIENT_SECRET")
+	}
+	return admin.NewWithCredentials(ctx, r.server, r.clientID, secret)
+}
+
+func optT(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+// remoteUser runs a user command over the admin API.
+func (m *Main) remoteUser(ctx context.Context, r remoteFlags, verb string, pos []string, scopes string, keep, asJSON bool) error {
+	adm, err := m.adminClient(ctx, r)
+	if err != nil {
+		return err
+	}
+	if verb == "list" {
+		var all []admin.User
+		opt := admin.ListOptions{Limit: 500}
+		for {
+			p, err := adm.ListUsers(ctx, opt)
+			if err != nil {
+				return err
+			}
+			all = append(all, p.Items...)
+			if p.NextCursor == nil {
+				break
+			}
+			opt.Cursor = *p.NextCursor
+		}
+		if asJSON {
+			return m.printJSON(all)
+		}
+		tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "USERNAME\tDISABLED\tSCOPES\tCREATED")
+		for _, u := range all {
+			fmt.Fprintf(tw, "%s\t%v\t%s\t%s\n", u.Username, u.Disabled, strings.Join(u.Scopes, " "), fmtTime(u.CreatedAt))
+		}
+		return tw.Flush()
+	}
+	name, err := m.oneArg("user "+verb, pos, "NAME")
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "add", "passwd":
+		pw, err := m.readSecret("password for "+name+": ", true)
+		if err != nil {
+			return err
+		}
+		if verb == "add" {
+			if _, err := adm.CreateUser(ctx, admin.NewUser{Username: name, Password: pw, Scopes: strings.Fields(scopes)}); err != nil {
+				return err
+			}
+			fmt.Fprintf(m.Stdout, "user %s added\n", name)
+			return nil
+		}
+		n, err := adm.SetPassword(ctx, name, pw, keep)
+		if err != nil {
+			return err
+		}
+		if keep {
+			fmt.Fprintf(m.Stdout, "password of %s changed; sessions kept\n", name)
+		} else {
+			fmt.Fprintf(m.Stdout, "password of %s changed; %d session(s) ended\n", name, n)
+		}
+	case "disable", "enable":
+		d := verb == "disable"
+		if _, err := adm.UpdateUser(ctx, name, admin.UserChange{Disabled: &d}); err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "user %s %sd\n", name, verb)
+	case "delete":
+		if err := adm.DeleteUser(ctx, name); err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "user %s deleted; its sessions are revoked\n", name)
+	default:
+		return m.badVerb("user", verb, "add|list|passwd|disable|enable|delete")
+	}
+	return nil
+}
+
+// remoteClient runs a client command over the admin API.
+func (m *Main) remoteClient(ctx context.Context, r remoteFlags, verb string, pos []string, grants []string, scopes string, public, secretStdin, asJSON bool) error {
+	if secretStdin {
+		return errors.New("--secret-stdin is not available with --server: the admin API generates secrets")
+	}
+	adm, err := m.adminClient(ctx, r)
+	if err != nil {
+		return err
+	}
+	if verb == "list" {
+		var all []admin.OAuthClient
+		opt := admin.ListOptions{Limit: 500}
+		for {
+			p, err := adm.ListClients(ctx, opt)
+			if err != nil {
+				return err
+			}
+			all = append(all, p.Items...)
+			if p.NextCursor == nil {
+				break
+			}
+			opt.Cursor = *p.NextCursor
+		}
+		if asJSON {
+			return m.printJSON(all)
+		}
+		tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CLIENT_ID\tPUBLIC\tGRANTS\tSCOPES\tCREATED")
+		for _, cl := range all {
+			fmt.Fprintf(tw, "%s\t%v\t%s\t%s\t%s\n", cl.ClientID, cl.Public, strings.Join(cl.Grants, ","), strings.Join(cl.Scopes, " "), fmtTime(cl.CreatedAt))
+		}
+		return tw.Flush()
+	}
+	id, err := m.oneArg("client "+verb, pos, "ID")
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "add":
+		_, sec, err := adm.CreateClient(ctx, admin.NewOAuthClient{ClientID: id, Public: public, Grants: grants, Scopes: strings.Fields(scopes)})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "client %s added\n", id)
+		if sec != "" {
+			fmt.Fprintf(m.Stdout, "client_secret: %s\n(shown once; only its hash is stored)\n", sec)
+		}
+	case "get":
+		cl, err := adm.GetClient(ctx, id)
+		if err != nil {
+			return err
+		}
+		return m.printJSON(cl)
+	case "delete":
+		if err := adm.DeleteClient(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "client %s deleted; its sessions are revoked\n", id)
+	case "rotate-secret":
+		sec, err := adm.RotateClientSecret(ctx, id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "client_secret of %s rotated; the old one no longer works\nclient_secret: %s\n(shown once; only its hash is stored)\n", id, sec)
+	}
+	return nil
+}
+
+// remoteAPIKey runs an apikey command over the admin API (keys of users).
+func (m *Main) remoteAPIKey(ctx context.Context, r remoteFlags, verb string, pos []string, user, clientID, scope, name string, exp time.Duration, asJSON bool) error {
+	if clientID != "" {
+		return errors.New("--server manages the API keys of users only (--user NAME)")
+	}
+	adm, err := m.adminClient(ctx, r)
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "create":
+		key, rec, err := adm.CreateAPIKey(ctx, user, admin.NewAPIKey{Name: name, Scopes: strings.Fields(scope), ExpiresIn: exp})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "api key %s created\n%s\n(shown once; only its hash is stored)\n", rec.ID, key)
+	case "list":
+		if user == "" {
+			return errors.New("with --server, apikey list needs --user NAME")
+		}
+		var all []admin.APIKey
+		opt := admin.ListOptions{Limit: 500}
+		for {
+			p, err := adm.ListAPIKeys(ctx, user, opt)
+			if err != nil {
+				return err
+			}
+			all = append(all, p.Items...)
+			if p.NextCursor == nil {
+				break
+			}
+			opt.Cursor = *p.NextCursor
+		}
+		if asJSON {
+			return m.printJSON(all)
+		}
+		tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tOWNER\tKEY\tSCOPES\tCREATED\tLAST USED\tEXPIRES\tREVOKED")
+		for _, k := range all {
+			fmt.Fprintf(tw, "%s\t%s\tuser:%s\t%s…%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Username, k.Prefix, k.Last4, strings.Join(k.Scopes, " "),
+				fmtTime(k.CreatedAt), fmtTime(optT(k.LastUsedAt)), fmtTime(optT(k.ExpiresAt)), fmtTime(optT(k.RevokedAt)))
+		}
+		return tw.Flush()
+	case "revoke":
+		id, err := m.oneArg("apikey revoke", pos, "ID")
+		if err != nil {
+			return err
+		}
+		if err := adm.RevokeAPIKey(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "api key %s revoked\n", id)
+	}
+	return nil
+}
+
+// remoteKeys runs keys list|rotate over the admin API.
+func (m *Main) remoteKeys(ctx context.Context, r remoteFlags, verb string, asJSON bool) error {
+	adm, err := m.adminClient(ctx, r)
+	if err != nil {
+		return err
+	}
+	if verb == "rotate" {
+		k, err := adm.RotateKeys(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "new active signing key %s (%s); previous key stays published until its tokens expire\n", k.KID, k.Algorithm)
+		return nil
+	}
+	keys, err := adm.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return m.printJSON(keys)
+	}
+	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tALG\tACTIVE\tCREATED\tRETIRED\tEXPIRES")
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", k.KID, k.Algorithm, k.Active, fmtTime(k.CreatedAt), fmtTime(optT(k.RetiredAt)), fmtTime(optT(k.ExpiresAt)))
+	}
+	return tw.Flush()
+}
+
+// remoteRevokeUser ends every session of a user over the admin API.
+func (m *Main) remoteRevokeUser(ctx context.Context, r remoteFlags, user string) error {
+	adm, err := m.adminClient(ctx, r)
+	if err != nil {
+		return err
+	}
+	n, err := adm.RevokeSessions(ctx, user)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "revoked %d session(s) of %s; its access tokens are inactive\n", n, user)
+	return nil
+}
