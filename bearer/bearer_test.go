@@ -18,8 +18,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"tokengate/bearer"
-	"tokengate/jwks"
+	"github.com/tokengate/tokengate/bearer"
+	"github.com/tokengate/tokengate/jwks"
 )
 
 // protected is a handler behind v.Require(scopes...) that reports the

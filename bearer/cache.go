@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"tokengate/jwks"
+	"github.com/tokengate/tokengate/jwks"
 )
 
 // cacheKey is the SHA-256 of a token: the cache never holds tokens.

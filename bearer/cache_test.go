@@ -14,7 +14,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"tokengate/jwks"
+	"github.com/tokengate/tokengate/jwks"
 )
 
 // staticVerifier returns a verifier of one fresh Ed25519 key and a

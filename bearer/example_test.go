@@ -13,8 +13,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"tokengate/bearer"
-	"tokengate/jwks"
+	"github.com/tokengate/tokengate/bearer"
+	"github.com/tokengate/tokengate/jwks"
 )
 
 // Protect an API with tokens of a tokengate (or any RFC 9068 issuer): the

@@ -13,7 +13,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"tokengate/jwks"
+	"github.com/tokengate/tokengate/jwks"
 )
 
 // introspector calls an RFC 7662 endpoint.

@@ -15,8 +15,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"tokengate/bearer"
-	"tokengate/jwks"
+	"github.com/tokengate/tokengate/bearer"
+	"github.com/tokengate/tokengate/jwks"
 )
 
 const testIssuer = "https://issuer.example"

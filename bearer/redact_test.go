@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"tokengate/bearer"
+	"github.com/tokengate/tokengate/bearer"
 )
 
 func TestNothingPrintsTheIntrospectionSecret(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"tokengate/bearer"
+	"github.com/tokengate/tokengate/bearer"
 )
 
 // TestIntrospectionNeverFollowsRedirects: an introspection endpoint that

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/server"
-	"tokengate/internal/servertest"
+	"github.com/tokengate/tokengate/internal/server"
+	"github.com/tokengate/tokengate/internal/servertest"
 )
 
 // This file starts a real tokengate (the server's handler behind

@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"tokengate/bearer"
+	"github.com/tokengate/tokengate/bearer"
 )
 
 // serveHello runs the baseline: a minimal net/http hello-world handler.

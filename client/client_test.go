@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/bearer"
-	"tokengate/client"
+	"github.com/tokengate/tokengate/bearer"
+	"github.com/tokengate/tokengate/client"
 )
 
 func newClient(t *testing.T, cfg client.Config) *client.Client {

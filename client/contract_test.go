@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/client"
+	"github.com/tokengate/tokengate/client"
 )
 
 // seen is one request a stub token server received.

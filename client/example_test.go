@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"tokengate/client"
+	"github.com/tokengate/tokengate/client"
 )
 
 // fakeServer stands in for tokengate in the examples: a token endpoint

@@ -14,9 +14,9 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"tokengate/bearer"
-	"tokengate/client"
-	"tokengate/internal/config"
+	"github.com/tokengate/tokengate/bearer"
+	"github.com/tokengate/tokengate/client"
+	"github.com/tokengate/tokengate/internal/config"
 )
 
 // These tests run the client against tokengate serving the example

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"tokengate/client"
+	"github.com/tokengate/tokengate/client"
 )
 
 // golang.org/x/oauth2 is a client we did not write: it must work against

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"tokengate/client"
+	"github.com/tokengate/tokengate/client"
 )
 
 // printed returns v as every formatting verb and slog handler shows it.

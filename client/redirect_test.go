@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"tokengate/client"
+	"github.com/tokengate/tokengate/client"
 )
 
 // sink is a server on another origin that records every request it gets.

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/client"
+	"github.com/tokengate/tokengate/client"
 )
 
 // reuseConfig is baseConfig with a refresh reuse interval longer than the

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/client"
+	"github.com/tokengate/tokengate/client"
 )
 
 func TestResumedOpaqueTokenKeepsItsExpiry(t *testing.T) {

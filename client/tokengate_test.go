@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/config"
-	"tokengate/internal/server"
-	"tokengate/internal/servertest"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/server"
+	"github.com/tokengate/tokengate/internal/servertest"
 )
 
 // This file starts a real tokengate (the server's handler behind

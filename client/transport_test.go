@@ -9,8 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"tokengate/bearer"
-	"tokengate/client"
+	"github.com/tokengate/tokengate/bearer"
+	"github.com/tokengate/tokengate/client"
 )
 
 // flakyAPI is a protected API that refuses, with 401, every token in

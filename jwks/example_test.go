@@ -11,7 +11,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"tokengate/jwks"
+	"github.com/tokengate/tokengate/jwks"
 )
 
 // The program of the package's README: verify a JWT of an issuer with

@@ -16,7 +16,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"tokengate/jwks"
+	"github.com/tokengate/tokengate/jwks"
 )
 
 // clock is a fake clock.

@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"tokengate/client"
+	"github.com/tokengate/tokengate/client"
 )
 
 // Scope is the scope the admin API requires.

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/client"
-	"tokengate/client/admin"
-	"tokengate/internal/adminapi/openapitest"
-	"tokengate/internal/servertest"
+	"github.com/tokengate/tokengate/client"
+	"github.com/tokengate/tokengate/client/admin"
+	"github.com/tokengate/tokengate/internal/adminapi/openapitest"
+	"github.com/tokengate/tokengate/internal/servertest"
 )
 
 // TestEveryCallAgainstTheServer drives each SDK call against a real

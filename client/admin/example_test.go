@@ -6,10 +6,10 @@ import (
 	"log"
 	"net/http/httptest"
 
-	"tokengate/client/admin"
-	"tokengate/internal/config"
-	"tokengate/internal/server"
-	"tokengate/internal/store/memory"
+	"github.com/tokengate/tokengate/client/admin"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/server"
+	"github.com/tokengate/tokengate/internal/store/memory"
 )
 
 // startTokengate runs a real tokengate in memory for the examples, with

@@ -11,10 +11,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"tokengate/internal/admin"
-	"tokengate/internal/config"
-	"tokengate/internal/server"
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/admin"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/server"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // sub splits "NOUN VERB ..." and complains about a missing verb.

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"tokengate/internal/adminapi/openapitest"
+	"github.com/tokengate/tokengate/internal/adminapi/openapitest"
 )
 
 const adminE2EConfig = `

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"tokengate/internal/adminapi/openapitest"
+	"github.com/tokengate/tokengate/internal/adminapi/openapitest"
 )
 
 const adminTwoNodeConfig = `issuer: http://tokengate.test

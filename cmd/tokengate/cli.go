@@ -15,10 +15,10 @@ import (
 
 	"golang.org/x/term"
 
-	"tokengate/internal/config"
-	"tokengate/internal/store"
-	"tokengate/internal/store/postgres"
-	"tokengate/internal/store/sqlite"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store/postgres"
+	"github.com/tokengate/tokengate/internal/store/sqlite"
 )
 
 // Main is the program: its streams and environment are fields so tests

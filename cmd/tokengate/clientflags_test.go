@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"tokengate/internal/store/sqlite"
+	"github.com/tokengate/tokengate/internal/store/sqlite"
 )
 
 // TestCLIClientIntrospectAndResourcesAndKeyScopes: `client add

@@ -14,8 +14,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"tokengate/internal/config"
-	"tokengate/internal/federation/fedtest"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/federation/fedtest"
 )
 
 // The end-to-end tests below start the binary with each example config

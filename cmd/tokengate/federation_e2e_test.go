@@ -10,7 +10,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"tokengate/internal/federation/fedtest"
+	"github.com/tokengate/tokengate/internal/federation/fedtest"
 )
 
 // TestExternalSubjectCannotLogInAsALocalUser runs issue 11's account

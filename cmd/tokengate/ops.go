@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"tokengate/internal/store/sqlite"
+	"github.com/tokengate/tokengate/internal/store/sqlite"
 )
 
 // buildInfo describes this binary: the module version (a tag when built

@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"tokengate/client/admin"
+	"github.com/tokengate/tokengate/client/admin"
 )
 
 // remoteFlags select the remote mode of the administration commands:

@@ -12,11 +12,11 @@ import (
 	"syscall"
 	"time"
 
-	"tokengate/internal/admin"
-	"tokengate/internal/config"
-	"tokengate/internal/secret"
-	"tokengate/internal/server"
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/admin"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/secret"
+	"github.com/tokengate/tokengate/internal/server"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 func (m *Main) serve(ctx context.Context, args []string) error {

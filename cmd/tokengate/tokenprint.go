@@ -13,7 +13,7 @@ import (
 	"slices"
 	"strings"
 
-	"tokengate/client"
+	"github.com/tokengate/tokengate/client"
 )
 
 // tokenPrint logs in (or resumes the cached session), refreshes when

@@ -16,9 +16,9 @@ import (
 	"strings"
 	"time"
 
-	"tokengate/internal/config"
-	"tokengate/internal/secret"
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/secret"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // knownGrant reports whether g is a grant type a client may be allowed.

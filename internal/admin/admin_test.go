@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"tokengate/internal/secret"
-	"tokengate/internal/store"
-	"tokengate/internal/store/memory"
+	"github.com/tokengate/tokengate/internal/secret"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store/memory"
 )
 
 func fieldsOf(err error) []string {

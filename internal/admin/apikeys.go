@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // APIKeys is the administration of API keys, shared by the CLI and the

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"time"
 
-	"tokengate/internal/secret"
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/secret"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // Clients is the administration of OAuth clients, shared by the CLI and

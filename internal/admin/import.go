@@ -13,8 +13,8 @@ import (
 	"strconv"
 	"strings"
 
-	"tokengate/internal/secret"
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/secret"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // ImportFormat is the layout of a user export.

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/secret"
-	"tokengate/internal/store"
-	"tokengate/internal/store/memory"
+	"github.com/tokengate/tokengate/internal/secret"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store/memory"
 )
 
 // Hashes made by the real tools (internal/secret/testdata/vectors.jsonl

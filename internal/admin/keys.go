@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"tokengate/internal/store"
-	"tokengate/internal/token"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/token"
 )
 
 // Keys is the administration of signing keys, shared by the CLI and the

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // Users is the administration of users: the operations the CLI (and an

@@ -6,7 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // Limits on the fields an administrator sets.

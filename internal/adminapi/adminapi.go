@@ -15,9 +15,9 @@ import (
 	"net/http"
 	"strings"
 
-	"tokengate/internal/admin"
-	"tokengate/internal/oauth"
-	"tokengate/internal/reqinfo"
+	"github.com/tokengate/tokengate/internal/admin"
+	"github.com/tokengate/tokengate/internal/oauth"
+	"github.com/tokengate/tokengate/internal/reqinfo"
 )
 
 // Prefix is where the API is mounted.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"tokengate/docs"
+	"github.com/tokengate/tokengate/docs"
 )
 
 // TestDocumentDescribesEveryRoute fails when a route is added without its

@@ -14,10 +14,10 @@ import (
 	"strings"
 	"time"
 
-	"tokengate/internal/admin"
-	"tokengate/internal/secret"
-	"tokengate/internal/store"
-	"tokengate/internal/token"
+	"github.com/tokengate/tokengate/internal/admin"
+	"github.com/tokengate/tokengate/internal/secret"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/token"
 )
 
 // Page sizes of the list endpoints.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // federationAlg reports whether a trusted issuer may use alg: asymmetric

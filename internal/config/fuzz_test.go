@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"tokengate/internal/config"
-	"tokengate/internal/contract"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/contract"
 )
 
 // fuzzFile is the name the fuzzed config is "read from".

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // MinMasterKeyLen is the shortest master key accepted, in bytes.

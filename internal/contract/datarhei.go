@@ -6,7 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"tokengate/internal/oauth"
+	"github.com/tokengate/tokengate/internal/oauth"
 )
 
 // The datarhei Core dialect (seed 004): JSON login returning an access

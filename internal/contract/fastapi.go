@@ -9,7 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"tokengate/internal/oauth"
+	"github.com/tokengate/tokengate/internal/oauth"
 )
 
 // The FastAPI dialect (seed 001): validation errors are 422 with

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"tokengate/internal/oauth"
+	"github.com/tokengate/tokengate/internal/oauth"
 )
 
 // The fuzz tests below run their seed corpora (testdata/fuzz/FuzzX) under

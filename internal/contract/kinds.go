@@ -7,8 +7,8 @@ import (
 	"slices"
 	"time"
 
-	"tokengate/internal/config"
-	"tokengate/internal/oauth"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/oauth"
 )
 
 // Env is what endpoints are built from.

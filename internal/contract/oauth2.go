@@ -3,8 +3,8 @@ package contract
 import (
 	"net/http"
 
-	"tokengate/internal/oauth"
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/oauth"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // RemoteIP returns the client address the server middleware resolved.

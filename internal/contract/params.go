@@ -17,7 +17,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"tokengate/internal/oauth"
+	"github.com/tokengate/tokengate/internal/oauth"
 )
 
 // maxParams bounds how many parameters one request may carry.

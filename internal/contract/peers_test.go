@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/servertest"
+	"github.com/tokengate/tokengate/internal/servertest"
 )
 
 // Differential tests: each runs the real framework a contract example

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"tokengate/internal/oauth"
+	"github.com/tokengate/tokengate/internal/oauth"
 )
 
 // WriteJSON writes v as JSON with status and the no-store headers every

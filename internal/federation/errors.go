@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"time"
 
-	"tokengate/internal/oauth"
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/oauth"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // rejected is invalid_grant with a description safe for clients: it names

@@ -28,10 +28,10 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"tokengate/internal/config"
-	"tokengate/internal/oauth"
-	"tokengate/internal/store"
-	"tokengate/jwks"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/oauth"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/jwks"
 )
 
 // Defaults for a trusted issuer's settings left at zero.

@@ -16,11 +16,11 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"tokengate/internal/config"
-	"tokengate/internal/federation"
-	"tokengate/internal/federation/fedtest"
-	"tokengate/internal/oauth"
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/federation"
+	"github.com/tokengate/tokengate/internal/federation/fedtest"
+	"github.com/tokengate/tokengate/internal/oauth"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 const (

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"net/http"
 
-	"tokengate/internal/oauth"
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/oauth"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // Token types a token exchange accepts as subject_token_type (RFC 8693

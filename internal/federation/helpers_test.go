@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/config"
-	"tokengate/internal/federation"
-	"tokengate/internal/federation/fedtest"
-	"tokengate/internal/oauth"
-	"tokengate/internal/store"
-	"tokengate/internal/store/sqlite"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/federation"
+	"github.com/tokengate/tokengate/internal/federation/fedtest"
+	"github.com/tokengate/tokengate/internal/oauth"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store/sqlite"
 )
 
 const audience = "https://api.example.test"

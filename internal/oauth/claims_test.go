@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/store/memory"
+	"github.com/tokengate/tokengate/internal/store/memory"
 )
 
 // TestExtraClaimsHook: a profile's hook adds a contract's claims to access

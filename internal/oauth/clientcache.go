@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // clientCache keeps client records for a short time, so that client

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"tokengate/internal/secret"
-	"tokengate/internal/store"
-	"tokengate/internal/token"
+	"github.com/tokengate/tokengate/internal/secret"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/token"
 )
 
 // maxCredentialLen bounds usernames, passwords and tokens before any work

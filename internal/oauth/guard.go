@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // GuardOptions configure brute-force protection.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/store/sqlite"
+	"github.com/tokengate/tokengate/internal/store/sqlite"
 )
 
 // The guard's behaviour over HTTP (429, Retry-After growing, reset on

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/secret"
-	"tokengate/internal/store"
-	"tokengate/internal/store/memory"
+	"github.com/tokengate/tokengate/internal/secret"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store/memory"
 )
 
 // foreignVector is one hash made by a real tool or a framework's own test

@@ -3,7 +3,7 @@ package oauth
 import (
 	"time"
 
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // Refresh policies stored with a family (store.Family.Rotation and

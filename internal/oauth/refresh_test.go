@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // TestDecideRefresh is the table of the refresh decision: every outcome,

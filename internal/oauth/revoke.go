@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"tokengate/internal/secret"
-	"tokengate/internal/store"
-	"tokengate/internal/token"
+	"github.com/tokengate/tokengate/internal/secret"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/token"
 )
 
 // looksLikeJWT reports whether s has the three-part compact shape.

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"strings"
 
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // maxScopeLen bounds the scope parameter so parsing stays cheap.

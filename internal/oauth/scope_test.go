@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"tokengate/internal/store"
-	"tokengate/internal/store/memory"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store/memory"
 )
 
 // TestResolveScopes is the table of scope resolution: granted = request ∩

@@ -18,10 +18,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"tokengate/internal/reqinfo"
-	"tokengate/internal/secret"
-	"tokengate/internal/store"
-	"tokengate/internal/token"
+	"github.com/tokengate/tokengate/internal/reqinfo"
+	"github.com/tokengate/tokengate/internal/secret"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/token"
 )
 
 // Grant type identifiers.

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/secret"
-	"tokengate/internal/store"
-	"tokengate/internal/store/memory"
-	"tokengate/internal/token"
+	"github.com/tokengate/tokengate/internal/secret"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store/memory"
+	"github.com/tokengate/tokengate/internal/token"
 )
 
 // fakeSigner issues tokens that are only handles to the claims it keeps:

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"tokengate/internal/adminapi/openapitest"
-	"tokengate/internal/config"
-	"tokengate/internal/servertest"
+	"github.com/tokengate/tokengate/internal/adminapi/openapitest"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/servertest"
 )
 
 const adminConfig = `

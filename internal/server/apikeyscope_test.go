@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/admin"
-	"tokengate/internal/config"
-	"tokengate/internal/secret"
-	"tokengate/internal/servertest"
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/admin"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/secret"
+	"github.com/tokengate/tokengate/internal/servertest"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 const apiKeyScopeConfig = `

@@ -13,7 +13,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"tokengate/internal/server"
+	"github.com/tokengate/tokengate/internal/server"
 )
 
 // Token attacks against the server's own endpoints. Attacks already

@@ -21,10 +21,10 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/config"
-	"tokengate/internal/contract"
-	"tokengate/internal/server"
-	"tokengate/internal/store/sqlite"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/contract"
+	"github.com/tokengate/tokengate/internal/server"
+	"github.com/tokengate/tokengate/internal/store/sqlite"
 )
 
 // TestBadInputEverywhere starts the server with each example config and

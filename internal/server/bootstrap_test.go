@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/admin"
-	"tokengate/internal/config"
-	"tokengate/internal/store"
-	"tokengate/internal/store/postgres"
-	"tokengate/internal/store/sqlite"
+	"github.com/tokengate/tokengate/internal/admin"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store/postgres"
+	"github.com/tokengate/tokengate/internal/store/sqlite"
 )
 
 const bootstrapConfig = `

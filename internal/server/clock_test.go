@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/servertest"
-	"tokengate/internal/store/sqlite"
+	"github.com/tokengate/tokengate/internal/servertest"
+	"github.com/tokengate/tokengate/internal/store/sqlite"
 )
 
 // fakeClock is a settable clock shared by a server and its test.

@@ -16,13 +16,13 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"tokengate/internal/config"
-	"tokengate/internal/federation"
-	"tokengate/internal/federation/fedtest"
-	"tokengate/internal/server"
-	"tokengate/internal/servertest"
-	"tokengate/internal/store"
-	"tokengate/internal/store/sqlite"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/federation"
+	"github.com/tokengate/tokengate/internal/federation/fedtest"
+	"github.com/tokengate/tokengate/internal/server"
+	"github.com/tokengate/tokengate/internal/servertest"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store/sqlite"
 )
 
 const (

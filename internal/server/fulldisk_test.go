@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"tokengate/internal/oauth"
-	"tokengate/internal/server"
-	"tokengate/internal/servertest"
+	"github.com/tokengate/tokengate/internal/oauth"
+	"github.com/tokengate/tokengate/internal/server"
+	"github.com/tokengate/tokengate/internal/servertest"
 )
 
 const fullDiskConfig = `

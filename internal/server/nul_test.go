@@ -15,11 +15,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"tokengate/internal/config"
-	"tokengate/internal/server"
-	"tokengate/internal/store"
-	"tokengate/internal/store/postgres"
-	"tokengate/internal/store/sqlite"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/server"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store/postgres"
+	"github.com/tokengate/tokengate/internal/store/sqlite"
 )
 
 // pgTestSchema returns a DSN on a fresh schema of the test PostgreSQL

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"tokengate/internal/contract"
-	"tokengate/internal/servertest"
+	"github.com/tokengate/tokengate/internal/contract"
+	"github.com/tokengate/tokengate/internal/servertest"
 )
 
 // TestEveryCredentialEndpointIsRateLimited: each endpoint kind that takes

@@ -9,10 +9,10 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"tokengate/internal/config"
-	"tokengate/internal/server"
-	"tokengate/internal/store"
-	"tokengate/internal/store/sqlite"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/server"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store/sqlite"
 )
 
 // faultyStore reports storage unavailable for every rotation while fail

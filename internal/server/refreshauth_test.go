@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"tokengate/internal/config"
-	"tokengate/internal/servertest"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/servertest"
 )
 
 // syncBuffer collects log output.

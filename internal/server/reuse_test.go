@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/secret"
+	"github.com/tokengate/tokengate/internal/secret"
 )
 
 // The per-client refresh reuse interval, end to end through the token

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"tokengate/internal/contract"
+	"github.com/tokengate/tokengate/internal/contract"
 )
 
 // router matches exact paths, then methods. Unlike http.ServeMux it

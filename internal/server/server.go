@@ -23,17 +23,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"tokengate/docs"
-	"tokengate/internal/admin"
-	"tokengate/internal/adminapi"
-	"tokengate/internal/config"
-	"tokengate/internal/contract"
-	"tokengate/internal/federation"
-	"tokengate/internal/oauth"
-	"tokengate/internal/reqinfo"
-	"tokengate/internal/secret"
-	"tokengate/internal/store"
-	"tokengate/internal/token"
+	"github.com/tokengate/tokengate/docs"
+	"github.com/tokengate/tokengate/internal/admin"
+	"github.com/tokengate/tokengate/internal/adminapi"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/contract"
+	"github.com/tokengate/tokengate/internal/federation"
+	"github.com/tokengate/tokengate/internal/oauth"
+	"github.com/tokengate/tokengate/internal/reqinfo"
+	"github.com/tokengate/tokengate/internal/secret"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/token"
 )
 
 // MaxBodyBytes bounds every request body.

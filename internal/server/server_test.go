@@ -11,8 +11,8 @@ import (
 	"sync"
 	"testing"
 
-	"tokengate/internal/server"
-	"tokengate/internal/servertest"
+	"github.com/tokengate/tokengate/internal/server"
+	"github.com/tokengate/tokengate/internal/servertest"
 )
 
 const testConfig = `

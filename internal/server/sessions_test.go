@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/admin"
+	"github.com/tokengate/tokengate/internal/admin"
 )
 
 // Sessions end everywhere at once: revoking a family ends the access

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/config"
-	"tokengate/internal/server"
-	"tokengate/internal/store/sqlite"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/server"
+	"github.com/tokengate/tokengate/internal/store/sqlite"
 )
 
 // Clock is a settable clock a server and its test share.

@@ -9,7 +9,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // TestTokenSignedAfterRetirementRefused: a node that has not reloaded yet

@@ -25,7 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // Type header ("typ") values.

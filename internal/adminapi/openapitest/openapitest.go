@@ -15,7 +15,7 @@ import (
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 
-	"tokengate/docs"
+	"github.com/tokengate/tokengate/docs"
 )
 
 // Checker validates admin responses against docs/admin-openapi.yaml.

@@ -3,7 +3,7 @@ package memory
 import (
 	"context"
 
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 type linkKey struct{ issuer, subject string }

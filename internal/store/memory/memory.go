@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 type attempt struct {

@@ -3,8 +3,8 @@ package memory
 import (
 	"testing"
 
-	"tokengate/internal/store"
-	"tokengate/internal/store/storetest"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store/storetest"
 )
 
 func TestConformance(t *testing.T) {

@@ -72,8 +72,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"tokengate/internal/store"
-	"tokengate/internal/store/codec"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store/codec"
 )
 
 //go:embed migrations/*.sql

@@ -20,9 +20,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"tokengate/internal/store"
-	"tokengate/internal/store/codec"
-	"tokengate/internal/store/storetest"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store/codec"
+	"github.com/tokengate/tokengate/internal/store/storetest"
 )
 
 // testServer returns the DSN of the PostgreSQL server the tests run

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"tokengate/internal/store"
-	"tokengate/internal/store/codec"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store/codec"
 )
 
 // Statements revoking the families a deleted user or client owns, run in

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // withUmask runs the test under umask 022, the usual default, under which

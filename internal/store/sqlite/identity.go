@@ -5,8 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 
-	"tokengate/internal/store"
-	"tokengate/internal/store/codec"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store/codec"
 )
 
 // GetIdentityLink returns the link of (issuer, subject); ErrNotFound

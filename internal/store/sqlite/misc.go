@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"time"
 
-	"tokengate/internal/store"
-	"tokengate/internal/store/codec"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store/codec"
 )
 
 // DenyAccessToken records jti as revoked until expiresAt. Denying again

@@ -23,8 +23,8 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"tokengate/internal/store"
-	"tokengate/internal/store/codec"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store/codec"
 )
 
 //go:embed migrations/*.sql

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/store"
-	"tokengate/internal/store/codec"
-	"tokengate/internal/store/storetest"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store/codec"
+	"github.com/tokengate/tokengate/internal/store/storetest"
 )
 
 func openTemp(t *testing.T) (*DB, string) {

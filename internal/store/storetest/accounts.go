@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 func testUsers(t *testing.T, s store.Store) {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // provisioned returns a provisioned user and its link for (iss, sub).

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // testCreateUsers: a batch is stored whole, or not at all when any of its

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 func denied(t *testing.T, s store.Store, jti string) bool {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 func testRefreshRotation(t *testing.T, s store.Store) {

@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"tokengate/internal/oauth"
-	"tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/oauth"
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // Run runs every conformance test as a subtest. newStore must return a
