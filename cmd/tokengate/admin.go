@@ -132,11 +132,10 @@ func (m *Main) user(ctx context.Context, args []string) error {
 				// identities; they log in only through their provider.
 				return fmt.Errorf("user %q: names starting with %q are reserved for users provisioned for external identities", name, store.ExternalUserPrefix)
 			}
-			if verb == "passwd" {
-				if _, err := st.GetUser(ctx, name); err != nil {
-					return fmt.Errorf("user %q: %w", name, err)
-				}
-			} else if _, err := st.GetUser(ctx, name); err == nil {
+			// Before asking for a password, say whether it can be used.
+			if _, err := users.Get(ctx, name); verb == "passwd" && err != nil {
+				return err
+			} else if verb == "add" && err == nil {
 				return fmt.Errorf("user %q: %w", name, store.ErrConflict)
 			}
 			pw, err := m.readSecret("password for "+name+": ", true)

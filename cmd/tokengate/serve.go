@@ -134,9 +134,10 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 // names are printed.
 func (m *Main) devCredentials(ctx context.Context, st store.Store, srv *server.Server, cfg config.Config) error {
 	const clientID, username = "dev-client", "dev"
-	now := time.Now()
-	_, cerr := st.GetClient(ctx, clientID)
-	_, uerr := st.GetUser(ctx, username)
+	clients := &admin.Clients{Store: st}
+	users := &admin.Users{Store: st, Hash: srv.Hasher().Hash}
+	_, cerr := clients.Get(ctx, clientID)
+	_, uerr := users.Get(ctx, username)
 	if cerr == nil && uerr == nil {
 		fmt.Fprintf(m.Stdout, "development client %q and user %q exist; their secrets were printed on first start\n", clientID, username)
 		return nil
@@ -148,27 +149,20 @@ func (m *Main) devCredentials(ctx context.Context, st store.Store, srv *server.S
 		return uerr
 	}
 	fmt.Fprintln(m.Stdout, "# DEVELOPMENT CREDENTIALS (shown once; only hashes are stored). Paste these lines into your shell:")
-	if errors.Is(cerr, store.ErrNotFound) {
-		sec, err := admin.NewClientSecret(nil)
-		if err != nil {
-			return err
-		}
-		err = st.CreateClient(ctx, store.Client{ID: clientID, SecretHash: secret.Hash(sec), Grants: []string{"password", "refresh_token", "client_credentials", "urn:tokengate:params:oauth:grant-type:api-key"}, Scopes: []string{"read", "write"}, CreatedAt: now})
+	if cerr != nil {
+		_, sec, err := clients.Add(ctx, admin.NewClient{ID: clientID, Scopes: []string{"read", "write"},
+			Grants: []string{"password", "refresh_token", "client_credentials", "urn:tokengate:params:oauth:grant-type:api-key"}})
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(m.Stdout, "export CLIENT_ID=%s CLIENT_SECRET=%s\n", clientID, sec)
 	}
-	if errors.Is(uerr, store.ErrNotFound) {
+	if uerr != nil {
 		pw, err := secret.RandomString(nil, 20)
 		if err != nil {
 			return err
 		}
-		h, err := srv.Hasher().Hash(ctx, pw)
-		if err != nil {
-			return err
-		}
-		if err := st.CreateUser(ctx, store.User{Username: username, PasswordHash: h, CreatedAt: now, UpdatedAt: now}); err != nil {
+		if err := users.Add(ctx, username, pw, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(m.Stdout, "export USERNAME=%s PASSWORD=%s\n", username, pw)
