@@ -13,6 +13,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/tokengate/tokengate/internal/admin"
@@ -41,6 +42,18 @@ type Options struct {
 	OpenAPI []byte
 	// Allow applies the rate limit to a request; nil allows every request.
 	Allow func(r *http.Request) bool
+	// Guard, when set, is the brute-force guard of the token endpoint
+	// applied to admin tokens per client IP: Check refuses while the IP is
+	// locked out (an *oauth.Error with RetryAfter), Fail counts a refused
+	// token.
+	Guard *Guard
+}
+
+// Guard applies the brute-force guard to admin tokens.
+type Guard struct {
+	RemoteIP func(r *http.Request) string
+	Check    func(ctx context.Context, ip string) error
+	Fail     func(ctx context.Context, ip string)
 }
 
 // API is the admin HTTP handler.
@@ -180,6 +193,21 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (*call, bool)
 		return nil, false
 	}
 	raw = strings.TrimSpace(raw)
+	var ip string
+	if g := a.o.Guard; g != nil {
+		ip = g.RemoteIP(r)
+		if err := g.Check(r.Context(), ip); err != nil {
+			var oe *oauth.Error
+			if errors.As(err, &oe) && oe.Status == http.StatusTooManyRequests {
+				w.Header().Set("Retry-After", strconv.Itoa(max(1, int(oe.RetryAfter.Seconds()))))
+				problem(w, http.StatusTooManyRequests, "too_many_attempts", "too many invalid tokens from this address; retry later", nil)
+				return nil, false
+			}
+			w.Header().Set("Retry-After", "1")
+			problem(w, http.StatusServiceUnavailable, "unavailable", "the token store is unavailable; retry", nil)
+			return nil, false
+		}
+	}
 	in, err := a.o.Introspect(r.Context(), raw)
 	if err != nil && raw != "" {
 		var oe *oauth.Error
@@ -193,6 +221,9 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (*call, bool)
 		return nil, false
 	}
 	if err != nil || in == nil || !in.Active || in.TokenType != "Bearer" {
+		if g := a.o.Guard; g != nil {
+			g.Fail(r.Context(), ip)
+		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate-admin", error="invalid_token", error_description="the access token is invalid, expired or revoked"`)
 		problem(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked", nil)
 		return nil, false

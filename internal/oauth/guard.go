@@ -234,3 +234,22 @@ func (g *Guard) succeed(ctx context.Context, username, ip string) {
 	}
 	g.releaseKeys(ctx, []string{ipKey(ip)})
 }
+
+// CheckBearerAttempt refuses (429, as a locked-out login) while the client
+// IP ip is locked out for failed credentials. Endpoints that take a bearer
+// token as their only credential (the admin API) call it first and
+// RecordBearerFailure for a token that is not accepted, so that guessing
+// there counts like guessing passwords and API keys, per IP.
+func (s *Service) CheckBearerAttempt(ctx context.Context, ip string) error {
+	if ip == "" {
+		return nil
+	}
+	return s.guard.check(ctx, "", ip)
+}
+
+// RecordBearerFailure counts a refused bearer token against ip.
+func (s *Service) RecordBearerFailure(ctx context.Context, ip string) {
+	if ip != "" {
+		s.guard.fail(ctx, "", ip)
+	}
+}

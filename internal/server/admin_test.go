@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -373,6 +374,24 @@ func TestAdminAPIKeysAndClients(t *testing.T) {
 	want(t, r, 405, "method_not_allowed")
 	if r.header.Get("Allow") != "GET" {
 		t.Fatalf("Allow %q", r.header.Get("Allow"))
+	}
+}
+
+// TestAdminAPIInvalidTokensCountLikeFailedLogins: guessing admin tokens
+// locks the address out as guessing passwords does (the brute-force
+// guard, per IP), and a valid token from it is refused until the
+// lock-out ends.
+func TestAdminAPIInvalidTokensCountLikeFailedLogins(t *testing.T) {
+	e := newAdminEnv(t, func(c *config.Config) {
+		c.BruteForce.Threshold, c.BruteForce.IPThreshold = 3, 3
+	})
+	for i := 0; i < 3; i++ {
+		want(t, e.callAs(t, "guess-"+strconv.Itoa(i), "GET", "/admin/v1/keys", ""), 401, "invalid_token")
+	}
+	r := e.call(t, "GET", "/admin/v1/keys", "")
+	want(t, r, 429, "too_many_attempts")
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
 	}
 }
 

@@ -311,6 +311,9 @@ func (s *Server) mountAdmin(rt *router, lim *limiter) error {
 	if lim != nil {
 		o.Allow = func(r *http.Request) bool { return lim.allow(s.ips.clientIP(r)) }
 	}
+	if !s.cfg.BruteForce.Disabled {
+		o.Guard = &adminapi.Guard{RemoteIP: s.ips.clientIP, Check: s.svc.CheckBearerAttempt, Fail: s.svc.RecordBearerFailure}
+	}
 	rt.prefix = adminapi.Prefix + "/"
 	rt.prefixed = s.instrument(adminapi.Prefix, adminapi.New(o))
 	return nil

@@ -223,8 +223,12 @@ func (db *DB) UpdateClient(ctx context.Context, c store.Client) error {
 	if err != nil {
 		return fmt.Errorf("postgres: update client: %w", err)
 	}
-	err = db.execOne(ctx, `UPDATE clients SET secret_hash = $1, public = $2, grants = $3, scopes = $4, access_token_ttl = $5, refresh_token_ttl = $6, refresh_reuse_interval = $7 WHERE id = $8`,
-		codec.NullBytes(c.SecretHash), c.Public, grants, scopes, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), c.ID)
+	resources, err := codec.JoinList("resource", c.Resources)
+	if err != nil {
+		return fmt.Errorf("postgres: update client: %w", err)
+	}
+	err = db.execOne(ctx, `UPDATE clients SET secret_hash = $1, public = $2, grants = $3, scopes = $4, access_token_ttl = $5, refresh_token_ttl = $6, refresh_reuse_interval = $7, no_introspect = $8, resources = $9 WHERE id = $10`,
+		codec.NullBytes(c.SecretHash), c.Public, grants, scopes, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), c.NoIntrospect, resources, c.ID)
 	return wrapErr("update client", err)
 }
 

@@ -218,8 +218,12 @@ func (db *DB) UpdateClient(ctx context.Context, c store.Client) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: update client: %w", err)
 	}
-	res, err := db.w.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, public = ?, grants = ?, scopes = ?, access_token_ttl = ?, refresh_token_ttl = ?, refresh_reuse_interval = ? WHERE id = ?`,
-		codec.NullBytes(c.SecretHash), c.Public, grants, scopes, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), c.ID)
+	resources, err := codec.JoinList("resource", c.Resources)
+	if err != nil {
+		return fmt.Errorf("sqlite: update client: %w", err)
+	}
+	res, err := db.w.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, public = ?, grants = ?, scopes = ?, access_token_ttl = ?, refresh_token_ttl = ?, refresh_reuse_interval = ?, no_introspect = ?, resources = ? WHERE id = ?`,
+		codec.NullBytes(c.SecretHash), c.Public, grants, scopes, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), c.NoIntrospect, resources, c.ID)
 	if err == nil {
 		err = mustAffect(res)
 	}

@@ -134,7 +134,8 @@ func testClients(t *testing.T, s store.Store) {
 
 	// UpdateClient replaces everything but the id and creation time.
 	upd := store.Client{ID: "web", SecretHash: hash("new-secret"), Grants: []string{"client_credentials"}, Scopes: []string{"tokengate:admin"},
-		AccessTokenTTL: time.Minute, RefreshTokenTTL: time.Hour, RefreshReuseInterval: 0, CreatedAt: at(time.Hour)}
+		AccessTokenTTL: time.Minute, RefreshTokenTTL: time.Hour, RefreshReuseInterval: 0, NoIntrospect: false, Resources: []string{"https://other.example"},
+		CreatedAt: at(time.Hour)}
 	must(t, s.UpdateClient(ctx(t), upd))
 	got, err = s.GetClient(ctx(t), "web")
 	must(t, err)
