@@ -1,84 +1,14 @@
 package client_test
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"os"
-	"regexp"
-	"strings"
 	"testing"
+
+	"github.com/tokengate/tokengate/internal/readmetest"
 )
 
 // TestREADMECodeMirrorsExamples: every Go block of README.md names the
 // Example of example_test.go it mirrors, and its main is that Example's
 // body, so that the README's code compiles and stays current.
 func TestREADMECodeMirrorsExamples(t *testing.T) {
-	checkREADMEMirrors(t, "README.md", "example_test.go")
-}
-
-var (
-	goBlock    = regexp.MustCompile("(?s)```go\n(.*?)```")
-	mirrorLine = regexp.MustCompile(`// Mirrors (Example\w*) in example_test\.go`)
-)
-
-func checkREADMEMirrors(t *testing.T, readme, examples string) {
-	t.Helper()
-	md, err := os.ReadFile(readme)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile(examples)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, examples, src, parser.ParseComments)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bodies := map[string]string{}
-	for _, d := range f.Decls {
-		if fn, ok := d.(*ast.FuncDecl); ok && fn.Body != nil {
-			bodies[fn.Name.Name] = string(src[fset.Position(fn.Body.Lbrace).Offset+1 : fset.Position(fn.Body.Rbrace).Offset])
-		}
-	}
-	blocks := goBlock.FindAllStringSubmatch(string(md), -1)
-	if len(blocks) == 0 {
-		t.Fatalf("%s has no Go block", readme)
-	}
-	for _, b := range blocks {
-		code := b[1]
-		m := mirrorLine.FindStringSubmatch(code)
-		if m == nil {
-			t.Errorf("a Go block of %s names no Example it mirrors:\n%s", readme, code)
-			continue
-		}
-		body, ok := bodies[m[1]]
-		if !ok {
-			t.Errorf("%s mirrors %s, which %s does not have", readme, m[1], examples)
-			continue
-		}
-		start := strings.Index(code, "func main() {\n")
-		end := strings.LastIndex(code, "\n}")
-		if start < 0 || end < start {
-			t.Errorf("the block mirroring %s is not a program with a main", m[1])
-			continue
-		}
-		if got, want := lines(code[start+len("func main() {\n"):end]), lines(body); strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Errorf("README's main differs from %s:\nREADME:\n%s\n\nExample:\n%s", m[1], strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
-	}
-}
-
-// lines returns the non-empty lines of s with their spaces collapsed
-// (gofmt aligns a block's fields differently from a function's).
-func lines(s string) []string {
-	var out []string
-	for l := range strings.SplitSeq(s, "\n") {
-		if l = strings.Join(strings.Fields(l), " "); l != "" {
-			out = append(out, l)
-		}
-	}
-	return out
+	readmetest.CheckMirrors(t, "README.md", "example_test.go")
 }
