@@ -327,3 +327,55 @@ func TestHelpExitsZero(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminAPIListenerChoice: admin_api puts the admin API on the main
+// listener (default), only on the metrics_addr listener, or nowhere.
+func TestAdminAPIListenerChoice(t *testing.T) {
+	status := func(u string) int {
+		t.Helper()
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		setting       string
+		withMetrics   bool
+		onMain, onOps int
+	}{
+		{"", false, 200, 0},
+		{"admin_api: metrics", true, 404, 200},
+		{"admin_api: off", true, 404, 404},
+	} {
+		dir := t.TempDir()
+		cfg := filepath.Join(dir, "tg.yaml")
+		metricsAddr := freeAddr(t)
+		yaml := tc.setting + "\n"
+		if tc.withMetrics {
+			yaml += "metrics_addr: " + metricsAddr + "\n"
+		}
+		if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p := startServer(t, "--config", cfg, "--db", filepath.Join(dir, "tg.db"))
+		if got := status(p.base + "/admin/v1/openapi.json"); got != tc.onMain {
+			t.Errorf("%q: main listener answered %d, want %d", tc.setting, got, tc.onMain)
+		}
+		if tc.withMetrics {
+			if got := status("http://" + metricsAddr + "/admin/v1/openapi.json"); got != tc.onOps {
+				t.Errorf("%q: metrics listener answered %d, want %d", tc.setting, got, tc.onOps)
+			}
+		}
+		p.stop(t)
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tg.yaml")
+	if err := os.WriteFile(cfg, []byte("admin_api: metrics\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := cli(t, "", "serve", "--config", cfg, "--addr", freeAddr(t), "--db", filepath.Join(dir, "tg.db")); code == 0 || !strings.Contains(errOut, "admin_api") {
+		t.Fatalf("admin_api: metrics without metrics_addr: exit %d, %s", code, errOut)
+	}
+}

@@ -31,6 +31,10 @@ type Config struct {
 	// (which then leaves the main listener, so that it need not face the
 	// internet) and /healthz and /readyz (which stay on both).
 	MetricsAddr string `yaml:"metrics_addr"`
+	// AdminAPI says where the admin API (/admin/v1) is served: "main"
+	// (the default: the main listener), "metrics" (only on the
+	// metrics_addr listener, off the internet) or "off".
+	AdminAPI string `yaml:"admin_api"`
 	DB          string `yaml:"db"`
 	// TLSCert and TLSKey are PEM files; with both set the main listener
 	// serves HTTPS, re-reading them when they change or on SIGHUP.

@@ -266,13 +266,26 @@ func (s *Server) mount() error {
 		contract.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such endpoint"})
 	}))
 	rt.notFound = notFound
-	if err := s.mountAdmin(rt, lim); err != nil {
-		return err
-	}
 	ops := rt
 	if s.cfg.MetricsAddr != "" {
 		ops = newRouter()
 		ops.notFound = notFound
+	}
+	switch s.cfg.AdminAPI {
+	case "", "main":
+		if err := s.mountAdmin(rt, lim); err != nil {
+			return err
+		}
+	case "metrics":
+		if s.cfg.MetricsAddr == "" {
+			return s.cfg.KeyError("admin_api", "admin_api: metrics needs metrics_addr, the listener it is served on")
+		}
+		if err := s.mountAdmin(ops, lim); err != nil {
+			return err
+		}
+	case "off":
+	default:
+		return s.cfg.KeyError("admin_api", "admin_api must be main, metrics or off, not %q", s.cfg.AdminAPI)
 	}
 	healthz := s.instrument("/healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		contract.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
