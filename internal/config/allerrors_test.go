@@ -5,9 +5,9 @@ import (
 	"testing"
 )
 
-// TestValidateReportsEveryIndependentMistake: a config with three
-// independent mistakes (a top-level value, a route, a bootstrap client)
-// gets all three reported, each with file:line: key, not only the first.
+// TestValidateReportsEveryIndependentMistake: a config with independent
+// mistakes (a top-level value, a route, two trusted issuers, a bootstrap
+// client) gets all of them reported, each with file:line: key, not only the first.
 func TestValidateReportsEveryIndependentMistake(t *testing.T) {
 	const y = `addr: 127.0.0.1:8080
 log:
@@ -20,6 +20,12 @@ bootstrap:
   clients:
     - id: web
       grants: [password]
+trusted_issuers:
+  - issuer: http://idp.example.com
+    audiences: [api]
+    auto_provision: true
+  - issuer: https://idp2.example.com
+    auto_provision: true
 `
 	cfg, err := Parse("tg.yaml", []byte(y))
 	if err != nil {
@@ -32,6 +38,8 @@ bootstrap:
 	want := []string{
 		`tg.yaml:3: log.level: must be debug, info, warn or error, not "loud"`,
 		`tg.yaml:6: routes[0].method: method must be GET or POST, not "PUT"`,
+		`tg.yaml:13: trusted_issuers[0].issuer: "http://idp.example.com" must use https (plain http only on a loopback host)`,
+		`tg.yaml:16: trusted_issuers[1].audiences: list at least one accepted audience (for Auth0: the API identifier)`,
 		`tg.yaml:10: bootstrap.clients[0]: a confidential client needs secret or secret_hash`,
 	}
 	got := strings.Split(err.Error(), "\n")

@@ -158,7 +158,7 @@ func (c *Config) Validate() error {
 	for i, r := range c.Routes {
 		add(c.validateRoute(i, r))
 	}
-	add(c.validateFederation())
+	errs = append(errs, c.validateFederation()...)
 	errs = append(errs, c.validateBootstrap()...)
 	if len(errs) == 1 {
 		return errs[0]
