@@ -56,18 +56,30 @@ func (m *Main) user(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fs := m.newFlags("user " + verb)
+	var fs *cmdFlags
+	switch verb {
+	case "list":
+		fs = m.newCmd("user "+verb, verb)
+	case "import":
+		fs = m.newCmd("user "+verb, verb, "FILE")
+	case "add", "passwd", "disable", "enable", "delete":
+		fs = m.newCmd("user "+verb, verb, "NAME")
+	default:
+		return m.badVerb("user", verb, verbs)
+	}
 	var c common
-	c.register(fs)
-	scopes := fs.String("scopes", "", `space-separated scopes the user may be granted (add)`)
-	asJSON := fs.Bool("json", false, "JSON output (list)")
-	keepSessions := fs.Bool("keep-sessions", false, "keep the user's sessions and tokens valid (passwd); by default a password change ends them")
-	format := fs.String("format", "", "jsonl or csv (import); default: detected from the content")
-	allowWeak := fs.Bool("allow-weak-hashes", false, "import unsalted MD5/SHA-1 hashes too (import); they are upgraded to argon2id at the first login")
-	batch := fs.Int("batch", 500, "users created per transaction (import)")
+	c.register(fs.FlagSet)
+	scopes := fs.str("add", "scopes", "", `space-separated scopes the user may be granted`)
+	asJSON := fs.boolean("list", "json", "JSON output")
+	keepSessions := fs.boolean("passwd", "keep-sessions", "keep the user's sessions and tokens valid; by default a password change ends them")
+	format := fs.str("import", "format", "", "jsonl or csv; default: detected from the content")
+	allowWeak := fs.boolean("import", "allow-weak-hashes", "import unsalted MD5/SHA-1 hashes too; they are upgraded to argon2id at the first login")
+	batch := fs.integer("import", "batch", 500, "users created per transaction")
 	var rf remoteFlags
-	rf.register(fs)
-	pos, err := parse(fs, args)
+	if verb != "import" {
+		rf.register(fs.FlagSet)
+	}
+	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
@@ -117,7 +129,7 @@ func (m *Main) user(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return m.withStore(ctx, c, func(cfg config.Config, st store.Store) error {
+	return m.withRecord(ctx, c, record{"user", name}, func(cfg config.Config, st store.Store) error {
 		users := &admin.Users{Store: st, Hash: func(ctx context.Context, pw string) (string, error) {
 			h, err := server.NewHasher(&cfg)
 			if err != nil {
@@ -227,19 +239,27 @@ func (m *Main) client(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fs := m.newFlags("client " + verb)
+	var fs *cmdFlags
+	switch verb {
+	case "list":
+		fs = m.newCmd("client "+verb, verb)
+	case "add", "get", "delete", "rotate-secret":
+		fs = m.newCmd("client "+verb, verb, "ID")
+	default:
+		return m.badVerb("client", verb, verbs)
+	}
 	var c common
-	c.register(fs)
-	grants := fs.String("grants", "", "comma-separated grant types (add), e.g. password,refresh_token,client_credentials")
-	scopes := fs.String("scopes", "", "space-separated scopes the client may request (add)")
-	public := fs.Bool("public", false, "public client without a secret (add)")
-	secretStdin := fs.Bool("secret-stdin", false, "import an existing secret from stdin instead of generating one (add)")
-	noIntrospect := fs.Bool("no-introspect", false, "withhold token introspection from this confidential client (add)")
-	resources := fs.String("resources", "", "space-separated audiences (RFC 8707 resource) the client may ask tokens for (add; default the configured audience)")
-	asJSON := fs.Bool("json", false, "JSON output (list, get)")
+	c.register(fs.FlagSet)
+	grants := fs.str("add", "grants", "", "comma-separated grant types (required), e.g. password,refresh_token,client_credentials")
+	scopes := fs.str("add", "scopes", "", "space-separated scopes the client may request")
+	public := fs.boolean("add", "public", "public client without a secret")
+	secretStdin := fs.boolean("add", "secret-stdin", "import an existing secret from stdin instead of generating one")
+	noIntrospect := fs.boolean("add", "no-introspect", "withhold token introspection from this confidential client")
+	resources := fs.str("add", "resources", "", "space-separated audiences (RFC 8707 resource) the client may ask tokens for (default the configured audience)")
+	asJSON := fs.boolean("list|get", "json", "JSON output")
 	var rf remoteFlags
-	rf.register(fs)
-	pos, err := parse(fs, args)
+	rf.register(fs.FlagSet)
+	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
@@ -293,7 +313,7 @@ func (m *Main) client(ctx context.Context, args []string) error {
 	}
 	switch verb {
 	case "get":
-		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
+		return m.withRecord(ctx, c, record{"client", id}, func(_ config.Config, st store.Store) error {
 			cl, err := (&admin.Clients{Store: st}).Get(ctx, id)
 			if err != nil {
 				return err
@@ -308,7 +328,7 @@ func (m *Main) client(ctx context.Context, args []string) error {
 			return nil
 		})
 	case "delete":
-		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
+		return m.withRecord(ctx, c, record{"client", id}, func(_ config.Config, st store.Store) error {
 			if err := (&admin.Clients{Store: st}).Delete(ctx, id); err != nil {
 				return err
 			}
@@ -316,7 +336,7 @@ func (m *Main) client(ctx context.Context, args []string) error {
 			return nil
 		})
 	case "rotate-secret":
-		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
+		return m.withRecord(ctx, c, record{"client", id}, func(_ config.Config, st store.Store) error {
 			sec, err := (&admin.Clients{Store: st}).RotateSecret(ctx, id)
 			if err != nil {
 				return err
@@ -340,7 +360,7 @@ func (m *Main) client(ctx context.Context, args []string) error {
 			return errUsage
 		}
 	}
-	return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
+	return m.withRecord(ctx, c, record{"client", id}, func(_ config.Config, st store.Store) error {
 		var imported string
 		if *secretStdin {
 			var err error
@@ -377,18 +397,29 @@ func (m *Main) apikey(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fs := m.newFlags("apikey " + verb)
+	var fs *cmdFlags
+	switch verb {
+	case "create", "list":
+		fs = m.newCmd("apikey "+verb, verb)
+	case "revoke":
+		fs = m.newCmd("apikey "+verb, verb, "ID")
+	default:
+		return m.badVerb("apikey", verb, verbs)
+	}
 	var c common
-	c.register(fs)
-	user := fs.String("user", "", "owner user (create)")
-	clientID := fs.String("client", "", "owner client (create)")
-	scope := fs.String("scope", "", "space-separated scopes of the key (create)")
-	expires := fs.String("expires", "", "lifetime, e.g. 90d or 720h (create; default never)")
-	name := fs.String("name", "", "label (create)")
-	asJSON := fs.Bool("json", false, "JSON output (list)")
+	c.register(fs.FlagSet)
+	user := fs.str("create", "user", "", "owner user")
+	if verb == "list" {
+		fs.StringVar(user, "user", "", "only the keys of this user (required with --server)")
+	}
+	clientID := fs.str("create", "client", "", "owner client")
+	scope := fs.str("create", "scope", "", "space-separated scopes of the key")
+	expires := fs.str("create", "expires", "", "lifetime, e.g. 90d or 720h (default never)")
+	name := fs.str("create", "name", "", "label")
+	asJSON := fs.boolean("list", "json", "JSON output")
 	var rf remoteFlags
-	rf.register(fs)
-	pos, err := parse(fs, args)
+	rf.register(fs.FlagSet)
+	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
@@ -415,7 +446,7 @@ func (m *Main) apikey(ctx context.Context, args []string) error {
 		if remote {
 			return m.remoteAPIKey(ctx, rf, verb, pos, *user, *clientID, *scope, *name, exp, *asJSON)
 		}
-		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
+		return m.withRecord(ctx, c, keyOwner(*user, *clientID), func(_ config.Config, st store.Store) error {
 			key, rec, err := (&admin.APIKeys{Store: st}).Create(ctx, admin.NewKey{Name: *name, Username: *user, ClientID: *clientID, Scopes: strings.Fields(*scope), ExpiresIn: exp})
 			if err != nil {
 				return err
@@ -424,8 +455,8 @@ func (m *Main) apikey(ctx context.Context, args []string) error {
 			return nil
 		})
 	case "list":
-		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
-			keys, err := (&admin.APIKeys{Store: st}).List(ctx, "")
+		return m.withRecord(ctx, c, keyOwner(*user, ""), func(_ config.Config, st store.Store) error {
+			keys, err := (&admin.APIKeys{Store: st}).List(ctx, *user)
 			if err != nil {
 				return err
 			}
@@ -468,7 +499,7 @@ func (m *Main) apikey(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
+		return m.withRecord(ctx, c, record{"api key", id}, func(_ config.Config, st store.Store) error {
 			if err := (&admin.APIKeys{Store: st}).Revoke(ctx, id); err != nil {
 				return err
 			}
@@ -477,6 +508,17 @@ func (m *Main) apikey(ctx context.Context, args []string) error {
 		})
 	}
 	return m.badVerb("apikey", verb, verbs)
+}
+
+// keyOwner is the record an API key command about an owner addresses.
+func keyOwner(user, clientID string) record {
+	switch {
+	case user != "":
+		return record{"user", user}
+	case clientID != "":
+		return record{"client", clientID}
+	}
+	return record{}
 }
 
 func owner(k store.APIKey) string {
@@ -492,22 +534,26 @@ func (m *Main) keysCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fs := m.newFlags("keys " + verb)
-	var c common
-	c.register(fs)
-	asJSON := fs.Bool("json", false, "JSON output (list)")
-	var rf remoteFlags
-	rf.register(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if verb != "list" && verb != "rotate" && verb != "revoke" {
+	var fs *cmdFlags
+	switch verb {
+	case "list", "rotate":
+		fs = m.newCmd("keys "+verb, verb)
+	case "revoke":
+		fs = m.newCmd("keys "+verb, verb, "KID")
+	default:
 		return m.badVerb("keys", verb, verbs)
 	}
-	if (verb == "revoke") != (len(pos) == 1) {
-		fmt.Fprintln(m.Stderr, "usage: tokengate keys list|rotate|revoke KID")
-		return errUsage
+	var c common
+	c.register(fs.FlagSet)
+	asJSON := fs.boolean("list", "json", "JSON output")
+	var rf remoteFlags
+	if verb != "revoke" {
+		// The admin API has no key revocation.
+		rf.register(fs.FlagSet)
+	}
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
 	}
 	if m.remoteOn(&rf) {
 		if verb == "revoke" {
@@ -515,7 +561,11 @@ func (m *Main) keysCmd(ctx context.Context, args []string) error {
 		}
 		return m.remoteKeys(ctx, rf, verb, *asJSON)
 	}
-	return m.withStore(ctx, c, func(cfg config.Config, st store.Store) error {
+	var rec record
+	if verb == "revoke" {
+		rec = record{"signing key", pos[0]}
+	}
+	return m.withRecord(ctx, c, rec, func(cfg config.Config, st store.Store) error {
 		km, err := server.NewKeyManager(&cfg, st, nil)
 		if err != nil {
 			return err
@@ -577,13 +627,13 @@ func (m *Main) tokenCmd(ctx context.Context, args []string) error {
 	default:
 		return m.badVerb("token", verb, verbs)
 	}
-	fs := m.newFlags("token revoke")
+	fs := m.newCmd("token revoke", "")
 	var c common
-	c.register(fs)
-	user := fs.String("user", "", "revoke every refresh token of this user")
+	c.register(fs.FlagSet)
+	user := fs.String("user", "", "revoke every refresh token of this user (required)")
 	var rf remoteFlags
-	rf.register(fs)
-	if _, err := parse(fs, args); err != nil {
+	rf.register(fs.FlagSet)
+	if _, err := fs.parse(args); err != nil {
 		return err
 	}
 	if *user == "" {
@@ -593,7 +643,7 @@ func (m *Main) tokenCmd(ctx context.Context, args []string) error {
 	if m.remoteOn(&rf) {
 		return m.remoteRevokeUser(ctx, rf, *user)
 	}
-	return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
+	return m.withRecord(ctx, c, record{"user", *user}, func(_ config.Config, st store.Store) error {
 		n, err := (&admin.Users{Store: st}).EndSessions(ctx, *user)
 		if err != nil {
 			return err

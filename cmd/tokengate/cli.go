@@ -180,10 +180,14 @@ func openStore(ctx context.Context, dsn string, log *slog.Logger) (store.Store, 
 	}
 	if dir := filepath.Dir(path); dir != "." {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("creating database directory: %w", err)
+			return nil, fmt.Errorf("creating the directory of database %s: %w", path, err)
 		}
 	}
-	return sqlite.OpenWithOptions(ctx, path, sqlite.Options{Logger: log})
+	st, err := sqlite.OpenWithOptions(ctx, path, sqlite.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("opening database %s: %w", path, err)
+	}
+	return st, nil
 }
 
 // redactDSN hides the passwords in a database URL (in the user info, or
@@ -214,6 +218,16 @@ func redactDSN(dsn string) string {
 
 // withStore loads the config, opens the store and runs fn.
 func (m *Main) withStore(ctx context.Context, c common, fn func(cfg config.Config, st store.Store) error) error {
+	return m.withRecord(ctx, c, record{}, fn)
+}
+
+// record names the record a command addresses, e.g. {"user", "bob"}.
+type record struct{ kind, id string }
+
+// withRecord is withStore for a command about one record: a missing or
+// already existing record is reported with its name and the database
+// (`user "bob" not found in t.db`), not with the driver's words.
+func (m *Main) withRecord(ctx context.Context, c common, rec record, fn func(cfg config.Config, st store.Store) error) error {
 	cfg, err := m.loadConfig(c, nil)
 	if err != nil {
 		return err
@@ -223,14 +237,32 @@ func (m *Main) withStore(ctx context.Context, c common, fn func(cfg config.Confi
 		return err
 	}
 	defer st.Close()
-	return fn(cfg, st)
+	err = fn(cfg, st)
+	if rec.kind != "" {
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("%s %q not found in %s", rec.kind, rec.id, dbName(cfg.DB))
+		case errors.Is(err, store.ErrConflict):
+			return fmt.Errorf("%s %q already exists in %s", rec.kind, rec.id, dbName(cfg.DB))
+		}
+	}
+	return err
+}
+
+// dbName is how messages name a database: the SQLite file's path, or the
+// PostgreSQL URL without its passwords.
+func dbName(dsn string) string {
+	if strings.Contains(dsn, "://") {
+		return redactDSN(dsn)
+	}
+	return strings.TrimPrefix(dsn, "sqlite:")
 }
 
 func (m *Main) migrate(ctx context.Context, args []string) error {
-	fs := m.newFlags("migrate")
+	fs := m.newCmd("migrate", "")
 	var c common
-	c.register(fs)
-	if _, err := parse(fs, args); err != nil {
+	c.register(fs.FlagSet)
+	if _, err := fs.parse(args); err != nil {
 		return err
 	}
 	return m.withStore(ctx, c, func(cfg config.Config, st store.Store) error {
@@ -292,4 +324,92 @@ func fmtTime(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// cmdFlags is the FlagSet of one command or NOUN VERB: it registers only
+// the flags that command takes, so a flag of another verb is an error, and
+// its --help shows the positional arguments and those flags alone.
+type cmdFlags struct {
+	*flag.FlagSet
+	verb string
+	args []string // names of the positional arguments, all required
+}
+
+// newCmd makes the FlagSet of command name (e.g. "user add"), whose verb
+// is verb ("" for a command without verbs) and whose positional
+// arguments are args.
+func (m *Main) newCmd(name, verb string, args ...string) *cmdFlags {
+	f := &cmdFlags{FlagSet: m.newFlags(name), verb: verb, args: args}
+	f.Usage = func() {
+		line := "tokengate " + name
+		for _, a := range args {
+			line += " " + a
+		}
+		fmt.Fprintf(f.Output(), "usage: %s [flags]\n\nflags:\n", line)
+		f.PrintDefaults()
+	}
+	return f
+}
+
+// takes reports whether the verb is one of verbs ("add|passwd").
+func (f *cmdFlags) takes(verbs string) bool {
+	for _, v := range strings.Split(verbs, "|") {
+		if v == f.verb {
+			return true
+		}
+	}
+	return false
+}
+
+// str defines a string flag when the verb is one of verbs; otherwise the
+// flag is unknown and the pointer keeps def.
+func (f *cmdFlags) str(verbs, name, def, usage string) *string {
+	p := &def
+	if f.takes(verbs) {
+		f.StringVar(p, name, def, usage)
+	}
+	return p
+}
+
+// boolean is str for a bool flag.
+func (f *cmdFlags) boolean(verbs, name string, usage string) *bool {
+	p := new(bool)
+	if f.takes(verbs) {
+		f.BoolVar(p, name, false, usage)
+	}
+	return p
+}
+
+// integer is str for an int flag.
+func (f *cmdFlags) integer(verbs, name string, def int, usage string) *int {
+	p := &def
+	if f.takes(verbs) {
+		f.IntVar(p, name, def, usage)
+	}
+	return p
+}
+
+// parse parses the flags (before or after the arguments) and checks that
+// exactly the positional arguments of the command were given.
+func (f *cmdFlags) parse(args []string) ([]string, error) {
+	pos, err := parse(f.FlagSet, args)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(pos) > len(f.args):
+		fmt.Fprintf(f.Output(), "tokengate %s: unexpected argument %q\n", f.Name(), pos[len(f.args)])
+	case len(pos) < len(f.args):
+		fmt.Fprintf(f.Output(), "tokengate %s: missing argument %s\n", f.Name(), f.args[len(pos)])
+	default:
+		for i, p := range pos {
+			if p == "" {
+				fmt.Fprintf(f.Output(), "tokengate %s: empty argument %s\n", f.Name(), f.args[i])
+				return nil, errUsage
+			}
+		}
+		return pos, nil
+	}
+	f.Usage()
+	return nil, errUsage
 }

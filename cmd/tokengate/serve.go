@@ -20,16 +20,16 @@ import (
 )
 
 func (m *Main) serve(ctx context.Context, args []string) error {
-	fs := m.newFlags("serve")
+	fs := m.newCmd("serve", "")
 	var c common
-	c.register(fs)
+	c.register(fs.FlagSet)
 	addr := fs.String("addr", "", "listen address HOST:PORT (env TOKENGATE_ADDR; default 127.0.0.1:8080)")
 	dev := fs.Bool("dev", false, "development mode: create a client and a user and print their credentials once; no rate limit for loopback")
 	logFormat := fs.String("log-format", "", "log format: text or json")
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error")
 	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain): serve HTTPS (with --tls-key); re-read on change or SIGHUP")
 	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := fs.parse(args); err != nil {
 		return err
 	}
 	start := time.Now()

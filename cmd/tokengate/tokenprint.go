@@ -25,7 +25,7 @@ func (m *Main) tokenPrint(ctx context.Context, args []string, logout bool) error
 	if logout {
 		name = "token logout"
 	}
-	flags := m.newFlags(name)
+	flags := m.newCmd(name, "")
 	baseURL := flags.String("url", "", "server URL (env TOKENGATE_URL)")
 	var contracts []string
 	for _, c := range client.Contracts() {
@@ -36,7 +36,7 @@ func (m *Main) tokenPrint(ctx context.Context, args []string, logout bool) error
 	username := flags.String("username", "", "user name (env TOKENGATE_USERNAME; password in TOKENGATE_PASSWORD, else read from stdin)")
 	scope := flags.String("scope", "", "space-separated scopes to request")
 	cache := flags.String("cache", "", "token cache file (default: one per server and identity under the user config dir)")
-	if _, err := parse(flags, args); err != nil {
+	if _, err := flags.parse(args); err != nil {
 		return err
 	}
 	env := func(flagVal *string, key string) string {

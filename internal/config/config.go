@@ -390,7 +390,18 @@ func yamlError(file string, lines map[string]int, err error) error {
 }
 
 // KeyError builds an Error for a dotted key path (routes[0].endpoint),
-// with its line in the file when it was set there.
+// with its line in the file when it was set there, else the line of the
+// nearest enclosing key that was (a missing key is reported where its
+// record is).
 func (c *Config) KeyError(key, format string, args ...any) *Error {
-	return &Error{File: c.File, Line: c.lines[key], Key: key, Msg: fmt.Sprintf(format, args...)}
+	line := 0
+	for k := key; k != "" && line == 0; {
+		line = c.lines[k]
+		if i := strings.LastIndexAny(k, ".["); i >= 0 {
+			k = k[:i]
+		} else {
+			k = ""
+		}
+	}
+	return &Error{File: c.File, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
 }
