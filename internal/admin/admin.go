@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/internal/secret"
 	"github.com/tokengate/tokengate/internal/store"
 )
@@ -109,13 +108,61 @@ func NewAPIKey(ctx context.Context, st store.Store, r io.Reader, k store.APIKey)
 	return key, k, nil
 }
 
+// Seed is the users, clients and API keys that Bootstrap creates when
+// absent; the server builds it from the config's bootstrap section, whose
+// keys the fields mirror.
+type Seed struct {
+	Users   []SeedUser
+	Clients []SeedClient
+	APIKeys []SeedAPIKey
+}
+
+// SeedUser is a user to create, with Password (hashed here) or
+// PasswordHash (an argon2id PHC string).
+type SeedUser struct {
+	Username     string
+	Password     string
+	PasswordHash string
+	Scopes       []string
+	Disabled     bool
+}
+
+// SeedClient is a client to create; a confidential one has Secret (hashed
+// here) or SecretHash (hex SHA-256).
+type SeedClient struct {
+	ID                   string
+	Secret               string
+	SecretHash           string
+	Public               bool
+	Grants               []string
+	Scopes               []string
+	AccessTokenTTL       time.Duration
+	RefreshTokenTTL      time.Duration
+	RefreshReuseInterval time.Duration
+	// Introspect false forbids RFC 7662 introspection; nil allows it.
+	Introspect *bool
+	Resources  []string
+}
+
+// SeedAPIKey is an API key to import: Key (hashed here) or KeyHash (hex
+// SHA-256), owned by User through Client.
+type SeedAPIKey struct {
+	Name      string
+	Key       string
+	KeyHash   string
+	User      string
+	Client    string
+	Scopes    []string
+	ExpiresIn time.Duration // 0: never
+}
+
 // Bootstrap creates the users, clients and API keys the config declares,
 // skipping those that already exist (so a restart never overwrites a
 // password changed through the CLI) and those an administrator deleted
 // (their tombstones are kept), with a line for each skip that is not an
 // exact match. Of several nodes starting together, the one whose insert
 // wins creates and logs a record; the others say nothing.
-func Bootstrap(ctx context.Context, st store.Store, b config.Bootstrap, hash func(ctx context.Context, pw string) (string, error), r io.Reader, now time.Time, log *slog.Logger) error {
+func Bootstrap(ctx context.Context, st store.Store, b Seed, hash func(ctx context.Context, pw string) (string, error), r io.Reader, now time.Time, log *slog.Logger) error {
 	for _, u := range b.Users {
 		if store.IsExternalUsername(u.Username) {
 			return fmt.Errorf("bootstrap user %q: names starting with %q are reserved for users provisioned for external identities", u.Username, store.ExternalUserPrefix)
@@ -209,8 +256,8 @@ func Bootstrap(ctx context.Context, st store.Store, b config.Bootstrap, hash fun
 			rec.Prefix = k.Key[:min(4, len(k.Key))]
 			rec.Last4 = k.Key[max(0, len(k.Key)-4):]
 		}
-		if k.ExpireIn > 0 {
-			rec.ExpiresAt = now.Add(k.ExpireIn.D())
+		if k.ExpiresIn > 0 {
+			rec.ExpiresAt = now.Add(k.ExpiresIn)
 		}
 		err = st.CreateAPIKey(ctx, rec)
 		if errors.Is(err, store.ErrConflict) {
@@ -246,7 +293,7 @@ func bootstrapSkip(ctx context.Context, st store.Store, kind, name string, exist
 }
 
 // bootstrapClient is the client record a config entry describes.
-func bootstrapClient(c config.BootstrapClient, now time.Time) store.Client {
+func bootstrapClient(c SeedClient, now time.Time) store.Client {
 	var sh []byte
 	switch {
 	case c.Secret != "":
@@ -256,8 +303,8 @@ func bootstrapClient(c config.BootstrapClient, now time.Time) store.Client {
 	}
 	return store.Client{
 		ID: c.ID, SecretHash: sh, Public: c.Public, Grants: c.Grants, Scopes: c.Scopes,
-		AccessTokenTTL: c.AccessTokenTTL.D(), RefreshTokenTTL: c.RefreshTokenTTL.D(),
-		RefreshReuseInterval: c.RefreshReuseInterval.D(), CreatedAt: now,
+		AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL,
+		RefreshReuseInterval: c.RefreshReuseInterval, CreatedAt: now,
 		NoIntrospect: c.Introspect != nil && !*c.Introspect, Resources: c.Resources,
 	}
 }
@@ -269,7 +316,7 @@ func sameSet(a, b []string) bool {
 
 // userDiffers compares what the config can state of a user. A plaintext
 // password is not compared: that would cost an argon2id per user per start.
-func userDiffers(have store.User, want config.BootstrapUser) bool {
+func userDiffers(have store.User, want SeedUser) bool {
 	return have.Disabled != want.Disabled || !sameSet(have.Scopes, want.Scopes) ||
 		(want.PasswordHash != "" && have.PasswordHash != want.PasswordHash)
 }

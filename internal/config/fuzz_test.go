@@ -11,6 +11,7 @@ import (
 
 	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/internal/contract"
+	"github.com/tokengate/tokengate/internal/server"
 )
 
 // fuzzFile is the name the fuzzed config is "read from".
@@ -48,12 +49,8 @@ func FuzzParse(f *testing.F) {
 			checkConfigError(t, "Validate", err, data)
 			return
 		}
-		routes := cfg.Routes
-		if len(routes) == 0 {
-			routes = contract.DefaultRoutes()
-		}
-		if _, err := contract.Build(&cfg, &contract.Env{}, routes); err != nil {
-			checkConfigError(t, "contract.Build", err, data)
+		if _, err := server.BuildRoutes(&cfg, &contract.Env{}); err != nil {
+			checkConfigError(t, "server.BuildRoutes", err, data)
 		}
 	})
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/internal/oauth"
 )
 
@@ -58,7 +57,7 @@ type Kind struct {
 	// token is, so that none can be used to scan tokens or secrets.
 	// The public, cacheable documents (metadata, JWKS) are not.
 	RateLimited bool
-	build       func(env *Env, r config.Route, prof oauth.Profile) http.Handler
+	build       func(env *Env, r Route, prof oauth.Profile) http.Handler
 }
 
 var issuing = []Option{OptRotate, OptRefreshFormat, OptClaims, OptDefaultClient}
@@ -71,41 +70,41 @@ var tokenOnlyRefresh = append(slices.Clip(issuing), OptRefreshClientAuth)
 func Kinds() map[string]Kind {
 	return map[string]Kind{
 		"token": {RateLimited: true, Method: http.MethodPost, Options: append(slices.Clip(issuing), OptBody), Role: "token",
-			build: func(env *Env, r config.Route, p oauth.Profile) http.Handler {
+			build: func(env *Env, r Route, p oauth.Profile) http.Handler {
 				return tokenEndpoint(env, p, r.Body == "form")
 			}},
 		"revoke": {RateLimited: true, Method: http.MethodPost, Options: []Option{OptResponse, OptDefaultClient, OptBody}, Role: "revocation",
-			build: func(env *Env, r config.Route, p oauth.Profile) http.Handler {
+			build: func(env *Env, r Route, p oauth.Profile) http.Handler {
 				return revokeEndpoint(env, p, r.Response == "empty_html", r.Body == "form")
 			}},
 		"introspect": {RateLimited: true, Method: http.MethodPost, Options: []Option{OptBody}, Role: "introspection",
-			build: func(env *Env, r config.Route, p oauth.Profile) http.Handler {
+			build: func(env *Env, r Route, p oauth.Profile) http.Handler {
 				return introspectEndpoint(env, p, r.Body == "form")
 			}},
 		"jwks": {Method: http.MethodGet, Role: "jwks",
-			build: func(env *Env, _ config.Route, _ oauth.Profile) http.Handler {
+			build: func(env *Env, _ Route, _ oauth.Profile) http.Handler {
 				return staticJSON(func() []byte { return env.JWKS() }, "public, max-age=300")
 			}},
 		"fastapi.login": {RateLimited: true, Method: http.MethodPost, Options: issuing,
-			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return fastAPILogin(env, p) }},
+			build: func(env *Env, _ Route, p oauth.Profile) http.Handler { return fastAPILogin(env, p) }},
 		"fastapi.refresh": {RateLimited: true, Method: http.MethodPost, Options: tokenOnlyRefresh,
-			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return fastAPIRefresh(env, p) }},
+			build: func(env *Env, _ Route, p oauth.Profile) http.Handler { return fastAPIRefresh(env, p) }},
 		"fastapi.api_key": {RateLimited: true, Method: http.MethodGet, Options: issuing,
-			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return fastAPIKeyLogin(env, p) }},
+			build: func(env *Env, _ Route, p oauth.Profile) http.Handler { return fastAPIKeyLogin(env, p) }},
 		"datarhei.login": {RateLimited: true, Method: http.MethodPost, Options: issuing,
-			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return datarheiLogin(env, p) }},
+			build: func(env *Env, _ Route, p oauth.Profile) http.Handler { return datarheiLogin(env, p) }},
 		"datarhei.refresh": {RateLimited: true, Method: http.MethodGet, Options: tokenOnlyRefresh,
-			build: func(env *Env, _ config.Route, p oauth.Profile) http.Handler { return datarheiRefresh(env, p) }},
+			build: func(env *Env, _ Route, p oauth.Profile) http.Handler { return datarheiRefresh(env, p) }},
 		"metadata": {Method: http.MethodGet,
-			build: func(env *Env, _ config.Route, _ oauth.Profile) http.Handler {
+			build: func(env *Env, _ Route, _ oauth.Profile) http.Handler {
 				return staticJSON(func() []byte { return env.Metadata() }, "public, max-age=3600")
 			}},
 	}
 }
 
 // DefaultRoutes are served when the config declares none.
-func DefaultRoutes() []config.Route {
-	return []config.Route{
+func DefaultRoutes() []Route {
+	return []Route{
 		{Path: "/oauth/token", Endpoint: "token"},
 		{Path: "/oauth/revoke", Endpoint: "revoke"},
 		{Path: "/oauth/introspect", Endpoint: "introspect"},
@@ -115,7 +114,7 @@ func DefaultRoutes() []config.Route {
 }
 
 // ProfileOf turns a route's options into the core's issuing profile.
-func ProfileOf(r config.Route) oauth.Profile {
+func ProfileOf(r Route) oauth.Profile {
 	return oauth.Profile{
 		NoRotation:    r.RotateRefreshTokens != nil && !*r.RotateRefreshTokens,
 		JWTRefresh:    r.RefreshTokenFormat == "jwt",
@@ -152,7 +151,7 @@ func extraClaims(names []string) func(oauth.TokenKind, time.Duration) map[string
 }
 
 // setOptions lists the options a route sets.
-func setOptions(r config.Route) []Option {
+func setOptions(r Route) []Option {
 	var out []Option
 	if r.RotateRefreshTokens != nil {
 		out = append(out, OptRotate)
@@ -178,23 +177,63 @@ func setOptions(r config.Route) []Option {
 	return out
 }
 
+// Route maps a URL path to an endpoint kind, with the options of the
+// contract it serves. The server builds it from the config's routes;
+// each field is the config key of the same name.
+type Route struct {
+	Path     string
+	Method   string // default: the kind's method
+	Endpoint string
+
+	// Options of token-issuing endpoints.
+	RotateRefreshTokens *bool    // nil: the core's default (rotate)
+	RefreshTokenFormat  string   // opaque (default) or jwt
+	Claims              []string // extra claims: exi, usefor
+	DefaultClient       string   // public client for requests without credentials
+	// RefreshClientAuth "none" declares that a refresh route takes the
+	// refresh token as its only credential; only DefaultClient's sessions
+	// refresh there.
+	RefreshClientAuth string
+	// Response of the revoke endpoint: json (default) or empty_html.
+	Response string
+	// Body "form" reads requests as oauthlib does: form bodies only.
+	Body string
+}
+
+// RouteError is a route that Build refuses: Key is the option at fault
+// (endpoint, method, path or an option name) of routes[Index], so that
+// the caller can point at it in the file the route came from.
+type RouteError struct {
+	Index int
+	Key   string
+	Msg   string
+}
+
+// Error implements error.
+func (e *RouteError) Error() string {
+	return fmt.Sprintf("routes[%d].%s: %s", e.Index, e.Key, e.Msg)
+}
+
+func routeError(i int, key, format string, args ...any) *RouteError {
+	return &RouteError{Index: i, Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
 // Built is a route ready to mount.
 type Built struct {
-	Route   config.Route
+	Route   Route
 	Method  string
 	Kind    Kind
 	Handler http.Handler
 }
 
 // Build validates routes against the kinds and builds their handlers.
-// Errors name the route's key in the config file.
-func Build(cfg *config.Config, env *Env, routes []config.Route) ([]Built, error) {
+// A refused route is a *RouteError.
+func Build(env *Env, routes []Route) ([]Built, error) {
 	kinds := Kinds()
 	out := make([]Built, 0, len(routes))
 	type pathMethod struct{ path, method string }
 	seen := map[pathMethod]int{}
 	for i, r := range routes {
-		key := fmt.Sprintf("routes[%d]", i)
 		k, ok := kinds[r.Endpoint]
 		if !ok {
 			names := make([]string, 0, len(kinds))
@@ -202,21 +241,21 @@ func Build(cfg *config.Config, env *Env, routes []config.Route) ([]Built, error)
 				names = append(names, n)
 			}
 			slices.Sort(names)
-			return nil, cfg.KeyError(key+".endpoint", "unknown endpoint %q; known: %v", r.Endpoint, names)
+			return nil, routeError(i, "endpoint", "unknown endpoint %q; known: %v", r.Endpoint, names)
 		}
 		for _, o := range setOptions(r) {
 			if !slices.Contains(k.Options, o) {
-				return nil, cfg.KeyError(key+"."+string(o), "option %s does not apply to endpoint %q", o, r.Endpoint)
+				return nil, routeError(i, string(o), "option %s does not apply to endpoint %q", o, r.Endpoint)
 			}
 		}
 		if slices.Contains(k.Options, OptRefreshClientAuth) {
 			// This endpoint has no way to authenticate a client: it must
 			// say so, and name the one public client it refreshes for.
 			if r.RefreshClientAuth != "none" {
-				return nil, cfg.KeyError(key+".refresh_client_auth", "endpoint %q refreshes with the refresh token alone: set refresh_client_auth: none (and a public default_client) to accept that", r.Endpoint)
+				return nil, routeError(i, "refresh_client_auth", "endpoint %q refreshes with the refresh token alone: set refresh_client_auth: none (and a public default_client) to accept that", r.Endpoint)
 			}
 			if r.DefaultClient == "" {
-				return nil, cfg.KeyError(key+".default_client", "endpoint %q with refresh_client_auth: none needs default_client: the public client whose sessions it refreshes", r.Endpoint)
+				return nil, routeError(i, "default_client", "endpoint %q with refresh_client_auth: none needs default_client: the public client whose sessions it refreshes", r.Endpoint)
 			}
 			if env.Log != nil {
 				env.Log.Warn("route refreshes with the refresh token alone (refresh_client_auth: none); only sessions of its public default client are refreshed there",
@@ -225,10 +264,10 @@ func Build(cfg *config.Config, env *Env, routes []config.Route) ([]Built, error)
 		}
 		method := k.Method
 		if r.Method != "" && r.Method != k.Method {
-			return nil, cfg.KeyError(key+".method", "endpoint %q answers %s, not %s", r.Endpoint, k.Method, r.Method)
+			return nil, routeError(i, "method", "endpoint %q answers %s, not %s", r.Endpoint, k.Method, r.Method)
 		}
 		if j, dup := seen[pathMethod{r.Path, method}]; dup {
-			return nil, cfg.KeyError(key+".path", "%s %s is already served by routes[%d]", method, r.Path, j)
+			return nil, routeError(i, "path", "%s %s is already served by routes[%d]", method, r.Path, j)
 		}
 		seen[pathMethod{r.Path, method}] = i
 		out = append(out, Built{Route: r, Method: method, Kind: k, Handler: k.build(env, r, ProfileOf(r))})

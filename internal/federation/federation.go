@@ -28,7 +28,6 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/internal/oauth"
 	"github.com/tokengate/tokengate/internal/store"
 	"github.com/tokengate/tokengate/jwks"
@@ -100,9 +99,63 @@ type issuer struct {
 	keys          *jwks.KeySet
 }
 
+// Issuer is an external identity provider whose JWTs may be exchanged
+// for tokengate tokens (Auth0, Okta, Keycloak, Google, Entra ID, another
+// tokengate). The server builds it from the config's trusted_issuers;
+// zero durations take the defaults.
+type Issuer struct {
+	// Name labels the issuer in logs; default the issuer URL.
+	Name string
+	// Issuer is the exact iss value, e.g. https://TENANT.auth0.com/.
+	// It must be https (plain http only on a loopback host).
+	Issuer string
+	// Audiences lists accepted aud values (for Auth0: the API identifier).
+	// At least one is required: a token minted for another API must not
+	// log in here.
+	Audiences []string
+	// JWKSURL, when set, is used instead of discovery. Without it the keys
+	// are found through <issuer>/.well-known/openid-configuration, falling
+	// back to the RFC 8414 /.well-known/oauth-authorization-server document.
+	JWKSURL string
+	// Algorithms lists accepted signing algorithms; default RS256 and ES256.
+	// Only asymmetric algorithms are allowed (never none, never HS*).
+	Algorithms []string
+	// SubjectClaim is what the keys of Users are: sub (default), or email,
+	// whose tokens must then carry email_verified true. An email is only
+	// ever looked up in Users (OIDC Core §5.7: it is no unique
+	// identifier); an identity is always (issuer, sub).
+	SubjectClaim string
+	// AllowedSubjects, when set, limits AutoProvision to these sub values.
+	AllowedSubjects []string
+	// Users maps external subjects (or verified emails) to pre-existing
+	// local usernames: the only way an external identity reaches a local
+	// account.
+	Users map[string]string
+	// AutoProvision gives every identity of this issuer that Users does
+	// not map a user of its own, created on its first login: no password,
+	// this issuer's scopes, a name in the ext: namespace that no local
+	// user can have, linked to (issuer, sub). Off by default: unmapped
+	// identities are refused.
+	AutoProvision bool
+	// Scopes is the most this issuer's identities may be granted, mapped
+	// or provisioned; none configured grants none.
+	Scopes []string
+	// MinRefetchInterval limits JWKS refetches on an unknown kid; default 1m.
+	MinRefetchInterval time.Duration
+	// KeyCacheTTL is how long fetched keys are used before they are
+	// fetched again, so a key the provider dropped stops being trusted;
+	// default 1h.
+	KeyCacheTTL time.Duration
+	// Timeout bounds every key refresh (discovery and JWKS together);
+	// default 5s.
+	Timeout time.Duration
+	// Leeway is the clock skew allowed on exp, nbf and iat; default 30s.
+	Leeway time.Duration
+}
+
 // New builds an Authenticator for the trusted issuers. It does no I/O:
 // keys are fetched when the first token of an issuer arrives.
-func New(issuers []config.TrustedIssuer, o Options) (*Authenticator, error) {
+func New(issuers []Issuer, o Options) (*Authenticator, error) {
 	if o.Store == nil {
 		return nil, errors.New("federation: a user store is required")
 	}
@@ -135,7 +188,7 @@ func New(issuers []config.TrustedIssuer, o Options) (*Authenticator, error) {
 	return a, nil
 }
 
-func newIssuer(ti config.TrustedIssuer, client *http.Client, urlOK func(string) error, o Options) (*issuer, error) {
+func newIssuer(ti Issuer, client *http.Client, urlOK func(string) error, o Options) (*issuer, error) {
 	if ti.Issuer == "" {
 		return nil, errors.New("missing issuer")
 	}
@@ -152,7 +205,7 @@ func newIssuer(ti config.TrustedIssuer, client *http.Client, urlOK func(string) 
 	is := &issuer{
 		name: ti.Name, iss: ti.Issuer, audiences: ti.Audiences, algs: map[string]bool{},
 		subjectClaim: ti.SubjectClaim, allowed: map[string]bool{}, users: ti.Users,
-		autoProvision: ti.AutoProvision, scopes: ti.Scopes, leeway: orDefault(ti.Leeway.D(), DefaultLeeway),
+		autoProvision: ti.AutoProvision, scopes: ti.Scopes, leeway: orDefault(ti.Leeway, DefaultLeeway),
 	}
 	if is.name == "" {
 		is.name = ti.Issuer
@@ -191,12 +244,12 @@ func newIssuer(ti config.TrustedIssuer, client *http.Client, urlOK func(string) 
 	// A login waits for a stale key set to be fetched again (up to the
 	// timeout), so that a key the provider withdrew stops at once; the
 	// keys at hand serve while the provider is down.
-	timeout := orDefault(ti.Timeout.D(), DefaultTimeout)
+	timeout := orDefault(ti.Timeout, DefaultTimeout)
 	log, name := o.Logger, is.name
 	ks, err := jwks.NewRemote(jwks.Options{
 		Issuer: ti.Issuer, URL: ti.JWKSURL, HTTPClient: client, Algorithms: algs,
-		MinRefetchInterval: orDefault(ti.MinRefetchInterval.D(), DefaultMinRefetchInterval),
-		MaxAge:             orDefault(ti.KeyCacheTTL.D(), DefaultKeyCacheTTL),
+		MinRefetchInterval: orDefault(ti.MinRefetchInterval, DefaultMinRefetchInterval),
+		MaxAge:             orDefault(ti.KeyCacheTTL, DefaultKeyCacheTTL),
 		StaleWait:          timeout, FetchTimeout: timeout, Now: o.Now,
 		OnFetchError: func(err error) {
 			log.Warn("fetching identity provider keys failed", "issuer", name, "err", err)

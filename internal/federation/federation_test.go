@@ -16,7 +16,6 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/internal/federation"
 	"github.com/tokengate/tokengate/internal/federation/fedtest"
 	"github.com/tokengate/tokengate/internal/oauth"
@@ -114,7 +113,7 @@ func TestBadTokensAreRejectedWithAClearError(t *testing.T) {
 }
 
 func TestClockSkewWithinLeewayIsAccepted(t *testing.T) {
-	f := newFixture(t, fedtest.Options{}, func(ti *config.TrustedIssuer) { ti.Leeway = config.Duration(time.Minute) })
+	f := newFixture(t, fedtest.Options{}, func(ti *federation.Issuer) { ti.Leeway = time.Minute })
 	kid := f.idp.AddKey(t, jose.ES256)
 	c := f.claims("alice")
 	c["exp"] = f.clk.Now().Add(-30 * time.Second).Unix()
@@ -124,13 +123,13 @@ func TestClockSkewWithinLeewayIsAccepted(t *testing.T) {
 }
 
 func TestEdDSAWhenConfigured(t *testing.T) {
-	f := newFixture(t, fedtest.Options{}, func(ti *config.TrustedIssuer) { ti.Algorithms = []string{"EdDSA"} })
+	f := newFixture(t, fedtest.Options{}, func(ti *federation.Issuer) { ti.Algorithms = []string{"EdDSA"} })
 	kid := f.idp.AddKey(t, jose.EdDSA)
 	wantOK(t, f.auth, f.idp.Sign(t, kid, f.claims("alice")), "alice")
 }
 
 func TestAlgorithmsOutsideTheIssuersListAreRejected(t *testing.T) {
-	f := newFixture(t, fedtest.Options{}, func(ti *config.TrustedIssuer) { ti.Algorithms = []string{"RS256"} })
+	f := newFixture(t, fedtest.Options{}, func(ti *federation.Issuer) { ti.Algorithms = []string{"RS256"} })
 	rs := f.idp.AddKey(t, jose.RS256)
 	es := f.idp.AddKey(t, jose.ES256)
 	wantOK(t, f.auth, f.idp.Sign(t, rs, f.claims("alice")), "alice")
@@ -142,14 +141,14 @@ func TestSymmetricAlgorithmsCannotBeConfigured(t *testing.T) {
 	for _, alg := range []string{"HS256", "none", ""} {
 		ti := f.ti
 		ti.Algorithms = []string{alg}
-		if _, err := federation.New([]config.TrustedIssuer{ti}, federation.Options{Store: f.st, AllowInsecureLoopback: true}); err == nil {
+		if _, err := federation.New([]federation.Issuer{ti}, federation.Options{Store: f.st, AllowInsecureLoopback: true}); err == nil {
 			t.Fatalf("algorithm %q accepted", alg)
 		}
 	}
 }
 
 func TestEmailSubjectNeedsEmailVerified(t *testing.T) {
-	f := newFixture(t, fedtest.Options{}, func(ti *config.TrustedIssuer) {
+	f := newFixture(t, fedtest.Options{}, func(ti *federation.Issuer) {
 		ti.SubjectClaim = "email"
 		ti.Users = map[string]string{"alice@example.com": "alice"}
 	})
@@ -196,7 +195,7 @@ func TestSubjectsMapToLocalUsers(t *testing.T) {
 }
 
 func TestIssuerWithoutScopesGrantsNone(t *testing.T) {
-	f := newFixture(t, fedtest.Options{}, func(ti *config.TrustedIssuer) { ti.Scopes = nil })
+	f := newFixture(t, fedtest.Options{}, func(ti *federation.Issuer) { ti.Scopes = nil })
 	kid := f.idp.AddKey(t, jose.RS256)
 	// alice has read and write; the issuer grants none of them, and
 	// says so with an empty list, not nil ("any the client may have").
@@ -208,10 +207,10 @@ func TestIssuerWithoutScopesGrantsNone(t *testing.T) {
 
 // provisioning is an issuer that provisions users with scope read and
 // maps nobody.
-func provisioning(ti *config.TrustedIssuer) {
+func provisioning(ti *federation.Issuer) {
 	ti.Users = nil
 	ti.AutoProvision = true
-	ti.Scopes = config.Scopes{"read"}
+	ti.Scopes = []string{"read"}
 }
 
 func TestAutoProvisionCreatesALinkedUserOfItsOwn(t *testing.T) {
@@ -267,7 +266,7 @@ func TestAutoProvisionNeverReachesALocalUser(t *testing.T) {
 	}
 	// Nor is a verified email alice@example.com the local user of that
 	// name: the identity is (issuer, sub).
-	fe := newFixture(t, fedtest.Options{}, func(ti *config.TrustedIssuer) { provisioning(ti); ti.SubjectClaim = "email" })
+	fe := newFixture(t, fedtest.Options{}, func(ti *federation.Issuer) { provisioning(ti); ti.SubjectClaim = "email" })
 	ekid := fe.idp.AddKey(t, jose.RS256)
 	c := fe.claims("auth0|999")
 	c["email"], c["email_verified"] = "alice@example.com", true
@@ -324,7 +323,7 @@ func TestConcurrentFirstLoginsProvisionOneUser(t *testing.T) {
 }
 
 func TestAutoProvisionWithAListProvisionsOnlyListedSubjects(t *testing.T) {
-	f := newFixture(t, fedtest.Options{}, func(ti *config.TrustedIssuer) {
+	f := newFixture(t, fedtest.Options{}, func(ti *federation.Issuer) {
 		ti.AutoProvision = true
 		ti.AllowedSubjects = []string{"ghost"}
 		ti.Users = map[string]string{"ext-bob": "local-bob"}
@@ -340,14 +339,14 @@ func TestAutoProvisionWithAListProvisionsOnlyListedSubjects(t *testing.T) {
 
 func TestMappingsThatCouldTakeOverAreRefused(t *testing.T) {
 	f := newFixture(t, fedtest.Options{}, nil)
-	for name, mod := range map[string]func(*config.TrustedIssuer){
-		"allowed_subjects without auto_provision": func(ti *config.TrustedIssuer) { ti.AllowedSubjects = []string{"alice"} },
-		"mapping to a provisioned user":           func(ti *config.TrustedIssuer) { ti.Users = map[string]string{"x": store.ExternalUserPrefix + "abc"} },
-		"nobody could log in":                     func(ti *config.TrustedIssuer) { ti.Users = nil },
+	for name, mod := range map[string]func(*federation.Issuer){
+		"allowed_subjects without auto_provision": func(ti *federation.Issuer) { ti.AllowedSubjects = []string{"alice"} },
+		"mapping to a provisioned user":           func(ti *federation.Issuer) { ti.Users = map[string]string{"x": store.ExternalUserPrefix + "abc"} },
+		"nobody could log in":                     func(ti *federation.Issuer) { ti.Users = nil },
 	} {
 		ti := baseIssuer(f.idp)
 		mod(&ti)
-		if _, err := federation.New([]config.TrustedIssuer{ti}, federation.Options{Store: f.st, AllowInsecureLoopback: true}); err == nil {
+		if _, err := federation.New([]federation.Issuer{ti}, federation.Options{Store: f.st, AllowInsecureLoopback: true}); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -372,7 +371,7 @@ func TestUnknownKidIsRefetchedOnceThenRejected(t *testing.T) {
 }
 
 func TestRefetchesAreRateLimitedAndCollapsed(t *testing.T) {
-	f := newFixture(t, fedtest.Options{}, func(ti *config.TrustedIssuer) { ti.MinRefetchInterval = config.Duration(time.Minute) })
+	f := newFixture(t, fedtest.Options{}, func(ti *federation.Issuer) { ti.MinRefetchInterval = time.Minute })
 	kid := f.idp.AddKey(t, jose.RS256)
 	wantOK(t, f.auth, f.idp.Sign(t, kid, f.claims("alice")), "alice")
 	// The IdP is slow, so concurrent requests overlap the one fetch.
@@ -414,9 +413,9 @@ func TestRefetchesAreRateLimitedAndCollapsed(t *testing.T) {
 }
 
 func TestKeyRotationAtTheIdP(t *testing.T) {
-	f := newFixture(t, fedtest.Options{}, func(ti *config.TrustedIssuer) {
-		ti.MinRefetchInterval = config.Duration(time.Minute)
-		ti.KeyCacheTTL = config.Duration(time.Hour)
+	f := newFixture(t, fedtest.Options{}, func(ti *federation.Issuer) {
+		ti.MinRefetchInterval = time.Minute
+		ti.KeyCacheTTL = time.Hour
 	})
 	old := f.idp.AddKey(t, jose.RS256)
 	wantOK(t, f.auth, f.idp.Sign(t, old, f.claims("alice")), "alice")
@@ -481,7 +480,7 @@ func TestStaleKeysServeWhileTheIdPIsDown(t *testing.T) {
 }
 
 func TestSlowIdPIsABoundedWait(t *testing.T) {
-	f := newFixture(t, fedtest.Options{}, func(ti *config.TrustedIssuer) { ti.Timeout = config.Duration(200 * time.Millisecond) })
+	f := newFixture(t, fedtest.Options{}, func(ti *federation.Issuer) { ti.Timeout = 200 * time.Millisecond })
 	kid := f.idp.AddKey(t, jose.RS256)
 	f.idp.SetDelay(10 * time.Second)
 	start := time.Now()
@@ -554,7 +553,7 @@ func TestDiscovery(t *testing.T) {
 
 func TestHTTPSIdP(t *testing.T) {
 	f := newFixture(t, fedtest.Options{TLS: true}, nil)
-	a, err := federation.New([]config.TrustedIssuer{f.ti}, federation.Options{Store: f.st, Now: f.clk.Now, HTTPClient: f.idp.Client()})
+	a, err := federation.New([]federation.Issuer{f.ti}, federation.Options{Store: f.st, Now: f.clk.Now, HTTPClient: f.idp.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -564,22 +563,22 @@ func TestHTTPSIdP(t *testing.T) {
 
 func TestPlainHTTPIsOnlyForLoopback(t *testing.T) {
 	st := newStore(t)
-	ti := config.TrustedIssuer{Issuer: "http://127.0.0.1:9/", Audiences: []string{"x"}, AutoProvision: true}
-	if _, err := federation.New([]config.TrustedIssuer{ti}, federation.Options{Store: st}); err == nil {
+	ti := federation.Issuer{Issuer: "http://127.0.0.1:9/", Audiences: []string{"x"}, AutoProvision: true}
+	if _, err := federation.New([]federation.Issuer{ti}, federation.Options{Store: st}); err == nil {
 		t.Fatal("plain http accepted without AllowInsecureLoopback")
 	}
-	if _, err := federation.New([]config.TrustedIssuer{ti}, federation.Options{Store: st, AllowInsecureLoopback: true}); err != nil {
+	if _, err := federation.New([]federation.Issuer{ti}, federation.Options{Store: st, AllowInsecureLoopback: true}); err != nil {
 		t.Fatalf("loopback http refused with AllowInsecureLoopback: %v", err)
 	}
 	for _, u := range []string{"http://idp.example.com/", "ftp://127.0.0.1/"} {
 		ti.Issuer = u
-		if _, err := federation.New([]config.TrustedIssuer{ti}, federation.Options{Store: st, AllowInsecureLoopback: true}); err == nil {
+		if _, err := federation.New([]federation.Issuer{ti}, federation.Options{Store: st, AllowInsecureLoopback: true}); err == nil {
 			t.Fatalf("%s accepted", u)
 		}
 	}
 	ti.Issuer = "https://idp.example.com/"
 	ti.JWKSURL = "http://idp.example.com/jwks"
-	if _, err := federation.New([]config.TrustedIssuer{ti}, federation.Options{Store: st, AllowInsecureLoopback: true}); err == nil {
+	if _, err := federation.New([]federation.Issuer{ti}, federation.Options{Store: st, AllowInsecureLoopback: true}); err == nil {
 		t.Fatal("non-loopback http jwks_url accepted")
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/internal/federation"
 	"github.com/tokengate/tokengate/internal/federation/fedtest"
 	"github.com/tokengate/tokengate/internal/oauth"
@@ -46,7 +45,7 @@ type fixture struct {
 	st   *sqlite.DB
 	clk  *clock
 	auth *federation.Authenticator
-	ti   config.TrustedIssuer
+	ti   federation.Issuer
 }
 
 // newStore opens a real SQLite store with the users every test knows.
@@ -73,16 +72,16 @@ func newStore(t *testing.T) *sqlite.DB {
 
 // baseIssuer trusts idp for audience, with four mapped subjects (alice
 // to the local alice) and scopes read and write; no auto_provision.
-func baseIssuer(idp *fedtest.IdP) config.TrustedIssuer {
-	return config.TrustedIssuer{
+func baseIssuer(idp *fedtest.IdP) federation.Issuer {
+	return federation.Issuer{
 		Name: "fake", Issuer: idp.Issuer, Audiences: []string{audience},
 		Users:  map[string]string{"alice": "alice", "ext-bob": "local-bob", "ext-dave": "dave", "ext-nobody": "nobody"},
-		Scopes: config.Scopes{"read", "write"},
+		Scopes: []string{"read", "write"},
 	}
 }
 
 // newFixture builds a fixture; mod adjusts the trusted issuer.
-func newFixture(t *testing.T, o fedtest.Options, mod func(*config.TrustedIssuer)) *fixture {
+func newFixture(t *testing.T, o fedtest.Options, mod func(*federation.Issuer)) *fixture {
 	t.Helper()
 	f := &fixture{idp: fedtest.New(t, o), st: newStore(t), clk: newClock()}
 	f.ti = baseIssuer(f.idp)
@@ -93,7 +92,7 @@ func newFixture(t *testing.T, o fedtest.Options, mod func(*config.TrustedIssuer)
 	return f
 }
 
-func (f *fixture) newAuth(t *testing.T, tis ...config.TrustedIssuer) *federation.Authenticator {
+func (f *fixture) newAuth(t *testing.T, tis ...federation.Issuer) *federation.Authenticator {
 	t.Helper()
 	a, err := federation.New(tis, federation.Options{Store: f.st, Now: f.clk.Now, AllowInsecureLoopback: true, HTTPClient: f.idp.Client()})
 	if err != nil {

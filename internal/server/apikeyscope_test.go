@@ -11,6 +11,7 @@ import (
 	"github.com/tokengate/tokengate/internal/admin"
 	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/internal/secret"
+	"github.com/tokengate/tokengate/internal/server"
 	"github.com/tokengate/tokengate/internal/servertest"
 	"github.com/tokengate/tokengate/internal/store"
 )
@@ -132,7 +133,7 @@ func TestAPIKeyCreationRefusesScopesTheOwnerLacks(t *testing.T) {
 		t.Fatalf("%d keys stored, want only the allowed one", len(keys))
 	}
 	b := config.Bootstrap{APIKeys: []config.BootstrapAPIKey{{Name: "boot", Key: "legacy-key-value", User: "carol", Scopes: config.Scopes{"read", "admin"}}}}
-	err = admin.Bootstrap(ctx, s.Store, b, nil, nil, time.Now(), discardLog())
+	err = admin.Bootstrap(ctx, s.Store, server.Seed(b), nil, nil, time.Now(), discardLog())
 	if err == nil || !strings.Contains(err.Error(), `"admin"`) {
 		t.Fatalf("bootstrap key beyond the user: err = %v", err)
 	}

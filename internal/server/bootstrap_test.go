@@ -10,6 +10,7 @@ import (
 
 	"github.com/tokengate/tokengate/internal/admin"
 	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/server"
 	"github.com/tokengate/tokengate/internal/store"
 	"github.com/tokengate/tokengate/internal/store/postgres"
 	"github.com/tokengate/tokengate/internal/store/sqlite"
@@ -41,7 +42,7 @@ func runBootstrap(t *testing.T, st store.Store, b config.Bootstrap) string {
 	t.Helper()
 	logs := newSyncBuffer()
 	hash := func(context.Context, string) (string, error) { t.Fatal("no password to hash"); return "", nil }
-	if err := admin.Bootstrap(context.Background(), st, b, hash, nil, time.Now(), slog.New(slog.NewTextHandler(logs, nil))); err != nil {
+	if err := admin.Bootstrap(context.Background(), st, server.Seed(b), hash, nil, time.Now(), slog.New(slog.NewTextHandler(logs, nil))); err != nil {
 		t.Fatal(err)
 	}
 	return logs.String()

@@ -197,7 +197,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	var ext oauth.Federation // stays nil (not a typed nil) without trusted issuers
 	if len(cfg.TrustedIssuers) > 0 {
 		// Loopback http passes config validation deliberately (a local IdP, tests).
-		if fed, err = federation.New(cfg.TrustedIssuers, federation.Options{Store: o.Store, Now: o.Now, Logger: o.Logger, AllowInsecureLoopback: true}); err != nil {
+		if fed, err = federation.New(trustedIssuers(&cfg), federation.Options{Store: o.Store, Now: o.Now, Logger: o.Logger, AllowInsecureLoopback: true}); err != nil {
 			return nil, err
 		}
 		ext = fed
@@ -214,7 +214,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if fed != nil {
 		fed.RegisterGrants(s.svc)
 	}
-	if err := admin.Bootstrap(ctx, o.Store, cfg.Bootstrap, s.hasher.Hash, nil, o.Now(), o.Logger); err != nil {
+	if err := admin.Bootstrap(ctx, o.Store, Seed(cfg.Bootstrap), s.hasher.Hash, nil, o.Now(), o.Logger); err != nil {
 		return nil, err
 	}
 	if err := s.mount(); err != nil {
@@ -239,11 +239,7 @@ func (s *Server) mount() error {
 	ips := newIPResolver(s.cfg.RateLimit.TrustedProxies)
 	s.ips = ips
 	env := &contract.Env{Service: s.svc, Log: s.log, RemoteIP: ips.clientIP, JWKS: s.keys.JWKS}
-	routes := s.cfg.Routes
-	if len(routes) == 0 {
-		routes = contract.DefaultRoutes()
-	}
-	built, err := contract.Build(&s.cfg, env, routes)
+	built, err := BuildRoutes(&s.cfg, env)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tokengate/tokengate/internal/store"
-	"github.com/tokengate/tokengate/internal/store/codec"
+	"github.com/tokengate/tokengate/internal/store/sqlrow"
 )
 
 // exec runs one statement under the call deadline.
@@ -37,7 +37,7 @@ func (db *DB) queryRow(ctx context.Context, scan func(pgx.Row) error, sql string
 }
 
 // list runs a query and scans every row with scan.
-func list[T any](ctx context.Context, db *DB, scan func(pgx.Row) (T, error), sql string, args ...any) ([]T, error) {
+func list[T any](ctx context.Context, db *DB, scan func(sqlrow.Scanner) (T, error), sql string, args ...any) ([]T, error) {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	rows, err := db.pool.Query(ctx, sql, args...)
@@ -45,73 +45,43 @@ func list[T any](ctx context.Context, db *DB, scan func(pgx.Row) (T, error), sql
 		return nil, err
 	}
 	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
-const userColumns = `username, password_hash, disabled, scopes, created_at, updated_at`
-
-// userSelect is what scanUser reads: the columns CreateUser writes and the
-// not-before time that only EndSessions writes.
-const userSelect = userColumns + `, not_before`
-
-func scanUser(r pgx.Row) (store.User, error) {
-	var (
-		u                store.User
-		scopes           string
-		created, updated int64
-		notBefore        int64
-	)
-	if err := r.Scan(&u.Username, &u.PasswordHash, &u.Disabled, &scopes, &created, &updated, &notBefore); err != nil {
-		return store.User{}, err
-	}
-	u.Scopes = codec.SplitList(scopes)
-	u.CreatedAt, u.UpdatedAt = codec.FromNanos(created), codec.FromNanos(updated)
-	u.NotBefore = codec.FromNanos(notBefore)
-	return u, nil
+	return sqlrow.Collect(rows, scan)
 }
 
 // CreateUser stores a new user; ErrConflict when the username is taken.
 func (db *DB) CreateUser(ctx context.Context, u store.User) error {
-	scopes, err := codec.JoinList("scope", u.Scopes)
+	scopes, err := sqlrow.JoinList("scope", u.Scopes)
 	if err != nil {
 		return fmt.Errorf("postgres: create user: %w", err)
 	}
-	_, err = db.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		u.Username, u.PasswordHash, u.Disabled, scopes, codec.Nanos(u.CreatedAt), codec.Nanos(u.UpdatedAt))
+	_, err = db.exec(ctx, `INSERT INTO users (`+sqlrow.UserColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+		u.Username, u.PasswordHash, u.Disabled, scopes, sqlrow.Nanos(u.CreatedAt), sqlrow.Nanos(u.UpdatedAt))
 	return wrapErr("create user", err)
 }
 
 // GetUser returns one user; ErrNotFound when absent.
 func (db *DB) GetUser(ctx context.Context, username string) (store.User, error) {
 	var u store.User
-	err := db.queryRow(ctx, func(r pgx.Row) (err error) { u, err = scanUser(r); return err },
-		`SELECT `+userSelect+` FROM users WHERE username = $1`, username)
+	err := db.queryRow(ctx, func(r pgx.Row) (err error) { u, err = sqlrow.ScanUser(r); return err },
+		`SELECT `+sqlrow.UserSelect+` FROM users WHERE username = $1`, username)
 	return u, wrapErr("get user", err)
 }
 
 // ListUsers returns every user ordered by username.
 func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
-	us, err := list(ctx, db, scanUser, `SELECT `+userSelect+` FROM users ORDER BY username`)
+	us, err := list(ctx, db, sqlrow.ScanUser, `SELECT `+sqlrow.UserSelect+` FROM users ORDER BY username`)
 	return us, wrapErr("list users", err)
 }
 
 // UpdateUser replaces the password hash, disabled flag, scopes and
 // UpdatedAt of an existing user; ErrNotFound when absent.
 func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
-	scopes, err := codec.JoinList("scope", u.Scopes)
+	scopes, err := sqlrow.JoinList("scope", u.Scopes)
 	if err != nil {
 		return fmt.Errorf("postgres: update user: %w", err)
 	}
 	err = db.execOne(ctx, `UPDATE users SET password_hash = $1, disabled = $2, scopes = $3, updated_at = $4 WHERE username = $5`,
-		u.PasswordHash, u.Disabled, scopes, codec.Nanos(u.UpdatedAt), u.Username)
+		u.PasswordHash, u.Disabled, scopes, sqlrow.Nanos(u.UpdatedAt), u.Username)
 	return wrapErr("update user", err)
 }
 
@@ -122,12 +92,12 @@ func (db *DB) CreateUsers(ctx context.Context, us []store.User) error {
 	defer cancel()
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		for _, u := range us {
-			scopes, err := codec.JoinList("scope", u.Scopes)
+			scopes, err := sqlrow.JoinList("scope", u.Scopes)
 			if err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-				u.Username, u.PasswordHash, u.Disabled, scopes, codec.Nanos(u.CreatedAt), codec.Nanos(u.UpdatedAt)); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO users (`+sqlrow.UserColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+				u.Username, u.PasswordHash, u.Disabled, scopes, sqlrow.Nanos(u.CreatedAt), sqlrow.Nanos(u.UpdatedAt)); err != nil {
 				return err
 			}
 		}
@@ -145,7 +115,7 @@ func (db *DB) ReplacePasswordHash(ctx context.Context, username, oldHash, newHas
 			UPDATE users SET password_hash = $3, updated_at = $4 WHERE username = $1 AND password_hash = $2 RETURNING 1
 		)
 		SELECT EXISTS (SELECT 1 FROM users WHERE username = $1), EXISTS (SELECT 1 FROM upd)`,
-		username, oldHash, newHash, codec.Nanos(at))
+		username, oldHash, newHash, sqlrow.Nanos(at))
 	switch {
 	case err != nil:
 		return wrapErr("replace password hash", err)
@@ -174,75 +144,56 @@ func (db *DB) DeleteUser(ctx context.Context, username string) error {
 	return wrapErr("delete user", err)
 }
 
-const clientColumns = `id, secret_hash, public, grants, scopes, access_token_ttl, refresh_token_ttl, refresh_reuse_interval, created_at, no_introspect, resources`
-
-func scanClient(r pgx.Row) (store.Client, error) {
-	var (
-		c                         store.Client
-		grants, scopes, resources string
-		accessTTL, refreshTTL, ri int64
-		created                   int64
-	)
-	if err := r.Scan(&c.ID, &c.SecretHash, &c.Public, &grants, &scopes, &accessTTL, &refreshTTL, &ri, &created, &c.NoIntrospect, &resources); err != nil {
-		return store.Client{}, err
-	}
-	c.Resources = codec.SplitList(resources)
-	c.Grants, c.Scopes = codec.SplitList(grants), codec.SplitList(scopes)
-	c.AccessTokenTTL, c.RefreshTokenTTL, c.RefreshReuseInterval = time.Duration(accessTTL), time.Duration(refreshTTL), time.Duration(ri)
-	c.CreatedAt = codec.FromNanos(created)
-	return c, nil
-}
-
 // CreateClient stores a new client; ErrConflict when the id is taken.
 func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
-	grants, err := codec.JoinList("grant type", c.Grants)
+	grants, err := sqlrow.JoinList("grant type", c.Grants)
 	if err != nil {
 		return fmt.Errorf("postgres: create client: %w", err)
 	}
-	scopes, err := codec.JoinList("scope", c.Scopes)
+	scopes, err := sqlrow.JoinList("scope", c.Scopes)
 	if err != nil {
 		return fmt.Errorf("postgres: create client: %w", err)
 	}
-	resources, err := codec.JoinList("resource", c.Resources)
+	resources, err := sqlrow.JoinList("resource", c.Resources)
 	if err != nil {
 		return fmt.Errorf("postgres: create client: %w", err)
 	}
-	_, err = db.exec(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		c.ID, codec.NullBytes(c.SecretHash), c.Public, grants, scopes,
-		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), codec.Nanos(c.CreatedAt), c.NoIntrospect, resources)
+	_, err = db.exec(ctx, `INSERT INTO clients (`+sqlrow.ClientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		c.ID, sqlrow.NullBytes(c.SecretHash), c.Public, grants, scopes,
+		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), sqlrow.Nanos(c.CreatedAt), c.NoIntrospect, resources)
 	return wrapErr("create client", err)
 }
 
 // UpdateClient implements store.Clients.
 func (db *DB) UpdateClient(ctx context.Context, c store.Client) error {
-	grants, err := codec.JoinList("grant type", c.Grants)
+	grants, err := sqlrow.JoinList("grant type", c.Grants)
 	if err != nil {
 		return fmt.Errorf("postgres: update client: %w", err)
 	}
-	scopes, err := codec.JoinList("scope", c.Scopes)
+	scopes, err := sqlrow.JoinList("scope", c.Scopes)
 	if err != nil {
 		return fmt.Errorf("postgres: update client: %w", err)
 	}
-	resources, err := codec.JoinList("resource", c.Resources)
+	resources, err := sqlrow.JoinList("resource", c.Resources)
 	if err != nil {
 		return fmt.Errorf("postgres: update client: %w", err)
 	}
 	err = db.execOne(ctx, `UPDATE clients SET secret_hash = $1, public = $2, grants = $3, scopes = $4, access_token_ttl = $5, refresh_token_ttl = $6, refresh_reuse_interval = $7, no_introspect = $8, resources = $9 WHERE id = $10`,
-		codec.NullBytes(c.SecretHash), c.Public, grants, scopes, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), c.NoIntrospect, resources, c.ID)
+		sqlrow.NullBytes(c.SecretHash), c.Public, grants, scopes, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), c.NoIntrospect, resources, c.ID)
 	return wrapErr("update client", err)
 }
 
 // GetClient returns one client; ErrNotFound when absent.
 func (db *DB) GetClient(ctx context.Context, id string) (store.Client, error) {
 	var c store.Client
-	err := db.queryRow(ctx, func(r pgx.Row) (err error) { c, err = scanClient(r); return err },
-		`SELECT `+clientColumns+` FROM clients WHERE id = $1`, id)
+	err := db.queryRow(ctx, func(r pgx.Row) (err error) { c, err = sqlrow.ScanClient(r); return err },
+		`SELECT `+sqlrow.ClientColumns+` FROM clients WHERE id = $1`, id)
 	return c, wrapErr("get client", err)
 }
 
 // ListClients returns every client ordered by id.
 func (db *DB) ListClients(ctx context.Context) ([]store.Client, error) {
-	cs, err := list(ctx, db, scanClient, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+	cs, err := list(ctx, db, sqlrow.ScanClient, `SELECT `+sqlrow.ClientColumns+` FROM clients ORDER BY id`)
 	return cs, wrapErr("list clients", err)
 }
 
@@ -260,35 +211,18 @@ func (db *DB) DeleteClient(ctx context.Context, id string) error {
 	return wrapErr("delete client", err)
 }
 
-const apiKeyColumns = `id, hash, name, username, client_id, prefix, last4, scopes, created_at, expires_at, last_used_at, revoked_at`
-
-func scanAPIKey(r pgx.Row) (store.APIKey, error) {
-	var (
-		k                                 store.APIKey
-		scopes                            string
-		created, expires, used, revokedAt int64
-	)
-	if err := r.Scan(&k.ID, &k.Hash, &k.Name, &k.Username, &k.ClientID, &k.Prefix, &k.Last4, &scopes,
-		&created, &expires, &used, &revokedAt); err != nil {
-		return store.APIKey{}, err
-	}
-	k.Scopes = codec.SplitList(scopes)
-	k.CreatedAt, k.ExpiresAt, k.LastUsedAt, k.RevokedAt = codec.FromNanos(created), codec.FromNanos(expires), codec.FromNanos(used), codec.FromNanos(revokedAt)
-	return k, nil
-}
-
 // CreateAPIKey stores a new key; ErrConflict when its id or hash exists.
 func (db *DB) CreateAPIKey(ctx context.Context, k store.APIKey) error {
 	if len(k.Hash) == 0 {
 		return fmt.Errorf("postgres: create api key: empty hash")
 	}
-	scopes, err := codec.JoinList("scope", k.Scopes)
+	scopes, err := sqlrow.JoinList("scope", k.Scopes)
 	if err != nil {
 		return fmt.Errorf("postgres: create api key: %w", err)
 	}
-	_, err = db.exec(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+	_, err = db.exec(ctx, `INSERT INTO api_keys (`+sqlrow.APIKeyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		k.ID, k.Hash, k.Name, k.Username, k.ClientID, k.Prefix, k.Last4, scopes,
-		codec.Nanos(k.CreatedAt), codec.Nanos(k.ExpiresAt), codec.Nanos(k.LastUsedAt), codec.Nanos(k.RevokedAt))
+		sqlrow.Nanos(k.CreatedAt), sqlrow.Nanos(k.ExpiresAt), sqlrow.Nanos(k.LastUsedAt), sqlrow.Nanos(k.RevokedAt))
 	return wrapErr("create api key", err)
 }
 
@@ -296,14 +230,14 @@ func (db *DB) CreateAPIKey(ctx context.Context, k store.APIKey) error {
 // state; ErrNotFound when absent.
 func (db *DB) GetAPIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, error) {
 	var k store.APIKey
-	err := db.queryRow(ctx, func(r pgx.Row) (err error) { k, err = scanAPIKey(r); return err },
-		`SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = $1`, hash)
+	err := db.queryRow(ctx, func(r pgx.Row) (err error) { k, err = sqlrow.ScanAPIKey(r); return err },
+		`SELECT `+sqlrow.APIKeyColumns+` FROM api_keys WHERE hash = $1`, hash)
 	return k, wrapErr("get api key", err)
 }
 
 // ListAPIKeys returns every key, oldest first.
 func (db *DB) ListAPIKeys(ctx context.Context) ([]store.APIKey, error) {
-	ks, err := list(ctx, db, scanAPIKey, `SELECT `+apiKeyColumns+` FROM api_keys ORDER BY created_at, id`)
+	ks, err := list(ctx, db, sqlrow.ScanAPIKey, `SELECT `+sqlrow.APIKeyColumns+` FROM api_keys ORDER BY created_at, id`)
 	return ks, wrapErr("list api keys", err)
 }
 
@@ -311,12 +245,12 @@ func (db *DB) ListAPIKeys(ctx context.Context) ([]store.APIKey, error) {
 // time. ErrNotFound when absent.
 func (db *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
 	err := db.execOne(ctx, `UPDATE api_keys SET revoked_at = CASE WHEN revoked_at = 0 THEN $1 ELSE revoked_at END WHERE id = $2`,
-		codec.Nanos(at), id)
+		sqlrow.Nanos(at), id)
 	return wrapErr("revoke api key", err)
 }
 
 // TouchAPIKey sets the key's LastUsedAt; ErrNotFound when absent.
 func (db *DB) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
-	err := db.execOne(ctx, `UPDATE api_keys SET last_used_at = $1 WHERE id = $2`, codec.Nanos(at), id)
+	err := db.execOne(ctx, `UPDATE api_keys SET last_used_at = $1 WHERE id = $2`, sqlrow.Nanos(at), id)
 	return wrapErr("touch api key", err)
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tokengate/tokengate/internal/store"
-	"github.com/tokengate/tokengate/internal/store/codec"
+	"github.com/tokengate/tokengate/internal/store/sqlrow"
 )
 
 // GetIdentityLink returns the link of (issuer, subject); ErrNotFound
@@ -20,7 +20,7 @@ func (db *DB) GetIdentityLink(ctx context.Context, issuer, subject string) (stor
 	if err != nil {
 		return store.IdentityLink{}, wrapErr("get identity link", err)
 	}
-	l.CreatedAt = codec.FromNanos(created)
+	l.CreatedAt = sqlrow.FromNanos(created)
 	return l, nil
 }
 
@@ -32,15 +32,15 @@ func (db *DB) ProvisionIdentity(ctx context.Context, u store.User, l store.Ident
 	if l.Username != u.Username {
 		return fmt.Errorf("postgres: provision identity: link names %q, user is %q", l.Username, u.Username)
 	}
-	scopes, err := codec.JoinList("scope", u.Scopes)
+	scopes, err := sqlrow.JoinList("scope", u.Scopes)
 	if err != nil {
 		return fmt.Errorf("postgres: provision identity: %w", err)
 	}
 	_, err = db.exec(ctx, `WITH u AS (
-			INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6) RETURNING username
+			INSERT INTO users (`+sqlrow.UserColumns+`) VALUES ($1, $2, $3, $4, $5, $6) RETURNING username
 		)
 		INSERT INTO identity_links (issuer, subject, username, created_at) SELECT $7, $8, username, $9 FROM u`,
-		u.Username, u.PasswordHash, u.Disabled, scopes, codec.Nanos(u.CreatedAt), codec.Nanos(u.UpdatedAt),
-		l.Issuer, l.Subject, codec.Nanos(l.CreatedAt))
+		u.Username, u.PasswordHash, u.Disabled, scopes, sqlrow.Nanos(u.CreatedAt), sqlrow.Nanos(u.UpdatedAt),
+		l.Issuer, l.Subject, sqlrow.Nanos(l.CreatedAt))
 	return wrapErr("provision identity", err)
 }

@@ -10,14 +10,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tokengate/tokengate/internal/store"
-	"github.com/tokengate/tokengate/internal/store/codec"
+	"github.com/tokengate/tokengate/internal/store/sqlrow"
 )
 
 // DenyAccessToken records jti as revoked until expiresAt. Denying again
 // keeps the later expiry.
 func (db *DB) DenyAccessToken(ctx context.Context, jti string, expiresAt time.Time) error {
 	_, err := db.exec(ctx, `INSERT INTO denylist (jti, expires_at) VALUES ($1, $2)
-		ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(denylist.expires_at, excluded.expires_at)`, jti, codec.Nanos(expiresAt))
+		ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(denylist.expires_at, excluded.expires_at)`, jti, sqlrow.Nanos(expiresAt))
 	return wrapErr("deny access token", err)
 }
 
@@ -33,22 +33,9 @@ func (db *DB) IsAccessTokenDenied(ctx context.Context, jti string) (bool, error)
 	return denied, nil
 }
 
-func scanSigningKey(r pgx.Row) (store.SigningKey, error) {
-	var (
-		k                                  store.SigningKey
-		created, retired, expires, revoked int64
-	)
-	if err := r.Scan(&k.ID, &k.Algorithm, &k.Private, &k.Encrypted, &created, &retired, &expires, &revoked); err != nil {
-		return store.SigningKey{}, err
-	}
-	k.CreatedAt, k.RetiredAt, k.ExpiresAt = codec.FromNanos(created), codec.FromNanos(retired), codec.FromNanos(expires)
-	k.RevokedAt = codec.FromNanos(revoked)
-	return k, nil
-}
-
 // ListSigningKeys returns every stored key, newest first.
 func (db *DB) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	ks, err := list(ctx, db, scanSigningKey, `SELECT kid, algorithm, private, encrypted, created_at, retired_at, expires_at, revoked_at
+	ks, err := list(ctx, db, sqlrow.ScanSigningKey, `SELECT `+sqlrow.SigningKeyColumns+`
 		FROM signing_keys ORDER BY created_at DESC, kid DESC`)
 	return ks, wrapErr("list signing keys", err)
 }
@@ -72,7 +59,7 @@ func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey, expectActiv
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if expectActive != "" {
 			tag, err := tx.Exec(ctx, `UPDATE signing_keys SET retired_at = $1, expires_at = $2 WHERE kid = $3 AND retired_at = 0`,
-				codec.Nanos(k.CreatedAt), codec.Nanos(retireUntil), expectActive)
+				sqlrow.Nanos(k.CreatedAt), sqlrow.Nanos(retireUntil), expectActive)
 			if err != nil {
 				return err
 			}
@@ -81,7 +68,7 @@ func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey, expectActiv
 			}
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO signing_keys (kid, algorithm, private, encrypted, created_at, retired_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, 0, 0)`, k.ID, k.Algorithm, k.Private, k.Encrypted, codec.Nanos(k.CreatedAt))
+			VALUES ($1, $2, $3, $4, $5, 0, 0)`, k.ID, k.Algorithm, k.Private, k.Encrypted, sqlrow.Nanos(k.CreatedAt))
 		return err
 	})
 	if errors.Is(err, errNotActive) {
@@ -101,7 +88,7 @@ func (db *DB) RevokeSigningKey(ctx context.Context, kid string, at time.Time) er
 	err := db.queryRow(ctx, func(r pgx.Row) error { return r.Scan(&found, &active) },
 		`WITH k AS (SELECT retired_at FROM signing_keys WHERE kid = $1),
 		u AS (UPDATE signing_keys SET revoked_at = $2 WHERE kid = $1 AND retired_at <> 0 AND revoked_at = 0)
-		SELECT EXISTS (SELECT 1 FROM k), EXISTS (SELECT 1 FROM k WHERE retired_at = 0)`, kid, codec.Nanos(at))
+		SELECT EXISTS (SELECT 1 FROM k), EXISTS (SELECT 1 FROM k WHERE retired_at = 0)`, kid, sqlrow.Nanos(at))
 	switch {
 	case err != nil:
 		return wrapErr(op, err)
@@ -134,7 +121,7 @@ func (db *DB) RecordFailure(ctx context.Context, key string, now time.Time, wind
 			window_start = CASE WHEN $2::bigint - a.window_start >= $3::bigint THEN $2::bigint ELSE a.window_start END,
 			window_len   = $3::bigint,
 			last_at      = $2::bigint
-		RETURNING count`, key, codec.Nanos(now), int64(window))
+		RETURNING count`, key, sqlrow.Nanos(now), int64(window))
 	return n, wrapErr("record failure", err)
 }
 
@@ -148,14 +135,14 @@ func (db *DB) Failures(ctx context.Context, key string, now time.Time, window ti
 	)
 	err := db.queryRow(ctx, func(r pgx.Row) error { return r.Scan(&n, &last) },
 		`SELECT CASE WHEN $1::bigint - window_start >= $2::bigint THEN 0 ELSE count END, last_at
-		FROM attempts WHERE key = $3`, codec.Nanos(now), int64(window), key)
+		FROM attempts WHERE key = $3`, sqlrow.Nanos(now), int64(window), key)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, time.Time{}, nil
 	}
 	if err != nil {
 		return 0, time.Time{}, wrapErr("get failures", err)
 	}
-	return n, codec.FromNanos(last), nil
+	return n, sqlrow.FromNanos(last), nil
 }
 
 // ReserveAttempt counts one attempt for key unless the key is at its
@@ -173,7 +160,7 @@ func (db *DB) ReserveAttempt(ctx context.Context, key string, now time.Time, win
 			window_len   = $3::bigint,
 			last_at      = $2::bigint
 		WHERE $2::bigint - a.window_start >= $3::bigint OR a.count < $4::bigint OR a.last_at <= $5::bigint
-		RETURNING count`, key, codec.Nanos(now), int64(window), limit, codec.Nanos(since))
+		RETURNING count`, key, sqlrow.Nanos(now), int64(window), limit, sqlrow.Nanos(since))
 	if errors.Is(err, pgx.ErrNoRows) {
 		n, _, err = db.Failures(ctx, key, now, window)
 		return n, false, err
@@ -246,7 +233,7 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 		}
 	}()
 
-	at := codec.Nanos(now)
+	at := sqlrow.Nanos(now)
 	total, err := db.deleteExpiredFamilies(ctx, conn, at)
 	if err != nil {
 		return total, wrapErr(op, err)

@@ -73,7 +73,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tokengate/tokengate/internal/store"
-	"github.com/tokengate/tokengate/internal/store/codec"
+	"github.com/tokengate/tokengate/internal/store/sqlmigrate"
 )
 
 //go:embed migrations/*.sql
@@ -298,7 +298,7 @@ func lockKey(name string) string {
 // twice. It is idempotent, and it refuses a database whose schema is newer
 // than this binary knows.
 func (db *DB) Migrate(ctx context.Context) error {
-	ms, err := codec.LoadMigrations(migrationFS)
+	ms, err := sqlmigrate.Load(migrationFS)
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tokengate/tokengate/internal/store"
-	"github.com/tokengate/tokengate/internal/store/codec"
+	"github.com/tokengate/tokengate/internal/store/sqlmigrate"
 	"github.com/tokengate/tokengate/internal/store/storetest"
 )
 
@@ -127,7 +127,7 @@ func TestNodesStartingTogetherMigrateOnce(t *testing.T) {
 	if err := dbs[0].Migrate(t.Context()); err != nil {
 		t.Fatalf("Migrate again: %v", err)
 	}
-	ms, err := codec.LoadMigrations(migrationFS)
+	ms, err := sqlmigrate.Load(migrationFS)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,14 +9,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tokengate/tokengate/internal/store"
-	"github.com/tokengate/tokengate/internal/store/codec"
+	"github.com/tokengate/tokengate/internal/store/sqlrow"
 )
 
 var (
 	// getRefreshSQL finds a token and its family in one query.
-	getRefreshSQL = `SELECT t.family_id, t.generation, t.issued_at, t.expires_at,
-		f.subject, f.client_id, f.scopes, f.auth_time, f.generation, f.rotated_at, f.revoked, f.expires_at, f.extra,
-		f.rotation, f.format,
+	getRefreshSQL = `SELECT ` + sqlrow.RefreshColumns + `,
 		EXISTS (SELECT 1 FROM users u WHERE u.username = f.subject AND NOT u.disabled)
 		FROM refresh_tokens t JOIN families f ON f.id = t.family_id
 		WHERE t.hash = $1`
@@ -39,42 +37,6 @@ var (
 	revokeSubjectFamiliesSQL = `UPDATE families SET revoked = true WHERE subject = $1 AND NOT revoked`
 )
 
-// decodeExtra decodes a family's Extra column.
-func decodeExtra(s string) (map[string]string, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var m map[string]string
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
-		return nil, fmt.Errorf("decode family extra: %w", err)
-	}
-	return m, nil
-}
-
-// scanRefresh reads a row of getRefreshSQL.
-func scanRefresh(r pgx.Row, hash []byte) (store.RefreshToken, store.Family, error) {
-	var (
-		t                                 store.RefreshToken
-		f                                 store.Family
-		issued, texp, auth, rotated, fexp int64
-		scopes, extra                     string
-	)
-	if err := r.Scan(&t.FamilyID, &t.Generation, &issued, &texp,
-		&f.Subject, &f.ClientID, &scopes, &auth, &f.Generation, &rotated, &f.Revoked, &fexp, &extra, &f.Rotation, &f.Format, &f.SubjectActive); err != nil {
-		return store.RefreshToken{}, store.Family{}, err
-	}
-	t.Hash = append([]byte(nil), hash...)
-	t.IssuedAt, t.ExpiresAt = codec.FromNanos(issued), codec.FromNanos(texp)
-	f.ID = t.FamilyID
-	f.Scopes = codec.SplitList(scopes)
-	f.AuthTime, f.RotatedAt, f.ExpiresAt = codec.FromNanos(auth), codec.FromNanos(rotated), codec.FromNanos(fexp)
-	var err error
-	if f.Extra, err = decodeExtra(extra); err != nil {
-		return store.RefreshToken{}, store.Family{}, err
-	}
-	return t, f, nil
-}
-
 // CreateFamily stores f and its first token t in one statement. The
 // token's FamilyID and Generation are taken from f; a zero f.ExpiresAt
 // defaults to t.ExpiresAt. ErrConflict when the family id or token hash
@@ -84,7 +46,7 @@ func (db *DB) CreateFamily(ctx context.Context, f store.Family, t store.RefreshT
 	if len(t.Hash) == 0 {
 		return fmt.Errorf("postgres: %s: empty token hash", op)
 	}
-	scopes, err := codec.JoinList("scope", f.Scopes)
+	scopes, err := sqlrow.JoinList("scope", f.Scopes)
 	if err != nil {
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
@@ -106,9 +68,9 @@ func (db *DB) CreateFamily(ctx context.Context, f store.Family, t store.RefreshT
 		)
 		INSERT INTO refresh_tokens (hash, family_id, generation, issued_at, expires_at)
 		SELECT $11, id, generation, $12, $13 FROM fam`,
-		f.ID, f.Subject, f.ClientID, scopes, codec.Nanos(f.AuthTime), f.Generation, codec.Nanos(f.RotatedAt),
-		f.Revoked, codec.Nanos(f.ExpiresAt), extra,
-		t.Hash, codec.Nanos(t.IssuedAt), codec.Nanos(t.ExpiresAt), f.Rotation, f.Format)
+		f.ID, f.Subject, f.ClientID, scopes, sqlrow.Nanos(f.AuthTime), f.Generation, sqlrow.Nanos(f.RotatedAt),
+		f.Revoked, sqlrow.Nanos(f.ExpiresAt), extra,
+		t.Hash, sqlrow.Nanos(t.IssuedAt), sqlrow.Nanos(t.ExpiresAt), f.Rotation, f.Format)
 	return wrapErr(op, err)
 }
 
@@ -119,7 +81,7 @@ func (db *DB) GetRefresh(ctx context.Context, hash []byte) (store.RefreshToken, 
 		t store.RefreshToken
 		f store.Family
 	)
-	err := db.queryRow(ctx, func(r pgx.Row) (err error) { t, f, err = scanRefresh(r, hash); return err }, getRefreshSQL, hash)
+	err := db.queryRow(ctx, func(r pgx.Row) (err error) { t, f, err = sqlrow.ScanRefresh(r, hash); return err }, getRefreshSQL, hash)
 	return t, f, wrapErr("get refresh token", err)
 }
 
@@ -130,7 +92,7 @@ func (db *DB) AdvanceFamily(ctx context.Context, a store.Advance) error {
 	if len(a.NewHash) == 0 {
 		return fmt.Errorf("postgres: %s: empty new token hash", op)
 	}
-	tag, err := db.exec(ctx, advanceSQL, a.FamilyID, a.Generation, a.NewHash, codec.Nanos(a.Now), codec.Nanos(a.ExpiresAt))
+	tag, err := db.exec(ctx, advanceSQL, a.FamilyID, a.Generation, a.NewHash, sqlrow.Nanos(a.Now), sqlrow.Nanos(a.ExpiresAt))
 	if err != nil {
 		return wrapErr(op, err)
 	}
@@ -166,7 +128,7 @@ func (db *DB) EndSessions(ctx context.Context, username string, at time.Time) (i
 		), revoked AS (
 			UPDATE families SET revoked = true WHERE subject IN (SELECT username FROM u) AND NOT revoked RETURNING 1
 		)
-		SELECT (SELECT count(*) FROM revoked)::int FROM u`, username, codec.Nanos(at))
+		SELECT (SELECT count(*) FROM revoked)::int FROM u`, username, sqlrow.Nanos(at))
 	if err != nil {
 		return 0, wrapErr("end sessions", err)
 	}
@@ -191,6 +153,6 @@ func (db *DB) AccessState(ctx context.Context, q store.AccessQuery) (store.Acces
 	if err != nil {
 		return store.AccessState{}, wrapErr("access state", err)
 	}
-	st.UserCreatedAt, st.UserNotBefore = codec.FromNanos(created), codec.FromNanos(notBefore)
+	st.UserCreatedAt, st.UserNotBefore = sqlrow.FromNanos(created), sqlrow.FromNanos(notBefore)
 	return st, nil
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/internal/store"
-	"github.com/tokengate/tokengate/internal/store/codec"
+	"github.com/tokengate/tokengate/internal/store/sqlrow"
 )
 
 // Statements revoking the families a deleted user or client owns, run in
@@ -50,72 +50,38 @@ func mustAffect(res sql.Result) error {
 	return nil
 }
 
-const userColumns = `username, password_hash, disabled, scopes, created_at, updated_at`
-
-// userSelect is what scanUser reads: the columns CreateUser writes and the
-// not-before time that only EndSessions writes.
-const userSelect = userColumns + `, not_before`
-
-func scanUser(s scanner) (store.User, error) {
-	var (
-		u                store.User
-		scopes           string
-		created, updated int64
-		notBefore        int64
-	)
-	if err := s.Scan(&u.Username, &u.PasswordHash, &u.Disabled, &scopes, &created, &updated, &notBefore); err != nil {
-		return store.User{}, err
-	}
-	u.Scopes = codec.SplitList(scopes)
-	u.CreatedAt, u.UpdatedAt = codec.FromNanos(created), codec.FromNanos(updated)
-	u.NotBefore = codec.FromNanos(notBefore)
-	return u, nil
-}
-
 // CreateUser stores a new user; ErrConflict when the username is taken.
 func (db *DB) CreateUser(ctx context.Context, u store.User) error {
-	scopes, err := codec.JoinList("scope", u.Scopes)
+	scopes, err := sqlrow.JoinList("scope", u.Scopes)
 	if err != nil {
 		return fmt.Errorf("sqlite: create user: %w", err)
 	}
-	_, err = db.w.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
-		u.Username, u.PasswordHash, u.Disabled, scopes, codec.Nanos(u.CreatedAt), codec.Nanos(u.UpdatedAt))
+	_, err = db.w.ExecContext(ctx, `INSERT INTO users (`+sqlrow.UserColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+		u.Username, u.PasswordHash, u.Disabled, scopes, sqlrow.Nanos(u.CreatedAt), sqlrow.Nanos(u.UpdatedAt))
 	return wrapErr("create user", err)
 }
 
 // GetUser returns one user; ErrNotFound when absent.
 func (db *DB) GetUser(ctx context.Context, username string) (store.User, error) {
-	u, err := scanUser(db.getUserR.QueryRowContext(ctx, username))
+	u, err := sqlrow.ScanUser(db.getUserR.QueryRowContext(ctx, username))
 	return u, wrapErr("get user", err)
 }
 
 // ListUsers returns every user ordered by username.
 func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+userSelect+` FROM users ORDER BY username`)
-	if err != nil {
-		return nil, wrapErr("list users", err)
-	}
-	defer rows.Close()
-	var us []store.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, wrapErr("list users", err)
-		}
-		us = append(us, u)
-	}
-	return us, wrapErr("list users", rows.Err())
+	us, err := list(ctx, db, sqlrow.ScanUser, `SELECT `+sqlrow.UserSelect+` FROM users ORDER BY username`)
+	return us, wrapErr("list users", err)
 }
 
 // UpdateUser replaces the password hash, disabled flag, scopes and
 // UpdatedAt of an existing user; ErrNotFound when absent.
 func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
-	scopes, err := codec.JoinList("scope", u.Scopes)
+	scopes, err := sqlrow.JoinList("scope", u.Scopes)
 	if err != nil {
 		return fmt.Errorf("sqlite: update user: %w", err)
 	}
 	res, err := db.w.ExecContext(ctx, `UPDATE users SET password_hash = ?, disabled = ?, scopes = ?, updated_at = ? WHERE username = ?`,
-		u.PasswordHash, u.Disabled, scopes, codec.Nanos(u.UpdatedAt), u.Username)
+		u.PasswordHash, u.Disabled, scopes, sqlrow.Nanos(u.UpdatedAt), u.Username)
 	if err == nil {
 		err = mustAffect(res)
 	}
@@ -127,12 +93,12 @@ func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
 func (db *DB) CreateUsers(ctx context.Context, us []store.User) error {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		for _, u := range us {
-			scopes, err := codec.JoinList("scope", u.Scopes)
+			scopes, err := sqlrow.JoinList("scope", u.Scopes)
 			if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
-				u.Username, u.PasswordHash, u.Disabled, scopes, codec.Nanos(u.CreatedAt), codec.Nanos(u.UpdatedAt)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO users (`+sqlrow.UserColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+				u.Username, u.PasswordHash, u.Disabled, scopes, sqlrow.Nanos(u.CreatedAt), sqlrow.Nanos(u.UpdatedAt)); err != nil {
 				return err
 			}
 		}
@@ -146,7 +112,7 @@ func (db *DB) CreateUsers(ctx context.Context, us []store.User) error {
 // the user is absent.
 func (db *DB) ReplacePasswordHash(ctx context.Context, username, oldHash, newHash string, at time.Time) error {
 	res, err := db.w.ExecContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE username = ? AND password_hash = ?`,
-		newHash, codec.Nanos(at), username, oldHash)
+		newHash, sqlrow.Nanos(at), username, oldHash)
 	if err != nil {
 		return wrapErr("replace password hash", err)
 	}
@@ -169,61 +135,42 @@ func (db *DB) DeleteUser(ctx context.Context, username string) error {
 		`DELETE FROM api_keys WHERE username = ?`)
 }
 
-const clientColumns = `id, secret_hash, public, grants, scopes, access_token_ttl, refresh_token_ttl, refresh_reuse_interval, created_at, no_introspect, resources`
-
-func scanClient(s scanner) (store.Client, error) {
-	var (
-		c                         store.Client
-		grants, scopes, resources string
-		accessTTL, refreshTTL, ri int64
-		created                   int64
-	)
-	if err := s.Scan(&c.ID, &c.SecretHash, &c.Public, &grants, &scopes, &accessTTL, &refreshTTL, &ri, &created, &c.NoIntrospect, &resources); err != nil {
-		return store.Client{}, err
-	}
-	c.Resources = codec.SplitList(resources)
-	c.Grants, c.Scopes = codec.SplitList(grants), codec.SplitList(scopes)
-	c.AccessTokenTTL, c.RefreshTokenTTL, c.RefreshReuseInterval = time.Duration(accessTTL), time.Duration(refreshTTL), time.Duration(ri)
-	c.CreatedAt = codec.FromNanos(created)
-	return c, nil
-}
-
 // CreateClient stores a new client; ErrConflict when the id is taken.
 func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
-	grants, err := codec.JoinList("grant type", c.Grants)
+	grants, err := sqlrow.JoinList("grant type", c.Grants)
 	if err != nil {
 		return fmt.Errorf("sqlite: create client: %w", err)
 	}
-	scopes, err := codec.JoinList("scope", c.Scopes)
+	scopes, err := sqlrow.JoinList("scope", c.Scopes)
 	if err != nil {
 		return fmt.Errorf("sqlite: create client: %w", err)
 	}
-	resources, err := codec.JoinList("resource", c.Resources)
+	resources, err := sqlrow.JoinList("resource", c.Resources)
 	if err != nil {
 		return fmt.Errorf("sqlite: create client: %w", err)
 	}
-	_, err = db.w.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, codec.NullBytes(c.SecretHash), c.Public, grants, scopes,
-		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), codec.Nanos(c.CreatedAt), c.NoIntrospect, resources)
+	_, err = db.w.ExecContext(ctx, `INSERT INTO clients (`+sqlrow.ClientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, sqlrow.NullBytes(c.SecretHash), c.Public, grants, scopes,
+		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), sqlrow.Nanos(c.CreatedAt), c.NoIntrospect, resources)
 	return wrapErr("create client", err)
 }
 
 // UpdateClient implements store.Clients.
 func (db *DB) UpdateClient(ctx context.Context, c store.Client) error {
-	grants, err := codec.JoinList("grant type", c.Grants)
+	grants, err := sqlrow.JoinList("grant type", c.Grants)
 	if err != nil {
 		return fmt.Errorf("sqlite: update client: %w", err)
 	}
-	scopes, err := codec.JoinList("scope", c.Scopes)
+	scopes, err := sqlrow.JoinList("scope", c.Scopes)
 	if err != nil {
 		return fmt.Errorf("sqlite: update client: %w", err)
 	}
-	resources, err := codec.JoinList("resource", c.Resources)
+	resources, err := sqlrow.JoinList("resource", c.Resources)
 	if err != nil {
 		return fmt.Errorf("sqlite: update client: %w", err)
 	}
 	res, err := db.w.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, public = ?, grants = ?, scopes = ?, access_token_ttl = ?, refresh_token_ttl = ?, refresh_reuse_interval = ?, no_introspect = ?, resources = ? WHERE id = ?`,
-		codec.NullBytes(c.SecretHash), c.Public, grants, scopes, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), c.NoIntrospect, resources, c.ID)
+		sqlrow.NullBytes(c.SecretHash), c.Public, grants, scopes, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), c.NoIntrospect, resources, c.ID)
 	if err == nil {
 		err = mustAffect(res)
 	}
@@ -232,26 +179,14 @@ func (db *DB) UpdateClient(ctx context.Context, c store.Client) error {
 
 // GetClient returns one client; ErrNotFound when absent.
 func (db *DB) GetClient(ctx context.Context, id string) (store.Client, error) {
-	c, err := scanClient(db.getClientR.QueryRowContext(ctx, id))
+	c, err := sqlrow.ScanClient(db.getClientR.QueryRowContext(ctx, id))
 	return c, wrapErr("get client", err)
 }
 
 // ListClients returns every client ordered by id.
 func (db *DB) ListClients(ctx context.Context) ([]store.Client, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
-	if err != nil {
-		return nil, wrapErr("list clients", err)
-	}
-	defer rows.Close()
-	var cs []store.Client
-	for rows.Next() {
-		c, err := scanClient(rows)
-		if err != nil {
-			return nil, wrapErr("list clients", err)
-		}
-		cs = append(cs, c)
-	}
-	return cs, wrapErr("list clients", rows.Err())
+	cs, err := list(ctx, db, sqlrow.ScanClient, `SELECT `+sqlrow.ClientColumns+` FROM clients ORDER BY id`)
+	return cs, wrapErr("list clients", err)
 }
 
 // DeleteClient removes the client and revokes every family issued to it,
@@ -261,68 +196,39 @@ func (db *DB) DeleteClient(ctx context.Context, id string) error {
 		`DELETE FROM api_keys WHERE client_id = ?`)
 }
 
-const apiKeyColumns = `id, hash, name, username, client_id, prefix, last4, scopes, created_at, expires_at, last_used_at, revoked_at`
-
-func scanAPIKey(s scanner) (store.APIKey, error) {
-	var (
-		k                                 store.APIKey
-		scopes                            string
-		created, expires, used, revokedAt int64
-	)
-	if err := s.Scan(&k.ID, &k.Hash, &k.Name, &k.Username, &k.ClientID, &k.Prefix, &k.Last4, &scopes,
-		&created, &expires, &used, &revokedAt); err != nil {
-		return store.APIKey{}, err
-	}
-	k.Scopes = codec.SplitList(scopes)
-	k.CreatedAt, k.ExpiresAt, k.LastUsedAt, k.RevokedAt = codec.FromNanos(created), codec.FromNanos(expires), codec.FromNanos(used), codec.FromNanos(revokedAt)
-	return k, nil
-}
-
 // CreateAPIKey stores a new key; ErrConflict when its id or hash exists.
 func (db *DB) CreateAPIKey(ctx context.Context, k store.APIKey) error {
 	if len(k.Hash) == 0 {
 		return fmt.Errorf("sqlite: create api key: empty hash")
 	}
-	scopes, err := codec.JoinList("scope", k.Scopes)
+	scopes, err := sqlrow.JoinList("scope", k.Scopes)
 	if err != nil {
 		return fmt.Errorf("sqlite: create api key: %w", err)
 	}
-	_, err = db.w.ExecContext(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = db.w.ExecContext(ctx, `INSERT INTO api_keys (`+sqlrow.APIKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.Hash, k.Name, k.Username, k.ClientID, k.Prefix, k.Last4, scopes,
-		codec.Nanos(k.CreatedAt), codec.Nanos(k.ExpiresAt), codec.Nanos(k.LastUsedAt), codec.Nanos(k.RevokedAt))
+		sqlrow.Nanos(k.CreatedAt), sqlrow.Nanos(k.ExpiresAt), sqlrow.Nanos(k.LastUsedAt), sqlrow.Nanos(k.RevokedAt))
 	return wrapErr("create api key", err)
 }
 
 // GetAPIKeyByHash returns the key whose SHA-256 is hash, whatever its
 // state; ErrNotFound when absent.
 func (db *DB) GetAPIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, error) {
-	k, err := scanAPIKey(db.getKeyR.QueryRowContext(ctx, hash))
+	k, err := sqlrow.ScanAPIKey(db.getKeyR.QueryRowContext(ctx, hash))
 	return k, wrapErr("get api key", err)
 }
 
 // ListAPIKeys returns every key, oldest first.
 func (db *DB) ListAPIKeys(ctx context.Context) ([]store.APIKey, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys ORDER BY created_at, id`)
-	if err != nil {
-		return nil, wrapErr("list api keys", err)
-	}
-	defer rows.Close()
-	var ks []store.APIKey
-	for rows.Next() {
-		k, err := scanAPIKey(rows)
-		if err != nil {
-			return nil, wrapErr("list api keys", err)
-		}
-		ks = append(ks, k)
-	}
-	return ks, wrapErr("list api keys", rows.Err())
+	ks, err := list(ctx, db, sqlrow.ScanAPIKey, `SELECT `+sqlrow.APIKeyColumns+` FROM api_keys ORDER BY created_at, id`)
+	return ks, wrapErr("list api keys", err)
 }
 
 // RevokeAPIKey marks the key revoked at at; revoking again keeps the first
 // time. ErrNotFound when absent.
 func (db *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
 	res, err := db.w.ExecContext(ctx, `UPDATE api_keys SET revoked_at = CASE WHEN revoked_at = 0 THEN ? ELSE revoked_at END WHERE id = ?`,
-		codec.Nanos(at), id)
+		sqlrow.Nanos(at), id)
 	if err == nil {
 		err = mustAffect(res)
 	}
@@ -331,7 +237,7 @@ func (db *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
 
 // TouchAPIKey sets the key's LastUsedAt; ErrNotFound when absent.
 func (db *DB) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
-	res, err := db.w.ExecContext(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ?`, codec.Nanos(at), id)
+	res, err := db.w.ExecContext(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ?`, sqlrow.Nanos(at), id)
 	if err == nil {
 		err = mustAffect(res)
 	}

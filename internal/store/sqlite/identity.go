@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/tokengate/tokengate/internal/store"
-	"github.com/tokengate/tokengate/internal/store/codec"
+	"github.com/tokengate/tokengate/internal/store/sqlrow"
 )
 
 // GetIdentityLink returns the link of (issuer, subject); ErrNotFound
@@ -19,7 +19,7 @@ func (db *DB) GetIdentityLink(ctx context.Context, issuer, subject string) (stor
 	if err != nil {
 		return store.IdentityLink{}, wrapErr("get identity link", err)
 	}
-	l.CreatedAt = codec.FromNanos(created)
+	l.CreatedAt = sqlrow.FromNanos(created)
 	return l, nil
 }
 
@@ -29,17 +29,17 @@ func (db *DB) ProvisionIdentity(ctx context.Context, u store.User, l store.Ident
 	if l.Username != u.Username {
 		return fmt.Errorf("sqlite: provision identity: link names %q, user is %q", l.Username, u.Username)
 	}
-	scopes, err := codec.JoinList("scope", u.Scopes)
+	scopes, err := sqlrow.JoinList("scope", u.Scopes)
 	if err != nil {
 		return fmt.Errorf("sqlite: provision identity: %w", err)
 	}
 	err = db.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
-			u.Username, u.PasswordHash, u.Disabled, scopes, codec.Nanos(u.CreatedAt), codec.Nanos(u.UpdatedAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO users (`+sqlrow.UserColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+			u.Username, u.PasswordHash, u.Disabled, scopes, sqlrow.Nanos(u.CreatedAt), sqlrow.Nanos(u.UpdatedAt)); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO identity_links (issuer, subject, username, created_at) VALUES (?, ?, ?, ?)`,
-			l.Issuer, l.Subject, l.Username, codec.Nanos(l.CreatedAt))
+			l.Issuer, l.Subject, l.Username, sqlrow.Nanos(l.CreatedAt))
 		return err
 	})
 	return wrapErr("provision identity", err)

@@ -8,14 +8,14 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/internal/store"
-	"github.com/tokengate/tokengate/internal/store/codec"
+	"github.com/tokengate/tokengate/internal/store/sqlrow"
 )
 
 // DenyAccessToken records jti as revoked until expiresAt. Denying again
 // keeps the later expiry.
 func (db *DB) DenyAccessToken(ctx context.Context, jti string, expiresAt time.Time) error {
 	_, err := db.w.ExecContext(ctx, `INSERT INTO denylist (jti, expires_at) VALUES (?, ?)
-		ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`, jti, codec.Nanos(expiresAt))
+		ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`, jti, sqlrow.Nanos(expiresAt))
 	return wrapErr("deny access token", err)
 }
 
@@ -35,26 +35,9 @@ func (db *DB) IsAccessTokenDenied(ctx context.Context, jti string) (bool, error)
 
 // ListSigningKeys returns every stored key, newest first.
 func (db *DB) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT kid, algorithm, private, encrypted, created_at, retired_at, expires_at, revoked_at
+	ks, err := list(ctx, db, sqlrow.ScanSigningKey, `SELECT `+sqlrow.SigningKeyColumns+`
 		FROM signing_keys ORDER BY created_at DESC, kid DESC`)
-	if err != nil {
-		return nil, wrapErr("list signing keys", err)
-	}
-	defer rows.Close()
-	var ks []store.SigningKey
-	for rows.Next() {
-		var (
-			k                                  store.SigningKey
-			created, retired, expires, revoked int64
-		)
-		if err := rows.Scan(&k.ID, &k.Algorithm, &k.Private, &k.Encrypted, &created, &retired, &expires, &revoked); err != nil {
-			return nil, wrapErr("list signing keys", err)
-		}
-		k.CreatedAt, k.RetiredAt, k.ExpiresAt = codec.FromNanos(created), codec.FromNanos(retired), codec.FromNanos(expires)
-		k.RevokedAt = codec.FromNanos(revoked)
-		ks = append(ks, k)
-	}
-	return ks, wrapErr("list signing keys", rows.Err())
+	return ks, wrapErr("list signing keys", err)
 }
 
 // AddSigningKey stores k as the active key (its RetiredAt and ExpiresAt
@@ -76,11 +59,11 @@ func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey, expectActiv
 			return fmt.Errorf("active key is not the expected one: %w", store.ErrConflict)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET retired_at = ?, expires_at = ? WHERE retired_at = 0`,
-			codec.Nanos(k.CreatedAt), codec.Nanos(retireUntil)); err != nil {
+			sqlrow.Nanos(k.CreatedAt), sqlrow.Nanos(retireUntil)); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, algorithm, private, encrypted, created_at, retired_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, 0, 0)`, k.ID, k.Algorithm, k.Private, k.Encrypted, codec.Nanos(k.CreatedAt))
+			VALUES (?, ?, ?, ?, ?, 0, 0)`, k.ID, k.Algorithm, k.Private, k.Encrypted, sqlrow.Nanos(k.CreatedAt))
 		return err
 	})
 	return wrapErr(op, err)
@@ -104,7 +87,7 @@ func (db *DB) RevokeSigningKey(ctx context.Context, kid string, at time.Time) er
 		if retired == 0 {
 			return fmt.Errorf("key %s is the active key: %w", kid, store.ErrConflict)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE signing_keys SET revoked_at = ? WHERE kid = ? AND revoked_at = 0`, codec.Nanos(at), kid)
+		_, err = tx.ExecContext(ctx, `UPDATE signing_keys SET revoked_at = ? WHERE kid = ? AND revoked_at = 0`, sqlrow.Nanos(at), kid)
 		return err
 	})
 	return wrapErr(op, err)
@@ -129,7 +112,7 @@ func (db *DB) RecordFailure(ctx context.Context, key string, now time.Time, wind
 			window_start = CASE WHEN ?2 - window_start >= ?3 THEN ?2 ELSE window_start END,
 			window_len   = ?3,
 			last_at      = ?2
-		RETURNING count`, key, codec.Nanos(now), int64(window)).Scan(&n)
+		RETURNING count`, key, sqlrow.Nanos(now), int64(window)).Scan(&n)
 	return n, wrapErr("record failure", err)
 }
 
@@ -140,14 +123,14 @@ func (db *DB) Failures(ctx context.Context, key string, now time.Time, window ti
 	var n int
 	var last int64
 	err := db.r.QueryRowContext(ctx, `SELECT CASE WHEN ? - window_start >= ? THEN 0 ELSE count END, last_at
-		FROM attempts WHERE key = ?`, codec.Nanos(now), int64(window), key).Scan(&n, &last)
+		FROM attempts WHERE key = ?`, sqlrow.Nanos(now), int64(window), key).Scan(&n, &last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, time.Time{}, nil
 	}
 	if err != nil {
 		return 0, time.Time{}, wrapErr("get failures", err)
 	}
-	return n, codec.FromNanos(last), nil
+	return n, sqlrow.FromNanos(last), nil
 }
 
 // ReserveAttempt counts one attempt for key unless the key is at its
@@ -162,7 +145,7 @@ func (db *DB) ReserveAttempt(ctx context.Context, key string, now time.Time, win
 			window_len   = ?3,
 			last_at      = ?2
 		WHERE ?4 > 0 AND (?2 - window_start >= ?3 OR count < ?4 OR last_at <= ?5)
-		RETURNING count`, key, codec.Nanos(now), int64(window), limit, codec.Nanos(since)).Scan(&n)
+		RETURNING count`, key, sqlrow.Nanos(now), int64(window), limit, sqlrow.Nanos(since)).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		// Refused: nothing changed; report the count as it stands.
 		n, _, err = db.Failures(ctx, key, now, window)
@@ -212,7 +195,7 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 		`DELETE FROM attempts WHERE key IN (SELECT key FROM attempts WHERE window_start + window_len <= ?1 LIMIT ?2)`,
 	}
 	var total int64
-	at := codec.Nanos(now)
+	at := sqlrow.Nanos(now)
 	for _, q := range statements {
 		for {
 			res, err := db.w.ExecContext(ctx, q, at, expiryBatch)

@@ -8,14 +8,12 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/internal/store"
-	"github.com/tokengate/tokengate/internal/store/codec"
+	"github.com/tokengate/tokengate/internal/store/sqlrow"
 )
 
 const (
 	// getRefreshSQL finds a token and its family in one query.
-	getRefreshSQL = `SELECT t.family_id, t.generation, t.issued_at, t.expires_at,
-		f.subject, f.client_id, f.scopes, f.auth_time, f.generation, f.rotated_at, f.revoked, f.expires_at, f.extra,
-		f.rotation, f.format,
+	getRefreshSQL = `SELECT ` + sqlrow.RefreshColumns + `,
 		EXISTS (SELECT 1 FROM users u WHERE u.username = f.subject AND u.disabled = 0)
 		FROM refresh_tokens t JOIN families f ON f.id = t.family_id
 		WHERE t.hash = ?`
@@ -24,31 +22,6 @@ const (
 		WHERE id = ? AND generation = ? AND revoked = 0`
 	insertTokenSQL = `INSERT INTO refresh_tokens (hash, family_id, generation, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)`
 )
-
-// scanRefresh reads a row of getRefreshSQL.
-func scanRefresh(s scanner, hash []byte) (store.RefreshToken, store.Family, error) {
-	var (
-		t                                 store.RefreshToken
-		f                                 store.Family
-		issued, texp, auth, rotated, fexp int64
-		scopes, extra                     string
-	)
-	if err := s.Scan(&t.FamilyID, &t.Generation, &issued, &texp,
-		&f.Subject, &f.ClientID, &scopes, &auth, &f.Generation, &rotated, &f.Revoked, &fexp, &extra, &f.Rotation, &f.Format, &f.SubjectActive); err != nil {
-		return store.RefreshToken{}, store.Family{}, err
-	}
-	t.Hash = append([]byte(nil), hash...)
-	t.IssuedAt, t.ExpiresAt = codec.FromNanos(issued), codec.FromNanos(texp)
-	f.ID = t.FamilyID
-	f.Scopes = codec.SplitList(scopes)
-	f.AuthTime, f.RotatedAt, f.ExpiresAt = codec.FromNanos(auth), codec.FromNanos(rotated), codec.FromNanos(fexp)
-	if extra != "" {
-		if err := json.Unmarshal([]byte(extra), &f.Extra); err != nil {
-			return store.RefreshToken{}, store.Family{}, fmt.Errorf("decode family extra: %w", err)
-		}
-	}
-	return t, f, nil
-}
 
 // CreateFamily stores f and its first token t in one transaction. The
 // token's FamilyID and Generation are taken from f; a zero f.ExpiresAt
@@ -59,7 +32,7 @@ func (db *DB) CreateFamily(ctx context.Context, f store.Family, t store.RefreshT
 	if len(t.Hash) == 0 {
 		return fmt.Errorf("sqlite: %s: empty token hash", op)
 	}
-	scopes, err := codec.JoinList("scope", f.Scopes)
+	scopes, err := sqlrow.JoinList("scope", f.Scopes)
 	if err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
@@ -78,12 +51,12 @@ func (db *DB) CreateFamily(ctx context.Context, f store.Family, t store.RefreshT
 		if _, err := tx.ExecContext(ctx, `INSERT INTO families
 			(id, subject, client_id, scopes, auth_time, generation, rotated_at, revoked, expires_at, extra, rotation, format)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			f.ID, f.Subject, f.ClientID, scopes, codec.Nanos(f.AuthTime), f.Generation, codec.Nanos(f.RotatedAt),
-			f.Revoked, codec.Nanos(f.ExpiresAt), extra, f.Rotation, f.Format); err != nil {
+			f.ID, f.Subject, f.ClientID, scopes, sqlrow.Nanos(f.AuthTime), f.Generation, sqlrow.Nanos(f.RotatedAt),
+			f.Revoked, sqlrow.Nanos(f.ExpiresAt), extra, f.Rotation, f.Format); err != nil {
 			return err
 		}
 		_, err := tx.StmtContext(ctx, db.insertToken).ExecContext(ctx,
-			t.Hash, f.ID, f.Generation, codec.Nanos(t.IssuedAt), codec.Nanos(t.ExpiresAt))
+			t.Hash, f.ID, f.Generation, sqlrow.Nanos(t.IssuedAt), sqlrow.Nanos(t.ExpiresAt))
 		return err
 	})
 	return wrapErr(op, err)
@@ -92,7 +65,7 @@ func (db *DB) CreateFamily(ctx context.Context, f store.Family, t store.RefreshT
 // GetRefresh returns the token whose hash is hash and its family, whatever
 // their state; ErrNotFound when the hash is unknown.
 func (db *DB) GetRefresh(ctx context.Context, hash []byte) (store.RefreshToken, store.Family, error) {
-	t, f, err := scanRefresh(db.getRefreshR.QueryRowContext(ctx, hash), hash)
+	t, f, err := sqlrow.ScanRefresh(db.getRefreshR.QueryRowContext(ctx, hash), hash)
 	return t, f, wrapErr("get refresh token", err)
 }
 
@@ -105,7 +78,7 @@ func (db *DB) AdvanceFamily(ctx context.Context, a store.Advance) error {
 		return fmt.Errorf("sqlite: %s: empty new token hash", op)
 	}
 	err := db.commit.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.StmtContext(ctx, db.advanceFam).ExecContext(ctx, codec.Nanos(a.Now), codec.Nanos(a.ExpiresAt), a.FamilyID, a.Generation)
+		res, err := tx.StmtContext(ctx, db.advanceFam).ExecContext(ctx, sqlrow.Nanos(a.Now), sqlrow.Nanos(a.ExpiresAt), a.FamilyID, a.Generation)
 		if err != nil {
 			return err
 		}
@@ -114,7 +87,7 @@ func (db *DB) AdvanceFamily(ctx context.Context, a store.Advance) error {
 		} else if n != 1 {
 			return store.ErrStale
 		}
-		_, err = tx.StmtContext(ctx, db.insertToken).ExecContext(ctx, a.NewHash, a.FamilyID, a.Generation+1, codec.Nanos(a.Now), codec.Nanos(a.ExpiresAt))
+		_, err = tx.StmtContext(ctx, db.insertToken).ExecContext(ctx, a.NewHash, a.FamilyID, a.Generation+1, sqlrow.Nanos(a.Now), sqlrow.Nanos(a.ExpiresAt))
 		return err
 	})
 	return wrapErr(op, err)
@@ -147,7 +120,7 @@ func (db *DB) EndSessions(ctx context.Context, username string, at time.Time) (i
 	const op = "end sessions"
 	var n int64
 	err := db.commit.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE users SET not_before = ? WHERE username = ?`, codec.Nanos(at), username)
+		res, err := tx.ExecContext(ctx, `UPDATE users SET not_before = ? WHERE username = ?`, sqlrow.Nanos(at), username)
 		if err != nil {
 			return err
 		}
@@ -186,6 +159,6 @@ func (db *DB) AccessState(ctx context.Context, q store.AccessQuery) (store.Acces
 	if err != nil {
 		return store.AccessState{}, wrapErr("access state", err)
 	}
-	st.UserCreatedAt, st.UserNotBefore = codec.FromNanos(created), codec.FromNanos(notBefore)
+	st.UserCreatedAt, st.UserNotBefore = sqlrow.FromNanos(created), sqlrow.FromNanos(notBefore)
 	return st, nil
 }

@@ -24,7 +24,8 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/tokengate/tokengate/internal/store"
-	"github.com/tokengate/tokengate/internal/store/codec"
+	"github.com/tokengate/tokengate/internal/store/sqlmigrate"
+	"github.com/tokengate/tokengate/internal/store/sqlrow"
 )
 
 //go:embed migrations/*.sql
@@ -183,9 +184,9 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.insertToken, db.w, insertTokenSQL},
 		{&db.revokeFam, db.w, `UPDATE families SET revoked = 1 WHERE id = ?`},
 		{&db.isDeniedStmt, db.r, `SELECT 1 FROM denylist WHERE jti = ?`},
-		{&db.getUserR, db.r, `SELECT ` + userSelect + ` FROM users WHERE username = ?`},
-		{&db.getClientR, db.r, `SELECT ` + clientColumns + ` FROM clients WHERE id = ?`},
-		{&db.getKeyR, db.r, `SELECT ` + apiKeyColumns + ` FROM api_keys WHERE hash = ?`},
+		{&db.getUserR, db.r, `SELECT ` + sqlrow.UserSelect + ` FROM users WHERE username = ?`},
+		{&db.getClientR, db.r, `SELECT ` + sqlrow.ClientColumns + ` FROM clients WHERE id = ?`},
+		{&db.getKeyR, db.r, `SELECT ` + sqlrow.APIKeyColumns + ` FROM api_keys WHERE hash = ?`},
 	}
 	for _, s := range stmts {
 		st, err := s.pool.PrepareContext(ctx, s.query)
@@ -229,7 +230,7 @@ func (db *DB) Ping(ctx context.Context) error {
 // schema_migrations, each in its own transaction. It is idempotent, and it
 // refuses a database whose schema is newer than this binary knows.
 func (db *DB) Migrate(ctx context.Context) error {
-	ms, err := codec.LoadMigrations(migrationFS)
+	ms, err := sqlmigrate.Load(migrationFS)
 	if err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
@@ -317,7 +318,12 @@ func wrapErr(op string, err error) error {
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }
 
-// scanner is a *sql.Row or *sql.Rows.
-type scanner interface {
-	Scan(dest ...any) error
+// list runs a query on the read pool and scans every row with scan.
+func list[T any](ctx context.Context, db *DB, scan func(sqlrow.Scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return sqlrow.Collect(rows, scan)
 }

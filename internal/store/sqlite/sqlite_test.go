@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/internal/store"
-	"github.com/tokengate/tokengate/internal/store/codec"
+	"github.com/tokengate/tokengate/internal/store/sqlmigrate"
 	"github.com/tokengate/tokengate/internal/store/storetest"
 )
 
@@ -59,7 +59,7 @@ func TestReopenKeepsDataAndMigrationsAreIdempotent(t *testing.T) {
 	if !got.CreatedAt.Equal(u.CreatedAt) {
 		t.Errorf("CreatedAt = %v, want %v", got.CreatedAt, u.CreatedAt)
 	}
-	ms, err := codec.LoadMigrations(migrationFS)
+	ms, err := sqlmigrate.Load(migrationFS)
 	if err != nil {
 		t.Fatal(err)
 	}

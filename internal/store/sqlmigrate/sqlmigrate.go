@@ -1,4 +1,6 @@
-package codec
+// Package sqlmigrate loads the numbered SQL migration files that the SQL
+// backends embed; each backend applies them in its own dialect.
+package sqlmigrate
 
 import (
 	"fmt"
@@ -15,9 +17,9 @@ type Migration struct {
 	SQL     string
 }
 
-// LoadMigrations reads migrations/*.sql from fsys, checks their names
+// Load reads migrations/*.sql from fsys, checks their names
 // (NNNN_description.sql, versions unique) and returns them in order.
-func LoadMigrations(fsys fs.FS) ([]Migration, error) {
+func Load(fsys fs.FS) ([]Migration, error) {
 	names, err := fs.Glob(fsys, "migrations/*.sql")
 	if err != nil {
 		return nil, err

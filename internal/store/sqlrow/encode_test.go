@@ -1,8 +1,7 @@
-package codec
+package sqlrow
 
 import (
 	"testing"
-	"testing/fstest"
 	"time"
 )
 
@@ -38,24 +37,5 @@ func TestJoinListIsLossless(t *testing.T) {
 	}
 	if NullBytes(nil) != nil || NullBytes([]byte{}) != nil || NullBytes([]byte{1}) == nil {
 		t.Fatal("NullBytes")
-	}
-}
-
-func TestLoadMigrationsOrdersAndChecksNames(t *testing.T) {
-	fsys := fstest.MapFS{
-		"migrations/0002_b.sql": {Data: []byte("B")},
-		"migrations/0001_a.sql": {Data: []byte("A")},
-	}
-	ms, err := LoadMigrations(fsys)
-	if err != nil || len(ms) != 2 || ms[0].Version != 1 || ms[1].SQL != "B" {
-		t.Fatalf("%+v %v", ms, err)
-	}
-	for name, bad := range map[string]fstest.MapFS{
-		"no number":   {"migrations/init.sql": {}},
-		"same number": {"migrations/0001_a.sql": {}, "migrations/1_b.sql": {}},
-	} {
-		if _, err := LoadMigrations(bad); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
 	}
 }

@@ -1,8 +1,10 @@
-// Package codec holds the encodings the SQL backends share, so that a
-// value reads back the same from SQLite and PostgreSQL: times as unix
-// nanoseconds (0 for the zero time), lists of tokens space-separated,
-// empty byte slices as NULL.
-package codec
+// Package sqlrow is the row mapping the SQL backends share, so that a
+// record reads back the same from SQLite and PostgreSQL: the encodings
+// (times as unix nanoseconds, 0 for the zero time; lists of tokens
+// space-separated; empty byte slices as NULL), the column lists of each
+// table, and the functions that scan a row into a store record through
+// the Scanner that both drivers' rows implement.
+package sqlrow
 
 import (
 	"fmt"
