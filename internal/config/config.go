@@ -35,7 +35,7 @@ type Config struct {
 	// (the default: the main listener), "metrics" (only on the
 	// metrics_addr listener, off the internet) or "off".
 	AdminAPI string `yaml:"admin_api"`
-	DB          string `yaml:"db"`
+	DB       string `yaml:"db"`
 	// TLSCert and TLSKey are PEM files; with both set the main listener
 	// serves HTTPS, re-reading them when they change or on SIGHUP.
 	TLSCert string `yaml:"tls_cert"`
