@@ -110,6 +110,14 @@ func TestTLSServesAndReloadsARenewedCertificate(t *testing.T) {
 	if resp, err := http.Get("http://" + addr + "/healthz"); err == nil && resp.StatusCode == 200 {
 		t.Fatal("plain HTTP answered 200 on the TLS listener")
 	}
+	// The container health check finds the TLS listener from the config.
+	hcCfg := filepath.Join(dir, "hc.yaml")
+	if err := os.WriteFile(hcCfg, []byte("addr: "+addr+"\ntls_cert: "+certFile+"\ntls_key: "+keyFile+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, e, code := cli(t, "", "healthcheck", "--config", hcCfg); code != 0 {
+		t.Fatalf("healthcheck against the TLS listener: exit %d: %s", code, e)
+	}
 	writeCert(t, certFile, keyFile, 2)
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
