@@ -61,18 +61,9 @@ func (m *Main) remoteUser(ctx context.Context, r remoteFlags, verb string, pos [
 		return err
 	}
 	if verb == "list" {
-		var all []admin.User
-		opt := admin.ListOptions{Limit: 500}
-		for {
-			p, err := adm.ListUsers(ctx, opt)
-			if err != nil {
-				return err
-			}
-			all = append(all, p.Items...)
-			if p.NextCursor == nil {
-				break
-			}
-			opt.Cursor = *p.NextCursor
+		all, err := allPages(func(opt admin.ListOptions) (*admin.Page[admin.User], error) { return adm.ListUsers(ctx, opt) })
+		if err != nil {
+			return err
 		}
 		if asJSON {
 			return m.printJSON(all)
@@ -137,18 +128,9 @@ func (m *Main) remoteClient(ctx context.Context, r remoteFlags, verb string, pos
 		return err
 	}
 	if verb == "list" {
-		var all []admin.OAuthClient
-		opt := admin.ListOptions{Limit: 500}
-		for {
-			p, err := adm.ListClients(ctx, opt)
-			if err != nil {
-				return err
-			}
-			all = append(all, p.Items...)
-			if p.NextCursor == nil {
-				break
-			}
-			opt.Cursor = *p.NextCursor
+		all, err := allPages(func(opt admin.ListOptions) (*admin.Page[admin.OAuthClient], error) { return adm.ListClients(ctx, opt) })
+		if err != nil {
+			return err
 		}
 		if asJSON {
 			return m.printJSON(all)
@@ -215,18 +197,9 @@ func (m *Main) remoteAPIKey(ctx context.Context, r remoteFlags, verb string, pos
 		if user == "" {
 			return errors.New("with --server, apikey list needs --user NAME")
 		}
-		var all []admin.APIKey
-		opt := admin.ListOptions{Limit: 500}
-		for {
-			p, err := adm.ListAPIKeys(ctx, user, opt)
-			if err != nil {
-				return err
-			}
-			all = append(all, p.Items...)
-			if p.NextCursor == nil {
-				break
-			}
-			opt.Cursor = *p.NextCursor
+		all, err := allPages(func(opt admin.ListOptions) (*admin.Page[admin.APIKey], error) { return adm.ListAPIKeys(ctx, user, opt) })
+		if err != nil {
+			return err
 		}
 		if asJSON {
 			return m.printJSON(all)
@@ -292,4 +265,27 @@ func (m *Main) remoteRevokeUser(ctx context.Context, r remoteFlags, user string)
 	}
 	fmt.Fprintf(m.Stdout, "revoked %d session(s) of %s; its access tokens are inactive\n", n, user)
 	return nil
+}
+
+// allPages reads every page of a list. A cursor that does not move on
+// (a broken or hostile server) is an error, not an endless loop.
+func allPages[T any](list func(admin.ListOptions) (*admin.Page[T], error)) ([]T, error) {
+	var all []T
+	opt := admin.ListOptions{Limit: 500}
+	seen := map[string]bool{}
+	for {
+		p, err := list(opt)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, p.Items...)
+		if p.NextCursor == nil {
+			return all, nil
+		}
+		if seen[*p.NextCursor] {
+			return nil, fmt.Errorf("the server answered the list cursor %q twice", *p.NextCursor)
+		}
+		seen[*p.NextCursor] = true
+		opt.Cursor = *p.NextCursor
+	}
 }
