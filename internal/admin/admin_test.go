@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tokengate/tokengate/internal/secret"
 	"github.com/tokengate/tokengate/internal/store"
@@ -59,12 +60,20 @@ func TestInvalidFieldsAreNamed(t *testing.T) {
 	if got := strings.Join(fieldsOf(err), ","); got != "client_id,grants,access_token_ttl,grants" {
 		t.Fatalf("fields %q (%v)", got, err)
 	}
+	// A long reuse interval would switch reuse detection off.
+	if _, _, err := (&Clients{Store: st}).Add(ctx, NewClient{ID: "r", Grants: []string{"refresh_token"}, RefreshReuseInterval: 301 * time.Second}); strings.Join(fieldsOf(err), ",") != "refresh_reuse_interval" {
+		t.Fatalf("reuse interval beyond 5 minutes: %v", err)
+	}
 	u := &Users{Store: st, Hash: func(context.Context, string) (string, error) { return "h", nil }}
 	if got := fieldsOf(u.Add(ctx, "ext:x", "pw", nil)); len(got) != 1 || got[0] != "username" {
 		t.Fatalf("reserved name: %v", got)
 	}
 	if _, err := u.SetPassword(ctx, "nobody", "", false); fieldsOf(err) == nil {
 		t.Fatalf("empty password: %v", err)
+	}
+	// Login refuses a NUL byte, so such a password could never be used.
+	if got := fieldsOf(u.Add(ctx, "carol", "p\x00w", nil)); len(got) != 1 || got[0] != "password" {
+		t.Fatalf("password with NUL: %v", got)
 	}
 	if _, _, err := (&APIKeys{Store: st}).Create(ctx, NewKey{Username: "nobody", Scopes: []string{"a b"}}); fieldsOf(err)[0] != "scopes" {
 		t.Fatalf("bad scope: %v", err)
@@ -74,6 +83,10 @@ func TestInvalidFieldsAreNamed(t *testing.T) {
 func TestAPIKeysListsOneUsersKeys(t *testing.T) {
 	ctx := context.Background()
 	st := memory.New()
+	// A long reuse interval would switch reuse detection off.
+	if _, _, err := (&Clients{Store: st}).Add(ctx, NewClient{ID: "r", Grants: []string{"refresh_token"}, RefreshReuseInterval: 301 * time.Second}); strings.Join(fieldsOf(err), ",") != "refresh_reuse_interval" {
+		t.Fatalf("reuse interval beyond 5 minutes: %v", err)
+	}
 	u := &Users{Store: st, Hash: func(context.Context, string) (string, error) { return "h", nil }}
 	for _, n := range []string{"ann", "ben"} {
 		if err := u.Add(ctx, n, "pw", nil); err != nil {

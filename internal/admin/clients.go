@@ -63,7 +63,9 @@ func checkClient(f *fields, c store.Client) {
 	checkScopes(f, "scopes", c.Scopes)
 	checkLifetime(f, "access_token_ttl", c.AccessTokenTTL)
 	checkLifetime(f, "refresh_token_ttl", c.RefreshTokenTTL)
-	checkLifetime(f, "refresh_reuse_interval", c.RefreshReuseInterval)
+	if d := c.RefreshReuseInterval; d < 0 || d > store.MaxRefreshReuseInterval {
+		f.add("refresh_reuse_interval", "must be between 0 and %d seconds", int64(store.MaxRefreshReuseInterval/time.Second))
+	}
 }
 
 // Add creates a client. A confidential client without an imported secret

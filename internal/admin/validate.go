@@ -99,8 +99,10 @@ func CheckClientID(id string) error {
 }
 
 func checkPassword(f *fields, field, pw string) {
-	if pw == "" || len(pw) > MaxPasswordLen || !utf8.ValidString(pw) {
-		f.add(field, "must be 1 to %d bytes of UTF-8", MaxPasswordLen)
+	// A NUL byte is refused at login (no store can hold it in text), so
+	// a password holding one could never be used.
+	if pw == "" || len(pw) > MaxPasswordLen || !utf8.ValidString(pw) || strings.ContainsRune(pw, 0) {
+		f.add(field, "must be 1 to %d bytes of UTF-8 without NUL characters", MaxPasswordLen)
 	}
 }
 

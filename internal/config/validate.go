@@ -17,7 +17,7 @@ import (
 const MinMasterKeyLen = 32
 
 // MaxRefreshReuseInterval bounds a client's refresh_reuse_interval.
-const MaxRefreshReuseInterval = 5 * time.Minute
+const MaxRefreshReuseInterval = store.MaxRefreshReuseInterval
 
 // ApplyEnv overlays TOKENGATE_* environment variables read through getenv.
 func (c *Config) ApplyEnv(getenv func(string) string) {

@@ -130,3 +130,26 @@ func TestRevokeDecisions(t *testing.T) {
 		t.Fatalf("Revoke without a token: %v, want invalid_request", err)
 	}
 }
+
+// TestDeletingAClientEndsItsOwnTokens: a client_credentials token is
+// inactive at introspection once its client is deleted.
+func TestDeletingAClientEndsItsOwnTokens(t *testing.T) {
+	ctx := context.Background()
+	fx := newCoreFixture(t, memory.New())
+	if err := fx.store.CreateClient(ctx, store.Client{ID: "svc", SecretHash: secret.Hash("s"), Grants: []string{GrantClientCredentials}, Scopes: []string{"read"}, CreatedAt: fx.now}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := fx.svc.Token(ctx, &TokenRequest{GrantType: GrantClientCredentials, ClientID: "svc", ClientSecret: "s"}, &Profile{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fx.active(t, resp.AccessToken) {
+		t.Fatal("a fresh client token is inactive")
+	}
+	if err := fx.store.DeleteClient(ctx, "svc"); err != nil {
+		t.Fatal(err)
+	}
+	if fx.active(t, resp.AccessToken) {
+		t.Fatal("the token of a deleted client is still active")
+	}
+}

@@ -135,7 +135,8 @@ func (s *Service) Introspect(ctx context.Context, raw string) (*Introspection, e
 }
 
 // accessActive decides whether a verified, unexpired access token is still
-// active: not denied, its family (sid) not revoked, and, for a user's
+// active: not denied, its family (sid) not revoked, for a client's own
+// token the client still exists, and, for a user's
 // token, the user exists, is enabled, and ended no sessions after the
 // token was issued. iat has whole seconds, so a token is compared with the
 // second the user's sessions ended: one issued within that same second
@@ -145,7 +146,9 @@ func accessActive(cl token.Claims, st store.AccessState) bool {
 		return false
 	}
 	if cl.Subject == cl.ClientID {
-		return true // a client's own token
+		// A client's own token lives as long as the client: deleting a
+		// compromised client ends what it holds.
+		return st.ClientExists
 	}
 	if !st.UserExists {
 		// A deleted user's tokens die with it; a subject that is a client

@@ -29,6 +29,11 @@ var (
 	ErrStorageFull = errors.New("storage full")
 )
 
+// MaxRefreshReuseInterval bounds a client's RefreshReuseInterval, wherever
+// it is set (config, CLI, admin API): the grace is for a retry of a lost
+// answer, which takes seconds; a long one would switch reuse detection off.
+const MaxRefreshReuseInterval = 5 * time.Minute
+
 // User is a person (or service account) that logs in with a password or an
 // API key.
 type User struct {
