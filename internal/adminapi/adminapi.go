@@ -198,7 +198,7 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (*call, bool)
 		ip = g.RemoteIP(r)
 		if err := g.Check(r.Context(), ip); err != nil {
 			var oe *oauth.Error
-			if errors.As(err, &oe) && oe.Status == http.StatusTooManyRequests {
+			if errors.As(err, &oe) && oe.Reason == oauth.ReasonLocked {
 				w.Header().Set("Retry-After", strconv.Itoa(max(1, int(oe.RetryAfter.Seconds()))))
 				problem(w, http.StatusTooManyRequests, "too_many_attempts", "too many invalid tokens from this address; retry later", nil)
 				return nil, false
@@ -211,7 +211,7 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (*call, bool)
 	in, err := a.o.Introspect(r.Context(), raw)
 	if err != nil && raw != "" {
 		var oe *oauth.Error
-		if errors.As(err, &oe) && oe.Status == http.StatusServiceUnavailable {
+		if errors.As(err, &oe) && oe.Code == oauth.CodeTemporarilyUnavailable {
 			w.Header().Set("Retry-After", "1")
 			problem(w, http.StatusServiceUnavailable, "unavailable", "the token store is unavailable; retry", nil)
 			return nil, false

@@ -16,10 +16,10 @@ import (
 func writeDatarheiError(env *Env, w http.ResponseWriter, r *http.Request, e *oauth.Error) {
 	logCause(env.Log, r, e)
 	retryAfter(w, e.RetryAfter)
-	status, msg := e.Status, e.Description
+	status, msg := HTTPStatus(e), e.Description
 	switch {
-	case e.Status == http.StatusRequestEntityTooLarge, e.Status == http.StatusTooManyRequests, e.Status >= 500:
-	case e.Code == oauth.CodeInvalidRequest && e.Status != http.StatusUnauthorized:
+	case status == http.StatusRequestEntityTooLarge, status == http.StatusTooManyRequests, status >= 500:
+	case e.Code == oauth.CodeInvalidRequest && status != http.StatusUnauthorized:
 		status = http.StatusBadRequest
 	default:
 		// Wrong credentials, unknown or expired tokens: 401, as the API does.
@@ -57,7 +57,7 @@ func datarheiLogin(env *Env, prof oauth.Profile) http.Handler {
 		var resp *oauth.TokenResponse
 		var err error
 		if ext, ok := bearerToken(r); ok && len(strings.TrimSpace(string(body))) == 0 {
-			c, cerr := env.Service.AuthenticateClient(r.Context(), "", "", false, &prof)
+			c, cerr := env.Service.AuthenticateClient(r.Context(), "", "", &prof)
 			if cerr != nil {
 				writeDatarheiError(env, w, r, oauth.AsError(cerr))
 				return
@@ -102,7 +102,7 @@ func datarheiRefresh(env *Env, prof oauth.Profile) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt, ok := bearerToken(r)
 		if !ok {
-			writeDatarheiError(env, w, r, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "missing refresh token in the Authorization header", Status: http.StatusUnauthorized})
+			writeDatarheiError(env, w, r, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "missing refresh token in the Authorization header", Reason: oauth.ReasonNoCredentials})
 			return
 		}
 		p := prof

@@ -41,9 +41,9 @@ func writeFastAPIDetail(w http.ResponseWriter, status int, detail string) {
 func writeFastAPIError(env *Env, w http.ResponseWriter, r *http.Request, e *oauth.Error, where string) {
 	logCause(env.Log, r, e)
 	retryAfter(w, e.RetryAfter)
-	switch {
-	case e.Status == http.StatusRequestEntityTooLarge || e.Status == http.StatusTooManyRequests || e.Status >= 500:
-		writeFastAPIDetail(w, e.Status, e.Description)
+	switch status := HTTPStatus(e); {
+	case status == http.StatusRequestEntityTooLarge || status == http.StatusTooManyRequests || status >= 500:
+		writeFastAPIDetail(w, status, e.Description)
 	case e.Code == oauth.CodeInvalidRequest:
 		loc := []any{where}
 		if e.Param != "" {
@@ -103,12 +103,12 @@ func fastAPILogin(env *Env, prof oauth.Profile) http.Handler {
 			writeFastAPIValidation(w, issues...)
 			return
 		}
-		id, sec, basic, oerr := ClientCredentials(r, p)
+		id, sec, oerr := ClientCredentials(r, p)
 		if oerr != nil {
 			writeFastAPIError(env, w, r, oerr, "body")
 			return
 		}
-		tr := &oauth.TokenRequest{GrantType: oauth.GrantPassword, ClientID: id, ClientSecret: sec, BasicAuth: basic,
+		tr := &oauth.TokenRequest{GrantType: oauth.GrantPassword, ClientID: id, ClientSecret: sec,
 			Username: p.Get("username"), Password: p.Get("password"), Scope: p.Get("scope"), ScopeGiven: p.Has("scope"), RemoteIP: env.RemoteIP(r)}
 		resp, err := env.Service.Token(r.Context(), tr, &prof)
 		if err != nil {
@@ -232,7 +232,7 @@ func fastAPIKeyLogin(env *Env, prof oauth.Profile) http.Handler {
 			if e.Code == oauth.CodeInvalidClient || e.Code == oauth.CodeUnauthorizedClient {
 				// A route without a usable default client is a
 				// configuration error, not the caller's.
-				e = &oauth.Error{Code: oauth.CodeServerError, Description: "API key login is not configured", Status: http.StatusInternalServerError, Cause: errors.New("fastapi.api_key route needs a public default_client allowed the api-key grant")}
+				e = &oauth.Error{Code: oauth.CodeServerError, Description: "API key login is not configured", Cause: errors.New("fastapi.api_key route needs a public default_client allowed the api-key grant")}
 			}
 			if e.Code == oauth.CodeInvalidGrant {
 				writeFastAPIDetail(w, http.StatusBadRequest, "Invalid API key")

@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/tokengate/tokengate/internal/oauth"
-	"github.com/tokengate/tokengate/internal/store"
 )
 
 // RemoteIP returns the client address the server middleware resolved.
@@ -12,7 +11,7 @@ type RemoteIP func(r *http.Request) string
 
 // tokenRequest fills an oauth.TokenRequest from RFC 6749 parameters.
 func tokenRequest(r *http.Request, p Params, ip RemoteIP) (*oauth.TokenRequest, *oauth.Error) {
-	id, sec, basic, oerr := ClientCredentials(r, p)
+	id, sec, oerr := ClientCredentials(r, p)
 	if oerr != nil {
 		return nil, oerr
 	}
@@ -20,7 +19,6 @@ func tokenRequest(r *http.Request, p Params, ip RemoteIP) (*oauth.TokenRequest, 
 		GrantType:        p.Get("grant_type"),
 		ClientID:         id,
 		ClientSecret:     sec,
-		BasicAuth:        basic,
 		Username:         p.Get("username"),
 		Password:         p.Get("password"),
 		RefreshToken:     p.Get("refresh_token"),
@@ -54,7 +52,7 @@ func readRouteParams(r *http.Request, formOnly bool) (Params, *oauth.Error) {
 }
 
 // errNoGrantType is oauthlib's answer to a request without grant_type.
-var errNoGrantType = &oauth.Error{Code: oauth.CodeUnsupportedGrantType, Description: "unsupported grant_type", Status: http.StatusBadRequest, Param: "grant_type"}
+var errNoGrantType = &oauth.Error{Code: oauth.CodeUnsupportedGrantType, Description: "unsupported grant_type", Param: "grant_type"}
 
 // tokenEndpoint serves RFC 6749 §3.2 with form or JSON bodies, or form
 // bodies only, as oauthlib (formOnly).
@@ -86,7 +84,7 @@ func tokenEndpoint(env *Env, prof oauth.Profile, formOnly bool) http.Handler {
 // authenticated reads the body and authenticates the client for the
 // revocation and introspection endpoints. tokenFirst refuses a request
 // without a token before authenticating, as oauthlib's revocation does.
-func authenticated(env *Env, w http.ResponseWriter, r *http.Request, prof *oauth.Profile, formOnly, tokenFirst bool) (Params, *store.Client) {
+func authenticated(env *Env, w http.ResponseWriter, r *http.Request, prof *oauth.Profile, formOnly, tokenFirst bool) (Params, *oauth.Client) {
 	p, oerr := readRouteParams(r, formOnly)
 	if oerr != nil {
 		WriteOAuthError(w, env.Log, r, oerr)
@@ -96,12 +94,12 @@ func authenticated(env *Env, w http.ResponseWriter, r *http.Request, prof *oauth
 		WriteOAuthError(w, env.Log, r, oauth.ErrMissing("token"))
 		return nil, nil
 	}
-	id, sec, basic, oerr := ClientCredentials(r, p)
+	id, sec, oerr := ClientCredentials(r, p)
 	if oerr != nil {
 		WriteOAuthError(w, env.Log, r, oerr)
 		return nil, nil
 	}
-	c, err := env.Service.AuthenticateClient(r.Context(), id, sec, basic, prof)
+	c, err := env.Service.AuthenticateClient(r.Context(), id, sec, prof)
 	if err != nil {
 		WriteOAuthError(w, env.Log, r, oauth.AsError(err))
 		return nil, nil
@@ -137,8 +135,7 @@ func introspectEndpoint(env *Env, prof oauth.Profile, formOnly bool) http.Handle
 		if c == nil {
 			return
 		}
-		_, _, basic, _ := ParseBasic(r.Header.Get("Authorization"))
-		if err := oauth.CanIntrospect(c, basic); err != nil {
+		if err := c.CanIntrospect(); err != nil {
 			WriteOAuthError(w, env.Log, r, oauth.AsError(err))
 			return
 		}

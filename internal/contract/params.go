@@ -24,7 +24,7 @@ import (
 const maxParams = 64
 
 // errTooLarge marks a body over the server's limit; it renders as 413.
-var errTooLarge = &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "request body too large", Status: http.StatusRequestEntityTooLarge}
+var errTooLarge = &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "request body too large", Reason: oauth.ReasonTooLarge}
 
 // errNUL refuses a parameter with a NUL byte before any work: no store
 // can take one, and no legitimate value holds one.
@@ -238,19 +238,19 @@ func ParseBasic(h string) (id, sec string, ok bool, err error) {
 
 // ClientCredentials takes the client's id and secret from a Basic header
 // or the body; using both methods at once is invalid_request.
-func ClientCredentials(r *http.Request, p Params) (id, sec string, basic bool, oerr *oauth.Error) {
+func ClientCredentials(r *http.Request, p Params) (id, sec string, oerr *oauth.Error) {
 	id, sec, basic, err := ParseBasic(r.Header.Get("Authorization"))
 	if err != nil {
-		return "", "", true, &oauth.Error{Code: oauth.CodeInvalidClient, Description: err.Error(), Status: http.StatusUnauthorized, BasicAuth: true}
+		return "", "", &oauth.Error{Code: oauth.CodeInvalidClient, Description: err.Error()}
 	}
 	if basic {
 		if p.Has("client_secret") {
-			return "", "", true, oauth.ErrInvalidRequest("client credentials given both in the Authorization header and in the body")
+			return "", "", oauth.ErrInvalidRequest("client credentials given both in the Authorization header and in the body")
 		}
 		if p.Has("client_id") && p.Get("client_id") != id {
-			return "", "", true, oauth.ErrInvalidRequest("client_id in the body differs from the Authorization header")
+			return "", "", oauth.ErrInvalidRequest("client_id in the body differs from the Authorization header")
 		}
-		return id, sec, true, nil
+		return id, sec, nil
 	}
-	return p.Get("client_id"), p.Get("client_secret"), false, nil
+	return p.Get("client_id"), p.Get("client_secret"), nil
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tokengate/tokengate/internal/oauth"
@@ -34,9 +35,43 @@ func retryAfter(w http.ResponseWriter, d time.Duration) {
 	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 }
 
+// HTTPStatus maps a core error to its HTTP status: RFC 6749 §5.2 (400,
+// and 401 for invalid_client), RFC 6750 §3.1 (401 without credentials,
+// 403 without the permission), RFC 6585 (429 while locked out), 413 for
+// an oversized body, 500 and 503 for the server's own failures. It is the
+// one place where the core's errors meet HTTP; dialects start from it.
+func HTTPStatus(e *oauth.Error) int {
+	switch e.Reason {
+	case oauth.ReasonTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case oauth.ReasonLocked:
+		return http.StatusTooManyRequests
+	case oauth.ReasonForbidden:
+		return http.StatusForbidden
+	case oauth.ReasonNoCredentials:
+		return http.StatusUnauthorized
+	}
+	switch e.Code {
+	case oauth.CodeInvalidClient:
+		return http.StatusUnauthorized
+	case oauth.CodeServerError:
+		return http.StatusInternalServerError
+	case oauth.CodeTemporarilyUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusBadRequest
+}
+
+// usedBasic tells whether the request carried HTTP Basic credentials; a
+// 401 then names the Basic scheme (RFC 6749 §5.2).
+func usedBasic(r *http.Request) bool {
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	return strings.EqualFold(scheme, "Basic")
+}
+
 // logCause logs the internal cause of 5xx answers; clients never see it.
 func logCause(log *slog.Logger, r *http.Request, e *oauth.Error) {
-	if e.Status >= 500 && e.Cause != nil {
+	if HTTPStatus(e) >= 500 && e.Cause != nil {
 		log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("path", r.URL.Path), slog.String("code", e.Code), slog.String("err", e.Cause.Error()))
 	}
 }
@@ -44,7 +79,8 @@ func logCause(log *slog.Logger, r *http.Request, e *oauth.Error) {
 // WriteOAuthError renders e as RFC 6749 §5.2 JSON.
 func WriteOAuthError(w http.ResponseWriter, log *slog.Logger, r *http.Request, e *oauth.Error) {
 	logCause(log, r, e)
-	if e.Status == http.StatusUnauthorized && e.BasicAuth {
+	status := HTTPStatus(e)
+	if status == http.StatusUnauthorized && usedBasic(r) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="tokengate", charset="UTF-8"`)
 	}
 	retryAfter(w, e.RetryAfter)
@@ -52,7 +88,7 @@ func WriteOAuthError(w http.ResponseWriter, log *slog.Logger, r *http.Request, e
 		Error       string `json:"error"`
 		Description string `json:"error_description,omitempty"`
 	}{e.Code, e.Description}
-	WriteJSON(w, e.Status, body)
+	WriteJSON(w, status, body)
 }
 
 // tokenBody is the RFC 6749 §5.1 success body.

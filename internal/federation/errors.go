@@ -3,7 +3,6 @@ package federation
 import (
 	"context"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/tokengate/tokengate/internal/oauth"
@@ -13,7 +12,7 @@ import (
 // rejected is invalid_grant with a description safe for clients: it names
 // what is wrong with the external token, never the token itself.
 func rejected(desc string) *oauth.Error {
-	return &oauth.Error{Code: oauth.CodeInvalidGrant, Description: "external token: " + desc, Status: http.StatusBadRequest}
+	return &oauth.Error{Code: oauth.CodeInvalidGrant, Description: "external token: " + desc}
 }
 
 // Rejections, each with its own description so that operators and
@@ -45,15 +44,14 @@ func errExpired() *oauth.Error {
 // is known.
 func errUnavailable(cause error) *oauth.Error {
 	return &oauth.Error{
-		Code: oauth.CodeTemporarilyUnavailable, Description: "identity provider unavailable, retry later",
-		Status: http.StatusServiceUnavailable, RetryAfter: 5 * time.Second, Cause: cause,
+		Code: oauth.CodeTemporarilyUnavailable, Description: "identity provider unavailable, retry later", RetryAfter: 5 * time.Second, Cause: cause,
 	}
 }
 
 // storeErr maps a store failure: unavailability is 503, anything else 500.
 func storeErr(err error) *oauth.Error {
 	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return &oauth.Error{Code: oauth.CodeTemporarilyUnavailable, Description: "server is busy, retry later", Status: http.StatusServiceUnavailable, RetryAfter: time.Second, Cause: err}
+		return &oauth.Error{Code: oauth.CodeTemporarilyUnavailable, Description: "server is busy, retry later", RetryAfter: time.Second, Cause: err}
 	}
-	return &oauth.Error{Code: oauth.CodeServerError, Description: "internal error", Status: http.StatusInternalServerError, Cause: err}
+	return &oauth.Error{Code: oauth.CodeServerError, Description: "internal error", Cause: err}
 }

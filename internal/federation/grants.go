@@ -3,10 +3,8 @@ package federation
 import (
 	"context"
 	"errors"
-	"net/http"
 
 	"github.com/tokengate/tokengate/internal/oauth"
-	"github.com/tokengate/tokengate/internal/store"
 )
 
 // Token types a token exchange accepts as subject_token_type (RFC 8693
@@ -27,7 +25,7 @@ func (a *Authenticator) RegisterGrants(svc *oauth.Service) {
 // is exchanged for a tokengate access token. No refresh token: this
 // swaps one temporary credential for another (RFC 8693 §2.2.1), and the
 // client exchanges again when it needs to.
-func (a *Authenticator) tokenExchange(ctx context.Context, _ *store.Client, r *oauth.TokenRequest, _ *oauth.Profile) (*oauth.Subject, error) {
+func (a *Authenticator) tokenExchange(ctx context.Context, _ *oauth.Client, r *oauth.TokenRequest, _ *oauth.Profile) (*oauth.Subject, error) {
 	if r.SubjectToken == "" {
 		return nil, oauth.ErrMissing("subject_token")
 	}
@@ -37,8 +35,7 @@ func (a *Authenticator) tokenExchange(ctx context.Context, _ *store.Client, r *o
 	switch r.SubjectTokenType {
 	case oauth.TokenTypeAccessToken, TokenTypeJWT, TokenTypeIDToken:
 	default:
-		return nil, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "unsupported subject_token_type: use an access_token, jwt or id_token of a trusted issuer",
-			Status: http.StatusBadRequest, Param: "subject_token_type", Reason: oauth.ReasonMalformed}
+		return nil, &oauth.Error{Code: oauth.CodeInvalidRequest, Description: "unsupported subject_token_type: use an access_token, jwt or id_token of a trusted issuer", Param: "subject_token_type", Reason: oauth.ReasonMalformed}
 	}
 	sub, err := a.Authenticate(ctx, r.SubjectToken)
 	if err != nil {
@@ -59,7 +56,7 @@ func (a *Authenticator) tokenExchange(ctx context.Context, _ *store.Client, r *o
 // authorization grant; its aud must be one the issuer is configured to
 // accept (typically tokengate's issuer or token endpoint URL). No refresh
 // token (RFC 7521 §4.1): the client presents a new assertion instead.
-func (a *Authenticator) jwtBearer(ctx context.Context, _ *store.Client, r *oauth.TokenRequest, _ *oauth.Profile) (*oauth.Subject, error) {
+func (a *Authenticator) jwtBearer(ctx context.Context, _ *oauth.Client, r *oauth.TokenRequest, _ *oauth.Profile) (*oauth.Subject, error) {
 	if r.Assertion == "" {
 		return nil, oauth.ErrMissing("assertion")
 	}

@@ -3,6 +3,7 @@ package federation_test
 import (
 	"context"
 	"errors"
+	"github.com/tokengate/tokengate/internal/contract"
 	"strings"
 	"sync"
 	"testing"
@@ -126,8 +127,8 @@ func wantErr(t *testing.T, err error, code string, status int, desc, raw string)
 	if !errors.As(err, &oe) {
 		t.Fatalf("want *oauth.Error %s, got %T %v", code, err, err)
 	}
-	if oe.Code != code || oe.Status != status || !strings.Contains(oe.Description, desc) {
-		t.Fatalf("got %s %d %q, want %s %d containing %q", oe.Code, oe.Status, oe.Description, code, status, desc)
+	if got := contract.HTTPStatus(oe); oe.Code != code || got != status || !strings.Contains(oe.Description, desc) {
+		t.Fatalf("got %s %d %q, want %s %d containing %q", oe.Code, got, oe.Description, code, status, desc)
 	}
 	if raw != "" {
 		for _, part := range strings.Split(raw, ".") {

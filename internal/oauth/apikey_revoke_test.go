@@ -115,7 +115,7 @@ func TestRevokeDecisions(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			x := login()
-			if err := fx.svc.Revoke(ctx, &tc.by, tc.which(x)); err != nil {
+			if err := fx.svc.Revoke(ctx, &Client{rec: tc.by}, tc.which(x)); err != nil {
 				t.Fatalf("Revoke: %v", err)
 			}
 			if got := fx.active(t, x.access); got != tc.wantAccess {
@@ -126,7 +126,7 @@ func TestRevokeDecisions(t *testing.T) {
 			}
 		})
 	}
-	if err := fx.svc.Revoke(ctx, &fx.web, ""); err == nil || AsError(err).Code != CodeInvalidRequest {
+	if err := fx.svc.Revoke(ctx, &Client{rec: fx.web}, ""); err == nil || AsError(err).Code != CodeInvalidRequest {
 		t.Fatalf("Revoke without a token: %v, want invalid_request", err)
 	}
 }

@@ -2,7 +2,6 @@ package oauth
 
 import (
 	"errors"
-	"net/http"
 	"time"
 )
 
@@ -37,22 +36,28 @@ const (
 	ReasonTokenReused    Reason = "token_reused"
 	ReasonTokenRevoked   Reason = "token_revoked"
 	ReasonLocked         Reason = "locked" // too many failures: back-off
+	// ReasonTooLarge: the request body is over the endpoint's limit.
+	ReasonTooLarge Reason = "too_large"
+	// ReasonForbidden: the client is authenticated but lacks the permission.
+	ReasonForbidden Reason = "forbidden"
+	// ReasonNoCredentials: a credential the endpoint needs (a bearer
+	// token in a header, say) was not presented at all.
+	ReasonNoCredentials Reason = "no_credentials"
 )
 
-// Error is the one OAuth error type. Contracts render it in their dialect;
-// the default dialect renders {error, error_description} with Status.
+// Error is the one OAuth error type. It says what went wrong, in OAuth's
+// terms (Code) refined by Reason; it knows nothing of HTTP. The edge
+// (internal/contract) maps it to a status and renders it in the route's
+// dialect.
 type Error struct {
 	Code        string
 	Description string // safe for clients: never a secret, never internals
-	Status      int
 	Reason      Reason
 	// Param names the parameter at fault, when one is.
 	Param string
-	// RetryAfter is set for 429 and 503 answers.
+	// RetryAfter is set when the caller may retry later (lock-outs,
+	// overload, a full disk).
 	RetryAfter time.Duration
-	// BasicAuth is set when the client tried HTTP Basic; a 401 then
-	// carries WWW-Authenticate (RFC 6749 §5.2).
-	BasicAuth bool
 	// Cause is an internal error for logs; it is never rendered.
 	Cause error
 }
@@ -69,17 +74,17 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Cause }
 
 // AsError returns err as an *Error; any other error becomes server_error
-// (500) with the original kept as Cause for logging.
+// with the original kept as Cause for logging.
 func AsError(err error) *Error {
 	var oe *Error
 	if errors.As(err, &oe) {
 		return oe
 	}
-	return &Error{Code: CodeServerError, Description: "internal error", Status: http.StatusInternalServerError, Cause: err}
+	return &Error{Code: CodeServerError, Description: "internal error", Cause: err}
 }
 
 func errInvalidRequest(param, desc string, reason Reason) *Error {
-	return &Error{Code: CodeInvalidRequest, Description: desc, Status: http.StatusBadRequest, Param: param, Reason: reason}
+	return &Error{Code: CodeInvalidRequest, Description: desc, Param: param, Reason: reason}
 }
 
 // ErrMissing is invalid_request naming the missing parameter.
@@ -100,32 +105,32 @@ func ErrInvalidRequest(desc string) *Error {
 	return errInvalidRequest("", desc, ReasonMalformed)
 }
 
-func errInvalidClient(basic bool) *Error {
-	return &Error{Code: CodeInvalidClient, Description: "client authentication failed", Status: http.StatusUnauthorized, BasicAuth: basic}
+func errInvalidClient() *Error {
+	return &Error{Code: CodeInvalidClient, Description: "client authentication failed"}
 }
 
 func errInvalidGrant(desc string, reason Reason) *Error {
-	return &Error{Code: CodeInvalidGrant, Description: desc, Status: http.StatusBadRequest, Reason: reason}
+	return &Error{Code: CodeInvalidGrant, Description: desc, Reason: reason}
 }
 
 func errInvalidScope(desc string) *Error {
-	return &Error{Code: CodeInvalidScope, Description: desc, Status: http.StatusBadRequest, Param: "scope"}
+	return &Error{Code: CodeInvalidScope, Description: desc, Param: "scope"}
 }
 
 func errUnauthorizedClient(desc string) *Error {
-	return &Error{Code: CodeUnauthorizedClient, Description: desc, Status: http.StatusBadRequest}
+	return &Error{Code: CodeUnauthorizedClient, Description: desc}
 }
 
 func errUnavailable(cause error) *Error {
-	return &Error{Code: CodeTemporarilyUnavailable, Description: "server is busy, retry later", Status: http.StatusServiceUnavailable, RetryAfter: time.Second, Cause: cause}
+	return &Error{Code: CodeTemporarilyUnavailable, Description: "server is busy, retry later", RetryAfter: time.Second, Cause: cause}
 }
 
 func errServer(cause error) *Error {
-	return &Error{Code: CodeServerError, Description: "internal error", Status: http.StatusInternalServerError, Cause: cause}
+	return &Error{Code: CodeServerError, Description: "internal error", Cause: cause}
 }
 
 // errStorageUnavailable answers a write that failed because the store's
 // storage is full: the client may retry, and is told why.
 func errStorageUnavailable() *Error {
-	return &Error{Code: CodeTemporarilyUnavailable, Description: "storage is unavailable, retry later", Status: http.StatusServiceUnavailable, RetryAfter: 5 * time.Second}
+	return &Error{Code: CodeTemporarilyUnavailable, Description: "storage is unavailable, retry later", RetryAfter: 5 * time.Second}
 }

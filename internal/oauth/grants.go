@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"net/http"
 	"strings"
 	"time"
 
@@ -17,7 +16,7 @@ import (
 // is done on them.
 const maxCredentialLen = 4096
 
-var errBadCredentials = &Error{Code: CodeInvalidGrant, Description: "invalid username or password", Status: http.StatusBadRequest, Reason: ReasonBadCredentials}
+var errBadCredentials = &Error{Code: CodeInvalidGrant, Description: "invalid username or password", Reason: ReasonBadCredentials}
 
 // grantPassword is the resource owner password credentials grant
 // (RFC 6749 §4.3). Unknown users, disabled users and wrong passwords all
@@ -217,7 +216,7 @@ const maxRefreshAttempts = 3
 
 // errRefreshOutcomeUnknown answers a refresh whose rotation storage did
 // not confirm either way (SECURITY.md, "Refresh under faults").
-var errRefreshOutcomeUnknown = &Error{Code: CodeTemporarilyUnavailable, Status: http.StatusServiceUnavailable,
+var errRefreshOutcomeUnknown = &Error{Code: CodeTemporarilyUnavailable,
 	Description: "storage did not confirm the refresh, which may have taken effect: retry once with the same refresh token", RetryAfter: time.Second}
 
 // refreshLoaded runs the refresh grant on a token and family already read:
@@ -314,21 +313,21 @@ func (s *Service) RefreshAsBearer(ctx context.Context, raw, scope string, scopeG
 		return nil, ErrMissing("refresh_token")
 	}
 	if !p.RefreshWithoutClientAuth || p.DefaultClient == "" {
-		return nil, errInvalidClient(false)
+		return nil, errInvalidClient()
 	}
 	tok, fam, err := s.loadRefresh(ctx, raw, p)
 	if err != nil {
 		return nil, err
 	}
 	if fam.ClientID != p.DefaultClient {
-		return nil, errInvalidClient(false)
+		return nil, errInvalidClient()
 	}
 	c, err := s.getClient(ctx, fam.ClientID)
 	if err != nil {
 		return nil, s.storeErr(err, errRevokedRefresh)
 	}
 	if !c.Public {
-		return nil, errInvalidClient(false)
+		return nil, errInvalidClient()
 	}
 	if !contains(c.Grants, GrantRefreshToken) {
 		return nil, errUnauthorizedClient("the client may not use this grant type")
@@ -359,7 +358,7 @@ func (s *Service) grantAPIKey(ctx context.Context, c *store.Client, r *TokenRequ
 	return s.issue(ctx, c, sub, granted, false, p, audExtra(r))
 }
 
-var errBadKey = &Error{Code: CodeInvalidGrant, Description: "invalid API key", Status: http.StatusBadRequest, Reason: ReasonBadCredentials}
+var errBadKey = &Error{Code: CodeInvalidGrant, Description: "invalid API key", Reason: ReasonBadCredentials}
 
 // CheckAPIKey authenticates an API key and returns its owner and the
 // scopes it may grant now: the key's, within its owner's current scopes

@@ -3,7 +3,6 @@ package oauth
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/tokengate/tokengate/internal/store"
@@ -119,7 +118,7 @@ func (g *Guard) check(ctx context.Context, username, ip string) error {
 
 // errLocked is the 429 of a locked-out user or IP.
 func errLocked(wait time.Duration) *Error {
-	return &Error{Code: CodeInvalidRequest, Description: "too many failed attempts; retry later", Status: http.StatusTooManyRequests, RetryAfter: wait, Reason: ReasonLocked}
+	return &Error{Code: CodeInvalidRequest, Description: "too many failed attempts; retry later", RetryAfter: wait, Reason: ReasonLocked}
 }
 
 // reserve counts a password attempt for the user and the IP before the

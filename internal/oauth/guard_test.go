@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -34,7 +33,7 @@ func TestGuardFailsClosedWhenTheCountersAreUnreachable(t *testing.T) {
 	st.Close()
 	err := g.check(context.Background(), "alice", "192.0.2.1")
 	var oe *Error
-	if !errors.As(err, &oe) || oe.Status != http.StatusServiceUnavailable || oe.Code != CodeTemporarilyUnavailable {
+	if !errors.As(err, &oe) || oe.Code != CodeTemporarilyUnavailable {
 		t.Fatalf("check with the store down = %v, want 503 temporarily_unavailable", err)
 	}
 }
@@ -107,7 +106,7 @@ func TestGuardReservesBeforeChecking(t *testing.T) {
 		err := g.reserve(ctx, "alice", ip)
 		if s.locked {
 			var oe *Error
-			if !errors.As(err, &oe) || oe.Status != http.StatusTooManyRequests {
+			if !errors.As(err, &oe) || oe.Reason != ReasonLocked {
 				t.Fatalf("step %d: reserve = %v, want 429", i, err)
 			}
 		} else if err != nil {

@@ -3,7 +3,6 @@ package oauth
 import (
 	"context"
 	"errors"
-	"net/http"
 	"strings"
 	"time"
 
@@ -19,7 +18,7 @@ func looksLikeJWT(s string) bool { return strings.Count(s, ".") == 2 }
 // revokes its whole family; an access token's jti is denied until it
 // expires. Unknown tokens, and tokens of other clients, are ignored (the
 // answer is the same 200), so revocation reveals nothing.
-func (s *Service) Revoke(ctx context.Context, c *store.Client, raw string) error {
+func (s *Service) Revoke(ctx context.Context, c *Client, raw string) error {
 	if raw == "" {
 		return ErrMissing("token")
 	}
@@ -29,7 +28,7 @@ func (s *Service) Revoke(ctx context.Context, c *store.Client, raw string) error
 	_, fam, err := s.store.GetRefresh(ctx, secret.Hash(raw))
 	switch {
 	case err == nil:
-		if fam.ClientID != c.ID {
+		if fam.ClientID != c.ID() {
 			return nil
 		}
 		if err := s.store.RevokeFamily(ctx, fam.ID); err != nil {
@@ -43,7 +42,7 @@ func (s *Service) Revoke(ctx context.Context, c *store.Client, raw string) error
 		return nil
 	}
 	cl, err := s.signer.VerifyFresh(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeAccess, Now: s.now()})
-	if err != nil || cl.ClientID != c.ID || cl.ID == "" {
+	if err != nil || cl.ClientID != c.ID() || cl.ID == "" {
 		return nil
 	}
 	if err := s.store.DenyAccessToken(ctx, cl.ID, cl.ExpiresAt); err != nil {
@@ -56,12 +55,12 @@ func (s *Service) Revoke(ctx context.Context, c *store.Client, raw string) error
 // (RFC 7662 §2.1): never a public client, whose client_id is no
 // credential (401 invalid_client, so that introspection is no token
 // scanner), nor a confidential client whose introspect permission is off.
-func CanIntrospect(c *store.Client, basic bool) error {
-	if c.Public {
-		return errInvalidClient(basic)
+func (c *Client) CanIntrospect() error {
+	if c.rec.Public {
+		return errInvalidClient()
 	}
-	if c.NoIntrospect {
-		return &Error{Code: CodeUnauthorizedClient, Description: "the client may not introspect tokens", Status: http.StatusForbidden}
+	if c.rec.NoIntrospect {
+		return &Error{Code: CodeUnauthorizedClient, Description: "the client may not introspect tokens", Reason: ReasonForbidden}
 	}
 	return nil
 }

@@ -56,22 +56,22 @@ func TestResolveScopes(t *testing.T) {
 }
 
 // An extension grant (external identities, token exchange) issues through
-// IssueForSubject: admin scopes stay out unless the client is allowed.
+// issueForSubject: admin scopes stay out unless the client is allowed.
 func TestAdminScopesStayOutOfExtensionGrants(t *testing.T) {
 	fx := newCoreFixture(t, memory.New())
 	ctx := context.Background()
 	c := &store.Client{ID: "fed", Grants: []string{"urn:test"}, Scopes: []string{"read", AdminScope, AdminScope + ":users"}}
 	sub := &Subject{Name: "alice"}
-	resp, err := fx.svc.IssueForSubject(ctx, c, sub, &TokenRequest{GrantType: "urn:test"}, &Profile{})
+	resp, err := fx.svc.issueForSubject(ctx, c, sub, &TokenRequest{GrantType: "urn:test"}, &Profile{})
 	if err != nil || resp.Scope != "read" {
 		t.Fatalf("implied admin scopes: %v %v", resp, err)
 	}
-	_, err = fx.svc.IssueForSubject(ctx, c, sub, &TokenRequest{GrantType: "urn:test", Scope: "read " + AdminScope, ScopeGiven: true}, &Profile{})
+	_, err = fx.svc.issueForSubject(ctx, c, sub, &TokenRequest{GrantType: "urn:test", Scope: "read " + AdminScope, ScopeGiven: true}, &Profile{})
 	if AsError(err).Code != "invalid_scope" {
 		t.Fatalf("requested admin scope: %v", err)
 	}
 	fx.svc.adminClients = []string{"fed"}
-	resp, err = fx.svc.IssueForSubject(ctx, c, sub, &TokenRequest{GrantType: "urn:test", Scope: AdminScope, ScopeGiven: true}, &Profile{})
+	resp, err = fx.svc.issueForSubject(ctx, c, sub, &TokenRequest{GrantType: "urn:test", Scope: AdminScope, ScopeGiven: true}, &Profile{})
 	if err != nil || resp.Scope != AdminScope {
 		t.Fatalf("allowed client: %v %v", resp, err)
 	}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -185,7 +184,7 @@ func NewService(o Options) (*Service, error) {
 // ExternalLogin exchanges an external identity provider's JWT for local
 // tokens, as a password login would issue them. Contracts whose login
 // endpoints accept an external token as Bearer call it.
-func (s *Service) ExternalLogin(ctx context.Context, c *store.Client, raw string, r *TokenRequest, p *Profile) (*TokenResponse, error) {
+func (s *Service) ExternalLogin(ctx context.Context, c *Client, raw string, r *TokenRequest, p *Profile) (*TokenResponse, error) {
 	if s.external == nil {
 		return nil, errInvalidGrant("external identity tokens are not accepted here", ReasonBadCredentials)
 	}
@@ -197,7 +196,7 @@ func (s *Service) ExternalLogin(ctx context.Context, c *store.Client, raw string
 		return nil, err
 	}
 	sub.Refresh = true
-	return s.IssueForSubject(ctx, c, sub, r, p)
+	return s.issueForSubject(ctx, &c.rec, sub, r, p)
 }
 
 // Settings returns the server-wide defaults the service runs with.
@@ -219,13 +218,13 @@ func (s *Service) SupportedGrants() []string {
 
 // RegisterGrant adds an extension grant (RFC 6749 §4.5). It must be
 // called before the service handles requests.
-func (s *Service) RegisterGrant(grantType string, fn func(ctx context.Context, c *store.Client, r *TokenRequest, p *Profile) (*Subject, error)) {
+func (s *Service) RegisterGrant(grantType string, fn func(ctx context.Context, c *Client, r *TokenRequest, p *Profile) (*Subject, error)) {
 	s.grants[grantType] = func(ctx context.Context, c *store.Client, r *TokenRequest, p *Profile) (*TokenResponse, error) {
-		sub, err := fn(ctx, c, r, p)
+		sub, err := fn(ctx, &Client{rec: *c}, r, p)
 		if err != nil {
 			return nil, err
 		}
-		return s.IssueForSubject(ctx, c, sub, r, p)
+		return s.issueForSubject(ctx, c, sub, r, p)
 	}
 }
 
@@ -261,7 +260,6 @@ type TokenRequest struct {
 	GrantType    string
 	ClientID     string
 	ClientSecret string
-	BasicAuth    bool // credentials came in an Authorization: Basic header
 	Username     string
 	Password     string
 	RefreshToken string
@@ -325,9 +323,9 @@ func (s *Service) Token(ctx context.Context, r *TokenRequest, p *Profile) (resp 
 	}
 	grant, ok := s.grants[r.GrantType]
 	if !ok {
-		return nil, &Error{Code: CodeUnsupportedGrantType, Description: "unsupported grant_type", Status: http.StatusBadRequest, Param: "grant_type"}
+		return nil, &Error{Code: CodeUnsupportedGrantType, Description: "unsupported grant_type", Param: "grant_type"}
 	}
-	c, err := s.AuthenticateClient(ctx, r.ClientID, r.ClientSecret, r.BasicAuth, p)
+	c, err := s.authenticateClient(ctx, r.ClientID, r.ClientSecret, p)
 	if err != nil {
 		return nil, err
 	}
@@ -349,10 +347,19 @@ func grantLabel(g string, known map[string]grantFunc) string {
 	return "other"
 }
 
-// AuthenticateClient checks a client's credentials (RFC 6749 §2.3.1).
-// Without credentials, the profile's default client is used if it is
-// public. Unknown clients and wrong secrets fail alike.
-func (s *Service) AuthenticateClient(ctx context.Context, id, sec string, basic bool, p *Profile) (*store.Client, error) {
+// AuthenticateClient checks a client's credentials (RFC 6749 §2.3.1) and
+// returns a handle on the authenticated client for the rest of the
+// request. Without credentials, the profile's default client is used if
+// it is public. Unknown clients and wrong secrets fail alike.
+func (s *Service) AuthenticateClient(ctx context.Context, id, sec string, p *Profile) (*Client, error) {
+	c, err := s.authenticateClient(ctx, id, sec, p)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{rec: *c}, nil
+}
+
+func (s *Service) authenticateClient(ctx context.Context, id, sec string, p *Profile) (*store.Client, error) {
 	if !validIdentifier(id) {
 		return nil, errBadIdentifier("client_id")
 	}
@@ -364,14 +371,14 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, sec string, basic 
 			return nil, ErrMissing("client_id")
 		}
 		if p == nil || p.DefaultClient == "" {
-			return nil, errInvalidClient(basic)
+			return nil, errInvalidClient()
 		}
 		c, err := s.getClient(ctx, p.DefaultClient)
 		if err != nil {
-			return nil, s.storeErr(err, errInvalidClient(basic))
+			return nil, s.storeErr(err, errInvalidClient())
 		}
 		if !c.Public {
-			return nil, errInvalidClient(basic)
+			return nil, errInvalidClient()
 		}
 		reqinfo.SetClient(ctx, c.ID)
 		return &c, nil
@@ -381,17 +388,17 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, sec string, basic 
 		if errors.Is(err, store.ErrNotFound) {
 			_ = secret.Equal(sec, nil) // same work as a real comparison
 		}
-		return nil, s.storeErr(err, errInvalidClient(basic))
+		return nil, s.storeErr(err, errInvalidClient())
 	}
 	if c.Public {
 		if sec != "" {
-			return nil, errInvalidClient(basic)
+			return nil, errInvalidClient()
 		}
 		reqinfo.SetClient(ctx, c.ID)
 		return &c, nil
 	}
 	if sec == "" || !secret.Equal(sec, c.SecretHash) {
-		return nil, errInvalidClient(basic)
+		return nil, errInvalidClient()
 	}
 	reqinfo.SetClient(ctx, c.ID)
 	return &c, nil
@@ -560,9 +567,9 @@ func (s *Service) issue(ctx context.Context, c *store.Client, subject string, sc
 	return resp, nil
 }
 
-// IssueForSubject issues tokens for a subject an extension grant has
+// issueForSubject issues tokens for a subject an extension grant has
 // authenticated, applying the same scope rules as the built-in grants.
-func (s *Service) IssueForSubject(ctx context.Context, c *store.Client, sub *Subject, r *TokenRequest, p *Profile) (*TokenResponse, error) {
+func (s *Service) issueForSubject(ctx context.Context, c *store.Client, sub *Subject, r *TokenRequest, p *Profile) (*TokenResponse, error) {
 	scopes, err := resolveScopes(r.Scope, r.ScopeGiven, c.Scopes, sub.Scopes)
 	if err == nil {
 		scopes, err = s.limitAdmin(c, scopes, r.ScopeGiven && strings.TrimSpace(r.Scope) != "")
@@ -585,7 +592,7 @@ func (s *Service) IssueForSubject(ctx context.Context, c *store.Client, sub *Sub
 const CodeInvalidTarget = "invalid_target"
 
 func errInvalidTarget(param, desc string) *Error {
-	return &Error{Code: CodeInvalidTarget, Description: desc, Status: http.StatusBadRequest, Param: param}
+	return &Error{Code: CodeInvalidTarget, Description: desc, Param: param}
 }
 
 // target decides the audience a request asks for (RFC 8707 resource, or

@@ -158,7 +158,7 @@ func TestIntrospectionFollowsSessionsOnAnInjectedClock(t *testing.T) {
 		t.Fatal("token issued after the sessions ended is inactive")
 	}
 	// Revoking the family (RFC 7009) ends its access token.
-	if err := fx.svc.Revoke(ctx, &fx.web, second.RefreshToken); err != nil {
+	if err := fx.svc.Revoke(ctx, &Client{rec: fx.web}, second.RefreshToken); err != nil {
 		t.Fatal(err)
 	}
 	if fx.active(t, second.AccessToken) {

@@ -46,3 +46,29 @@ func TestConfigStaysAtTheEdge(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestContractsSeeNoStoreRecords checks that the HTTP edge (internal/contract)
+// does not import the store: it gets a client handle from the core
+// (oauth.Client), never the stored record, and maps core errors to HTTP
+// itself (contract.HTTPStatus).
+func TestContractsSeeNoStoreRecords(t *testing.T) {
+	const storePath = "github.com/tokengate/tokengate/internal/store"
+	files, err := filepath.Glob("../contract/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no contract sources: %v", err)
+	}
+	for _, path := range files {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			if p, _ := strconv.Unquote(imp.Path.Value); p == storePath || strings.HasPrefix(p, storePath+"/") {
+				t.Errorf("%s imports %s; the edge works with oauth.Client handles", path, p)
+			}
+		}
+	}
+}
