@@ -75,6 +75,7 @@ func Seed(b config.Bootstrap) admin.Seed {
 			ID: c.ID, Secret: c.Secret, SecretHash: c.SecretHash, Public: c.Public, Grants: c.Grants, Scopes: c.Scopes,
 			AccessTokenTTL: c.AccessTokenTTL.D(), RefreshTokenTTL: c.RefreshTokenTTL.D(), RefreshReuseInterval: c.RefreshReuseInterval.D(),
 			Introspect: c.Introspect, Resources: c.Resources,
+			RedirectURIs: c.RedirectURIs, ThirdParty: c.ThirdParty, Origins: c.Origins,
 		})
 	}
 	for _, k := range b.APIKeys {
