@@ -405,6 +405,12 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, sec string, basic 
 	return &c, nil
 }
 
+// Client reads a client, through the per-node cache when one is
+// configured (the CORS check of the token endpoint's answer uses it).
+func (s *Service) Client(ctx context.Context, id string) (store.Client, error) {
+	return s.getClient(ctx, id)
+}
+
 // getClient reads a client, through the cache when one is configured.
 func (s *Service) getClient(ctx context.Context, id string) (store.Client, error) {
 	if s.clients != nil {
