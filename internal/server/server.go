@@ -275,8 +275,8 @@ func (s *Server) mount() error {
 		h := b.Handler
 		if b.Kind.CORS {
 			h = cr.wrap(h)
-			if _, taken := rt.routes[b.Route.Path][http.MethodOptions]; !taken {
-				rt.handle(http.MethodOptions, b.Route.Path, s.instrument(b.Route.Path, limit(cr.preflight())))
+			if rt.preflight[b.Route.Path] == nil {
+				rt.preflight[b.Route.Path] = s.instrument(b.Route.Path, limit(cr.preflight()))
 			}
 		}
 		if b.Kind.RateLimited {
