@@ -13,6 +13,7 @@ import (
 	"github.com/tokengate/tokengate/internal/secret"
 	"github.com/tokengate/tokengate/internal/store"
 	"github.com/tokengate/tokengate/internal/store/sqlmigrate"
+	"github.com/tokengate/tokengate/internal/store/storetest"
 	"github.com/tokengate/tokengate/internal/token"
 )
 
@@ -159,4 +160,17 @@ func TestRefreshRoundTrips(t *testing.T) {
 	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM refresh_tokens`).Scan(&rows); err != nil || rows != 0 {
 		t.Fatalf("%d token rows after refreshes (%v), want none", rows, err)
 	}
+}
+
+// TestStorageFollowsSessionsNotRotations: after many rotations (see
+// storetest.ScaleRotations) over 100 families the database holds 100
+// family records and no token record.
+func TestStorageFollowsSessionsNotRotations(t *testing.T) {
+	db, _ := openFresh(t, Options{})
+	storetest.RotationScale(t, db, 100, storetest.ScaleRotations(), func() (f, tk int) {
+		if err := db.pool.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM families)::int, (SELECT count(*) FROM refresh_tokens)::int`).Scan(&f, &tk); err != nil {
+			t.Fatal(err)
+		}
+		return f, tk
+	})
 }

@@ -5,11 +5,15 @@ import (
 	"database/sql"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tokengate/tokengate/internal/store"
 	"github.com/tokengate/tokengate/internal/store/sqlmigrate"
+	"github.com/tokengate/tokengate/internal/store/storetest"
 )
 
 // TestMigration0011KeepsStoredTokens: a database written before migration
@@ -80,4 +84,81 @@ func TestMigration0011KeepsStoredTokens(t *testing.T) {
 func hash(s string) []byte {
 	h := sha256.Sum256([]byte(s))
 	return h[:]
+}
+
+// TestStorageFollowsSessionsNotRotations: after many rotations (see
+// storetest.ScaleRotations) over 100 families the database holds 100
+// family records and no token record.
+func TestStorageFollowsSessionsNotRotations(t *testing.T) {
+	db, _ := openTemp(t)
+	storetest.RotationScale(t, db, 100, storetest.ScaleRotations(), func() (f, tk int) {
+		if err := db.r.QueryRowContext(t.Context(), `SELECT (SELECT count(*) FROM families), (SELECT count(*) FROM refresh_tokens)`).Scan(&f, &tk); err != nil {
+			t.Fatal(err)
+		}
+		return f, tk
+	})
+}
+
+// BenchmarkRefreshAfterRotations measures the store's part of a refresh
+// (GetFamily, then AdvanceFamily), 100 families in parallel, on a fresh
+// store and on one that has already made TOKENGATE_SCALE_ROTATIONS
+// rotations (default 10,000): the two rates are the same, because the
+// rows a refresh touches do not multiply with rotations.
+//
+//	TOKENGATE_SCALE_ROTATIONS=1000000 go test -run '^$' -bench RefreshAfterRotations ./internal/store/sqlite/
+func BenchmarkRefreshAfterRotations(b *testing.B) {
+	for _, pre := range []int{0, storetest.ScaleRotations()} {
+		b.Run("after-"+strconv.Itoa(pre), func(b *testing.B) {
+			db, err := Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			const families = 100
+			now := time.Unix(1700000000, 0)
+			gens := make([]atomic.Int64, families)
+			rotate := func(i int) error {
+				id := "f" + strconv.Itoa(i)
+				gen := gens[i].Load()
+				if _, err := db.GetFamily(b.Context(), id); err != nil {
+					return err
+				}
+				err := db.AdvanceFamily(b.Context(), store.Advance{FamilyID: id, Generation: gen, NewHash: benchHash(id, int(gen)+1), Now: now, ExpiresAt: now.Add(time.Hour)})
+				gens[i].Add(1)
+				return err
+			}
+			for i := range families {
+				id := "f" + strconv.Itoa(i)
+				if err := db.CreateFamily(b.Context(), store.Family{ID: id, Subject: "alice", ClientID: "web", AuthTime: now, ExpiresAt: now.Add(time.Hour)},
+					store.RefreshToken{Hash: benchHash(id, 0), ExpiresAt: now.Add(time.Hour)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var wg sync.WaitGroup
+			for i := range families {
+				wg.Go(func() {
+					for range pre / families {
+						if err := rotate(i); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			var next atomic.Int64
+			b.SetParallelism(8) // 16 goroutines on two cores, as the bench tool's workers
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				// Each goroutine owns one family, as a client owns its session.
+				i := int(next.Add(1)-1) % families
+				for pb.Next() {
+					if err := rotate(i); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }
