@@ -328,8 +328,10 @@ func (s *Service) refreshLoaded(ctx context.Context, c *store.Client, pr present
 		now := s.now()
 		out := DecideRefresh(RefreshInput{Token: pr.tok, Family: fam, Stored: pr.stored, ClientID: c.ID, ReuseInterval: c.RefreshReuseInterval, Rotate: FamilyRotates(fam, p), Now: now})
 		switch out {
-		case RefreshWrongClient:
-			// Not this client's token (RFC 6749 §6): answer as for an unknown one.
+		case RefreshWrongClient, RefreshAhead:
+			// Not this client's token (RFC 6749 §6), or one of a
+			// generation this store never reached (restored from a
+			// backup): answer as for an unknown one.
 			return nil, errUnknownRefresh
 		case RefreshRevoked:
 			return nil, errRevokedRefresh

@@ -45,12 +45,17 @@ const (
 	// RefreshWrongClient: the token was issued to another client; it is
 	// answered as an unknown token and changes nothing.
 	RefreshWrongClient
-	// RefreshForged: a token whose MAC (or signature) verifies but that
-	// this server never handed out: its generation is ahead of the
-	// family's, or its hash is not the one stored for its generation.
-	// Only a leaked key or a bug makes one, so it fails closed: the
-	// family is revoked and the token answered as unknown.
+	// RefreshForged: a token whose MAC (or signature) verifies but whose
+	// hash is not the one the family stores for its generation (the live
+	// one, or the previous one within the grace): this server never
+	// handed it out. Only a leaked key or a bug makes one, so it fails
+	// closed: the family is revoked and the token answered as unknown.
 	RefreshForged
+	// RefreshAhead: a verified token of a generation the family has not
+	// reached. A store restored from a backup meets the tokens rotated
+	// after the backup was taken; it is answered as an unknown token and
+	// changes nothing (as a token the store never knew would be).
+	RefreshAhead
 )
 
 // String names the outcome for logs and test failures.
@@ -74,6 +79,8 @@ func (o RefreshOutcome) String() string {
 		return "wrong-client"
 	case RefreshForged:
 		return "forged"
+	case RefreshAhead:
+		return "ahead"
 	}
 	return "unknown"
 }
@@ -120,7 +127,7 @@ func DecideRefresh(in RefreshInput) RefreshOutcome {
 	case !f.SubjectActive:
 		return RefreshUserInactive
 	case t.Generation > f.Generation:
-		return RefreshForged
+		return RefreshAhead
 	case t.Generation == f.Generation:
 		if !in.Stored && !hashEqual(t.Hash, f.Hash) {
 			return RefreshForged

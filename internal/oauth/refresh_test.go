@@ -61,13 +61,14 @@ func TestDecideRefresh(t *testing.T) {
 		// A MAC'd token needs no row: its generation decides, and nothing
 		// is issued unless its hash is the one the family stores.
 		{name: "ancestor two generations back is reuse without a row", tok: other(0), fam: fam(nil), now: rotated, want: RefreshReuse},
-		{name: "generation ahead of the family is forged", tok: tok(3), fam: fam(nil), now: rotated, want: RefreshForged},
+		{name: "generation ahead of the family (a restored backup) changes nothing", tok: tok(3), fam: fam(nil), now: rotated, want: RefreshAhead},
 		{name: "live generation with another hash is forged", tok: other(2), fam: fam(nil), now: rotated, want: RefreshForged},
 		{name: "live generation of a fixed family with another hash is forged", tok: other(2), fam: fam(nil), fixed: true, now: rotated, want: RefreshForged},
 		{name: "live generation of a family without a hash is forged", tok: tok(2), fam: fam(func(f *store.Family) { f.Hash = nil }), now: rotated, want: RefreshForged},
 		{name: "grace needs the previous token's hash", tok: other(1), fam: fam(nil), reuse: grace, now: rotated, want: RefreshForged},
 		{name: "previous generation with another hash after the interval is reuse", tok: other(1), fam: fam(nil), reuse: grace, now: rotated.Add(grace), want: RefreshReuse},
-		{name: "revoked beats forged", tok: tok(3), fam: fam(func(f *store.Family) { f.Revoked = true }), now: rotated, want: RefreshRevoked},
+		{name: "revoked beats forged", tok: other(2), fam: fam(func(f *store.Family) { f.Revoked = true }), now: rotated, want: RefreshRevoked},
+		{name: "expired beats forged", tok: other(2), fam: fam(nil), now: t0.Add(time.Hour), want: RefreshExpired},
 		{name: "another client's forged token changes nothing", tok: tok(3), fam: fam(nil), client: "other", now: rotated, want: RefreshWrongClient},
 		// A stored token of the earlier form: its row proves its generation.
 		{name: "stored live token rotates without a family hash", tok: other(2), fam: fam(func(f *store.Family) { f.Hash = nil }), stored: true, now: rotated, want: RefreshRotate},

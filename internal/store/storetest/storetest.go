@@ -278,7 +278,7 @@ func rotateCtx(c context.Context, s store.Store, old, next string, now time.Time
 				return store.Family{}, err
 			}
 			return store.Family{}, errReused
-		case oauth.RefreshForged:
+		case oauth.RefreshForged, oauth.RefreshAhead:
 			return store.Family{}, errForged
 		default:
 			return store.Family{}, fmt.Errorf("unexpected outcome %v", out)
