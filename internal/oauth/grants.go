@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -190,34 +191,131 @@ var (
 
 // Refresh exchanges a refresh token of client c for new tokens.
 func (s *Service) Refresh(ctx context.Context, c *store.Client, raw, scope string, scopeGiven bool, p *Profile) (*TokenResponse, error) {
-	tok, fam, err := s.loadRefresh(ctx, raw, p)
+	pr, err := s.loadRefresh(ctx, raw, p)
 	if err != nil {
 		return nil, err
 	}
-	return s.refreshLoaded(ctx, c, tok, fam, scope, scopeGiven, p)
+	return s.refreshLoaded(ctx, c, pr, scope, scopeGiven, p)
 }
 
-// loadRefresh reads a presented refresh token and its family (one round
-// trip). A token of a JWT family must also prove it was issued here and
-// for refresh.
-func (s *Service) loadRefresh(ctx context.Context, raw string, p *Profile) (store.RefreshToken, store.Family, error) {
+// presentedRefresh is a presented refresh token and its family as read.
+type presentedRefresh struct {
+	tok store.RefreshToken
+	fam store.Family
+	// stored: a token of the earlier form, found by its hash among the
+	// stored token rows (see RefreshInput.Stored).
+	stored bool
+}
+
+// errNotRefresh means a presented value is no refresh token this server
+// knows: malformed, a MAC or signature that does not verify, an unknown
+// key, a family that no longer exists, an unknown hash.
+var errNotRefresh = errors.New("not a known refresh token")
+
+// loadRefresh reads a presented refresh token and its family for the
+// refresh grant.
+func (s *Service) loadRefresh(ctx context.Context, raw string, p *Profile) (presentedRefresh, error) {
 	if len(raw) > maxCredentialLen || !validText(raw) {
-		return store.RefreshToken{}, store.Family{}, errUnknownRefresh
+		return presentedRefresh{}, errUnknownRefresh
+	}
+	pr, err := s.readRefresh(ctx, raw, p)
+	switch {
+	case errors.Is(err, token.ErrExpired):
+		return presentedRefresh{}, errExpiredRefresh
+	case errors.Is(err, errNotRefresh):
+		return presentedRefresh{}, errUnknownRefresh
+	case err != nil:
+		return presentedRefresh{}, s.storeErr(err, errUnknownRefresh)
+	}
+	return pr, nil
+}
+
+// readRefresh reads what a presented refresh token names, in one round
+// trip. A token that states its family (an opaque token of the current
+// form, under a MAC; a JWT with sid and gen claims, under its signature)
+// is verified first, so that a forged or altered one is refused without
+// touching a family; its family is then read by id. A token of the
+// earlier form is looked up by its hash among the stored rows; one in JWT
+// form must still verify. It returns errNotRefresh (possibly wrapping
+// token.ErrExpired for an expired JWT) or a store error.
+func (s *Service) readRefresh(ctx context.Context, raw string, p *Profile) (presentedRefresh, error) {
+	if token.IsMACRefresh(raw) {
+		rc, err := s.signer.OpenRefresh(raw)
+		if err != nil {
+			return presentedRefresh{}, errNotRefresh
+		}
+		return s.readFamily(ctx, raw, rc)
+	}
+	var jwtClaims *token.Claims
+	if looksLikeJWT(raw) {
+		cl, err := s.signer.VerifyFresh(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeJWT, Now: s.now()})
+		if err != nil {
+			if errors.Is(err, token.ErrExpired) {
+				return presentedRefresh{}, fmt.Errorf("%w: %w", errNotRefresh, token.ErrExpired)
+			}
+			return presentedRefresh{}, errNotRefresh
+		}
+		if rc, ok := jwtRefreshClaims(cl); ok {
+			return s.readFamily(ctx, raw, rc)
+		}
+		jwtClaims = &cl
 	}
 	tok, fam, err := s.store.GetRefresh(ctx, secret.Hash(raw))
+	if errors.Is(err, store.ErrNotFound) {
+		return presentedRefresh{}, errNotRefresh
+	}
 	if err != nil {
-		return store.RefreshToken{}, store.Family{}, s.storeErr(err, errUnknownRefresh)
+		return presentedRefresh{}, err
 	}
-	if familyJWT(fam, p) {
-		if _, err := s.signer.VerifyFresh(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeJWT, Now: s.now()}); err != nil {
-			if errors.Is(err, token.ErrExpired) {
-				return store.RefreshToken{}, store.Family{}, errExpiredRefresh
-			}
-			return store.RefreshToken{}, store.Family{}, errUnknownRefresh
-		}
+	if familyJWT(fam, p) && jwtClaims == nil {
+		// A JWT family's token must verify as one.
+		return presentedRefresh{}, errNotRefresh
 	}
-	return tok, fam, nil
+	return presentedRefresh{tok: tok, fam: fam, stored: true}, nil
 }
+
+// readFamily reads the family a verified token names.
+func (s *Service) readFamily(ctx context.Context, raw string, rc token.RefreshClaims) (presentedRefresh, error) {
+	fam, err := s.store.GetFamily(ctx, rc.Family)
+	if errors.Is(err, store.ErrNotFound) {
+		return presentedRefresh{}, errNotRefresh
+	}
+	if err != nil {
+		return presentedRefresh{}, err
+	}
+	tok := store.RefreshToken{Hash: secret.Hash(raw), FamilyID: rc.Family, Generation: rc.Generation, ExpiresAt: rc.ExpiresAt}
+	return presentedRefresh{tok: tok, fam: fam}, nil
+}
+
+// jwtRefreshClaims reads the family and generation a JWT refresh token
+// states (sid and gen claims); false for a token without them (issued
+// before they were added, or not a refresh token).
+func jwtRefreshClaims(cl token.Claims) (token.RefreshClaims, bool) {
+	sid, ok := cl.Extra[ClaimSession].(string)
+	if !ok || sid == "" {
+		return token.RefreshClaims{}, false
+	}
+	var gen int64
+	switch g := cl.Extra[ClaimGeneration].(type) {
+	case float64: // as JSON decodes it
+		if g < 0 || g > 1<<53 || g != float64(int64(g)) {
+			return token.RefreshClaims{}, false
+		}
+		gen = int64(g)
+	case int64:
+		gen = g
+	default:
+		return token.RefreshClaims{}, false
+	}
+	if gen < 0 {
+		return token.RefreshClaims{}, false
+	}
+	return token.RefreshClaims{Family: sid, Generation: gen, ExpiresAt: cl.ExpiresAt}, true
+}
+
+// ClaimGeneration is the claim of a JWT refresh token that states its
+// generation in its family (named by ClaimSession).
+const ClaimGeneration = "gen"
 
 // maxRefreshAttempts bounds how often one refresh request decides again
 // after losing a compare-and-set. A loss means the family moved on, so the
@@ -233,13 +331,16 @@ var errRefreshOutcomeUnknown = &Error{Code: CodeTemporarilyUnavailable,
 // DecideRefresh decides, the store persists the outcome with a
 // compare-and-set on the generation read, and a lost compare-and-set
 // reads again and decides again.
-func (s *Service) refreshLoaded(ctx context.Context, c *store.Client, tok store.RefreshToken, fam store.Family, scope string, scopeGiven bool, p *Profile) (*TokenResponse, error) {
+func (s *Service) refreshLoaded(ctx context.Context, c *store.Client, pr presentedRefresh, scope string, scopeGiven bool, p *Profile) (*TokenResponse, error) {
+	fam := pr.fam
 	for attempt := 1; ; attempt++ {
 		now := s.now()
-		out := DecideRefresh(RefreshInput{Token: tok, Family: fam, ClientID: c.ID, ReuseInterval: c.RefreshReuseInterval, Rotate: FamilyRotates(fam, p), Now: now})
+		out := DecideRefresh(RefreshInput{Token: pr.tok, Family: fam, Stored: pr.stored, ClientID: c.ID, ReuseInterval: c.RefreshReuseInterval, Rotate: FamilyRotates(fam, p), Now: now})
 		switch out {
-		case RefreshWrongClient:
-			// Not this client's token (RFC 6749 §6): answer as for an unknown one.
+		case RefreshWrongClient, RefreshAhead:
+			// Not this client's token (RFC 6749 §6), or one of a
+			// generation this store never reached (restored from a
+			// backup): answer as for an unknown one.
 			return nil, errUnknownRefresh
 		case RefreshRevoked:
 			return nil, errRevokedRefresh
@@ -253,6 +354,13 @@ func (s *Service) refreshLoaded(ctx context.Context, c *store.Client, tok store.
 			}
 			s.log.Warn("refresh token reuse detected; family revoked", "client_id", c.ID, "family", fam.ID)
 			return nil, errReusedRefresh
+		case RefreshForged:
+			if err := s.store.RevokeFamily(context.WithoutCancel(ctx), fam.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, s.storeErr(err, errServer(err))
+			}
+			s.log.Error("refresh token with a valid MAC or signature that was never issued (key compromise or bug); family revoked",
+				"client_id", c.ID, "family", fam.ID)
+			return nil, errUnknownRefresh
 		}
 		scopes, oerr := narrowScopes(scope, scopeGiven, fam.Scopes)
 		if oerr != nil {
@@ -274,7 +382,7 @@ func (s *Service) refreshLoaded(ctx context.Context, c *store.Client, tok store.
 			return nil, errInvalidGrant("this session's refresh tokens rotate; refresh at an endpoint that returns a new refresh token", ReasonNone)
 		}
 		rexp := now.Add(s.refreshTTL(c))
-		newRT, err := s.newRefreshValue(c, fam.Subject, now, rexp, familyJWT(fam, p), p)
+		newRT, err := s.newRefreshValue(c, fam.Subject, fam.ID, fam.Generation+1, now, rexp, familyJWT(fam, p), p)
 		if err != nil {
 			return nil, errServer(err)
 		}
@@ -287,7 +395,7 @@ func (s *Service) refreshLoaded(ctx context.Context, c *store.Client, tok store.
 			resp.RefreshToken = newRT
 			return resp, nil
 		case errors.Is(err, store.ErrStale) && attempt < maxRefreshAttempts:
-			if tok, fam, err = s.store.GetRefresh(ctx, tok.Hash); err != nil {
+			if fam, err = s.store.GetFamily(ctx, fam.ID); err != nil {
 				return nil, s.storeErr(err, errUnknownRefresh)
 			}
 			continue
@@ -299,7 +407,7 @@ func (s *Service) refreshLoaded(ctx context.Context, c *store.Client, tok store.
 		// The outcome is unknown (a timeout, a lost connection): ask the
 		// store whether the new token landed. If it did, the rotation
 		// committed and is answered as a success, however late.
-		if t2, _, gerr := s.store.GetRefresh(context.WithoutCancel(ctx), newHash); gerr == nil && t2.FamilyID == fam.ID {
+		if f2, gerr := s.store.GetFamily(context.WithoutCancel(ctx), fam.ID); gerr == nil && f2.Generation == fam.Generation+1 && hashEqual(f2.Hash, newHash) {
 			s.log.Warn("refresh committed although storage reported an error", "client_id", c.ID, "family", fam.ID, "err", err)
 			resp.RefreshToken = newRT
 			return resp, nil
@@ -325,14 +433,14 @@ func (s *Service) RefreshAsBearer(ctx context.Context, raw, scope string, scopeG
 	if !p.RefreshWithoutClientAuth || p.DefaultClient == "" {
 		return nil, errInvalidClient()
 	}
-	tok, fam, err := s.loadRefresh(ctx, raw, p)
+	pr, err := s.loadRefresh(ctx, raw, p)
 	if err != nil {
 		return nil, err
 	}
-	if fam.ClientID != p.DefaultClient {
+	if pr.fam.ClientID != p.DefaultClient {
 		return nil, errInvalidClient()
 	}
-	c, err := s.getClient(ctx, fam.ClientID)
+	c, err := s.getClient(ctx, pr.fam.ClientID)
 	if err != nil {
 		return nil, s.storeErr(err, errRevokedRefresh)
 	}
@@ -342,7 +450,7 @@ func (s *Service) RefreshAsBearer(ctx context.Context, raw, scope string, scopeG
 	if !contains(c.Grants, GrantRefreshToken) {
 		return nil, errUnauthorizedClient("the client may not use this grant type")
 	}
-	return s.refreshLoaded(ctx, &c, tok, fam, scope, scopeGiven, p)
+	return s.refreshLoaded(ctx, &c, pr, scope, scopeGiven, p)
 }
 
 // grantAPIKey exchanges an API key for an access token with the key's

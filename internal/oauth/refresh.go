@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"crypto/subtle"
 	"time"
 
 	"github.com/tokengate/tokengate/internal/store"
@@ -44,6 +45,17 @@ const (
 	// RefreshWrongClient: the token was issued to another client; it is
 	// answered as an unknown token and changes nothing.
 	RefreshWrongClient
+	// RefreshForged: a token whose MAC (or signature) verifies but whose
+	// hash is not the one the family stores for its generation (the live
+	// one, or the previous one within the grace): this server never
+	// handed it out. Only a leaked key or a bug makes one, so it fails
+	// closed: the family is revoked and the token answered as unknown.
+	RefreshForged
+	// RefreshAhead: a verified token of a generation the family has not
+	// reached. A store restored from a backup meets the tokens rotated
+	// after the backup was taken; it is answered as an unknown token and
+	// changes nothing (as a token the store never knew would be).
+	RefreshAhead
 )
 
 // String names the outcome for logs and test failures.
@@ -65,14 +77,25 @@ func (o RefreshOutcome) String() string {
 		return "user-inactive"
 	case RefreshWrongClient:
 		return "wrong-client"
+	case RefreshForged:
+		return "forged"
+	case RefreshAhead:
+		return "ahead"
 	}
 	return "unknown"
 }
 
 // RefreshInput is everything the refresh decision depends on.
 type RefreshInput struct {
+	// Token is the presented token: its hash, and the family, generation
+	// and expiry it states under its MAC or signature (or, when Stored,
+	// that its row records).
 	Token  store.RefreshToken
 	Family store.Family
+	// Stored is true for a token of the earlier form, found by its hash
+	// among the stored token rows: the row proves its generation, so its
+	// hash is not compared with the family's.
+	Stored bool
 	// ClientID is the client the request acts as.
 	ClientID string
 	// ReuseInterval is that client's grace period for presenting the
@@ -86,6 +109,12 @@ type RefreshInput struct {
 // DecideRefresh is the one place where tokengate decides what a presented
 // refresh token does. It is a pure function: stores only load its inputs
 // and persist its outcome (with a compare-and-set on the generation read).
+//
+// A token's generation comes from its MAC'd (or signed) content, so an
+// ancestor needs no stored row to be recognised as a reuse; but nothing
+// is issued on the MAC alone: the live token (and, for the grace, the one
+// it replaced) must also match the hash the family stores, so a leaked
+// MAC key lets nobody take over a session.
 func DecideRefresh(in RefreshInput) RefreshOutcome {
 	t, f := in.Token, in.Family
 	switch {
@@ -97,17 +126,31 @@ func DecideRefresh(in RefreshInput) RefreshOutcome {
 		return RefreshExpired
 	case !f.SubjectActive:
 		return RefreshUserInactive
+	case t.Generation > f.Generation:
+		return RefreshAhead
 	case t.Generation == f.Generation:
+		if !in.Stored && !hashEqual(t.Hash, f.Hash) {
+			return RefreshForged
+		}
 		if in.Rotate {
 			return RefreshRotate
 		}
 		return RefreshKeep
 	case in.Rotate && in.ReuseInterval > 0 && t.Generation == f.Generation-1 &&
 		in.Now.Sub(f.RotatedAt) < in.ReuseInterval:
+		if !in.Stored && !hashEqual(t.Hash, f.PrevHash) {
+			return RefreshForged
+		}
 		return RefreshGraceRotate
 	default:
 		return RefreshReuse
 	}
+}
+
+// hashEqual compares two token hashes in constant time; an empty one
+// matches nothing.
+func hashEqual(a, b []byte) bool {
+	return len(a) > 0 && subtle.ConstantTimeCompare(a, b) == 1
 }
 
 // FamilyRotates reports whether a family's tokens rotate: its stored

@@ -14,15 +14,23 @@ import (
 func TestDecideRefresh(t *testing.T) {
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	rotated := t0.Add(time.Minute)
+	h := func(gen int64) []byte { return []byte{byte(gen), 0xAA} } // stands in for SHA-256 of generation gen's token
 	fam := func(mod func(*store.Family)) store.Family {
-		f := store.Family{ID: "f", ClientID: "web", Generation: 2, RotatedAt: rotated, SubjectActive: true}
+		f := store.Family{ID: "f", ClientID: "web", Generation: 2, RotatedAt: rotated, SubjectActive: true, Hash: h(2), PrevHash: h(1)}
 		if mod != nil {
 			mod(&f)
 		}
 		return f
 	}
 	tok := func(gen int64) store.RefreshToken {
-		return store.RefreshToken{FamilyID: "f", Generation: gen, ExpiresAt: t0.Add(time.Hour)}
+		return store.RefreshToken{Hash: h(gen), FamilyID: "f", Generation: gen, ExpiresAt: t0.Add(time.Hour)}
+	}
+	// other is a token that states generation gen under a valid MAC but
+	// is not the one handed out for it (only a leaked key makes one).
+	other := func(gen int64) store.RefreshToken {
+		t := tok(gen)
+		t.Hash = []byte{byte(gen), 0xBB}
+		return t
 	}
 	const grace = 10 * time.Second
 	for _, tc := range []struct {
@@ -32,6 +40,7 @@ func TestDecideRefresh(t *testing.T) {
 		client string
 		reuse  time.Duration
 		fixed  bool
+		stored bool
 		now    time.Time
 		want   RefreshOutcome
 	}{
@@ -49,13 +58,29 @@ func TestDecideRefresh(t *testing.T) {
 		{name: "just before expiry", tok: tok(2), fam: fam(nil), now: t0.Add(time.Hour - time.Nanosecond), want: RefreshRotate},
 		{name: "disabled or deleted user", tok: tok(2), fam: fam(func(f *store.Family) { f.SubjectActive = false }), now: rotated, want: RefreshUserInactive},
 		{name: "another client's token changes nothing", tok: tok(0), fam: fam(nil), client: "other", now: rotated, want: RefreshWrongClient},
+		// A MAC'd token needs no row: its generation decides, and nothing
+		// is issued unless its hash is the one the family stores.
+		{name: "ancestor two generations back is reuse without a row", tok: other(0), fam: fam(nil), now: rotated, want: RefreshReuse},
+		{name: "generation ahead of the family (a restored backup) changes nothing", tok: tok(3), fam: fam(nil), now: rotated, want: RefreshAhead},
+		{name: "live generation with another hash is forged", tok: other(2), fam: fam(nil), now: rotated, want: RefreshForged},
+		{name: "live generation of a fixed family with another hash is forged", tok: other(2), fam: fam(nil), fixed: true, now: rotated, want: RefreshForged},
+		{name: "live generation of a family without a hash is forged", tok: tok(2), fam: fam(func(f *store.Family) { f.Hash = nil }), now: rotated, want: RefreshForged},
+		{name: "grace needs the previous token's hash", tok: other(1), fam: fam(nil), reuse: grace, now: rotated, want: RefreshForged},
+		{name: "previous generation with another hash after the interval is reuse", tok: other(1), fam: fam(nil), reuse: grace, now: rotated.Add(grace), want: RefreshReuse},
+		{name: "revoked beats forged", tok: other(2), fam: fam(func(f *store.Family) { f.Revoked = true }), now: rotated, want: RefreshRevoked},
+		{name: "expired beats forged", tok: other(2), fam: fam(nil), now: t0.Add(time.Hour), want: RefreshExpired},
+		{name: "another client's forged token changes nothing", tok: tok(3), fam: fam(nil), client: "other", now: rotated, want: RefreshWrongClient},
+		// A stored token of the earlier form: its row proves its generation.
+		{name: "stored live token rotates without a family hash", tok: other(2), fam: fam(func(f *store.Family) { f.Hash = nil }), stored: true, now: rotated, want: RefreshRotate},
+		{name: "stored previous token grace-rotates without a family hash", tok: other(1), fam: fam(func(f *store.Family) { f.PrevHash = nil }), stored: true, reuse: grace, now: rotated, want: RefreshGraceRotate},
+		{name: "stored ancestor is reuse", tok: tok(0), fam: fam(nil), stored: true, now: rotated, want: RefreshReuse},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client := tc.client
 			if client == "" {
 				client = "web"
 			}
-			got := DecideRefresh(RefreshInput{Token: tc.tok, Family: tc.fam, ClientID: client, ReuseInterval: tc.reuse, Rotate: !tc.fixed, Now: tc.now})
+			got := DecideRefresh(RefreshInput{Token: tc.tok, Family: tc.fam, Stored: tc.stored, ClientID: client, ReuseInterval: tc.reuse, Rotate: !tc.fixed, Now: tc.now})
 			if got != tc.want {
 				t.Fatalf("DecideRefresh = %v, want %v", got, tc.want)
 			}

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tokengate/tokengate/internal/secret"
 	"github.com/tokengate/tokengate/internal/store"
 	"github.com/tokengate/tokengate/internal/token"
 )
@@ -15,7 +14,8 @@ import (
 func looksLikeJWT(s string) bool { return strings.Count(s, ".") == 2 }
 
 // Revoke implements RFC 7009 for an authenticated client: a refresh token
-// revokes its whole family; an access token's jti is denied until it
+// (the live one or any ancestor: each is verified before its family is
+// read) revokes its whole family; an access token's jti is denied until it
 // expires. Unknown tokens, and tokens of other clients, are ignored (the
 // answer is the same 200), so revocation reveals nothing.
 func (s *Service) Revoke(ctx context.Context, c *Client, raw string) error {
@@ -25,17 +25,17 @@ func (s *Service) Revoke(ctx context.Context, c *Client, raw string) error {
 	if len(raw) > maxCredentialLen || !validText(raw) {
 		return nil
 	}
-	_, fam, err := s.store.GetRefresh(ctx, secret.Hash(raw))
+	pr, err := s.readRefresh(ctx, raw, &Profile{})
 	switch {
 	case err == nil:
-		if fam.ClientID != c.ID() {
+		if pr.fam.ClientID != c.ID() {
 			return nil
 		}
-		if err := s.store.RevokeFamily(ctx, fam.ID); err != nil {
+		if err := s.store.RevokeFamily(ctx, pr.fam.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return s.storeErr(err, errServer(err))
 		}
 		return nil
-	case !errors.Is(err, store.ErrNotFound):
+	case !errors.Is(err, errNotRefresh):
 		return s.storeErr(err, errServer(err))
 	}
 	if !looksLikeJWT(raw) {
@@ -92,11 +92,21 @@ func (s *Service) Introspect(ctx context.Context, raw string) (*Introspection, e
 		return inactive, nil
 	}
 	now := s.now()
-	tok, fam, err := s.store.GetRefresh(ctx, secret.Hash(raw))
+	pr, err := s.readRefresh(ctx, raw, &Profile{})
 	switch {
 	case err == nil:
-		if fam.Revoked || tok.Generation != fam.Generation || !now.Before(tok.ExpiresAt) || !fam.SubjectActive {
+		tok, fam := pr.tok, pr.fam
+		if fam.Revoked || tok.Generation != fam.Generation || !now.Before(tok.ExpiresAt) || !fam.SubjectActive ||
+			(!pr.stored && !hashEqual(tok.Hash, fam.Hash)) {
 			return inactive, nil
+		}
+		if tok.IssuedAt.IsZero() {
+			// A token of the current form carries no issue time; its
+			// generation was issued when the family last rotated.
+			tok.IssuedAt = fam.AuthTime
+			if !fam.RotatedAt.IsZero() {
+				tok.IssuedAt = fam.RotatedAt
+			}
 		}
 		out := &Introspection{Active: true, Scope: joinScopes(fam.Scopes), ClientID: fam.ClientID, TokenType: "refresh_token",
 			Exp: tok.ExpiresAt.Unix(), Iat: tok.IssuedAt.Unix(), Sub: fam.Subject, Iss: s.settings.Issuer}
@@ -104,7 +114,7 @@ func (s *Service) Introspect(ctx context.Context, raw string) (*Introspection, e
 			out.Username = fam.Subject
 		}
 		return out, nil
-	case !errors.Is(err, store.ErrNotFound):
+	case !errors.Is(err, errNotRefresh):
 		return nil, s.storeErr(err, errServer(err))
 	}
 	if !looksLikeJWT(raw) {

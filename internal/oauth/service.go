@@ -58,6 +58,11 @@ const (
 type Signer interface {
 	Sign(c token.Claims, typ string) (string, error)
 	VerifyFresh(ctx context.Context, raw string, o token.VerifyOptions) (token.Claims, error)
+	// NewRefresh makes an opaque refresh token stating c under the
+	// active refresh-token MAC key; OpenRefresh verifies one (reading no
+	// store) and returns what it states.
+	NewRefresh(c token.RefreshClaims, rnd io.Reader) (string, error)
+	OpenRefresh(raw string) (token.RefreshClaims, error)
 }
 
 // Settings are the server-wide defaults.
@@ -508,7 +513,7 @@ func (s *Service) signAccess(c *store.Client, subject string, scopes []string, a
 // registered are the claims the core sets itself; a profile's hook may
 // not replace them.
 var registered = map[string]bool{"iss": true, "sub": true, "aud": true, "exp": true, "iat": true, "nbf": true,
-	"jti": true, "client_id": true, "scope": true, ClaimSession: true}
+	"jti": true, "client_id": true, "scope": true, ClaimSession: true, ClaimGeneration: true}
 
 // extraClaims asks the profile's hook for a token's extra claims and
 // returns a fresh map (with room for sid) without registered claims.
@@ -526,11 +531,12 @@ func extraClaims(p *Profile, kind TokenKind, ttl time.Duration) map[string]any {
 	return out
 }
 
-// newRefreshValue makes a refresh token value: opaque, or a JWT when the
-// family's format is jwt.
-func (s *Service) newRefreshValue(c *store.Client, subject string, now, exp time.Time, jwtForm bool, p *Profile) (string, error) {
+// newRefreshValue makes the refresh token of generation gen of family
+// famID: opaque (under the refresh-token MAC), or a JWT stating family
+// and generation in sid and gen when the family's format is jwt.
+func (s *Service) newRefreshValue(c *store.Client, subject, famID string, gen int64, now, exp time.Time, jwtForm bool, p *Profile) (string, error) {
 	if !jwtForm {
-		return secret.NewToken(s.rand, "tgr_")
+		return s.signer.NewRefresh(token.RefreshClaims{Family: famID, Generation: gen, ExpiresAt: exp}, s.rand)
 	}
 	jti, err := secret.RandomString(s.rand, 22)
 	if err != nil {
@@ -542,7 +548,10 @@ func (s *Service) newRefreshValue(c *store.Client, subject string, now, exp time
 	}
 	if p.ExtraClaims != nil {
 		cl.Extra = extraClaims(p, KindRefresh, exp.Sub(now))
+	} else {
+		cl.Extra = make(map[string]any, 2)
 	}
+	cl.Extra[ClaimSession], cl.Extra[ClaimGeneration] = famID, gen
 	return s.signer.Sign(cl, token.TypeJWT)
 }
 
@@ -579,7 +588,7 @@ func (s *Service) issueFamily(ctx context.Context, c *store.Client, subject stri
 	}
 	rotation, format := policyOf(p)
 	rexp := now.Add(s.refreshTTL(c))
-	rt, err := s.newRefreshValue(c, subject, now, rexp, format == FormatJWT, p)
+	rt, err := s.newRefreshValue(c, subject, famID, 0, now, rexp, format == FormatJWT, p)
 	if err != nil {
 		return nil, errServer(err)
 	}

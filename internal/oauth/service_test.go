@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +46,22 @@ func (f *fakeSigner) VerifyFresh(_ context.Context, raw string, o token.VerifyOp
 		return token.Claims{}, token.ErrExpired
 	}
 	return c, nil
+}
+
+// fakeMACKey is the fake signer's refresh-token MAC key, named "fk".
+var fakeMACKey = []byte("0123456789abcdef0123456789abcdef")
+
+func (f *fakeSigner) NewRefresh(c token.RefreshClaims, rnd io.Reader) (string, error) {
+	return token.SealRefresh("fk", fakeMACKey, c, rnd)
+}
+
+func (f *fakeSigner) OpenRefresh(raw string) (token.RefreshClaims, error) {
+	return token.OpenRefresh(raw, func(id string) []byte {
+		if id == "fk" {
+			return fakeMACKey
+		}
+		return nil
+	})
 }
 
 // coreFixture is a Service on the memory store, a fake signer and a
@@ -130,8 +147,12 @@ func TestRefreshThatLosesTheCompareAndSetDecidesAgain(t *testing.T) {
 	if AsError(err) != errReusedRefresh {
 		t.Fatalf("refresh that lost the race: %v, want reuse", err)
 	}
-	_, fam, err := st.GetRefresh(context.Background(), []byte("winner"))
-	if err != nil || !fam.Revoked {
+	rc, err := fx.svc.signer.OpenRefresh(rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fam, err := st.GetFamily(context.Background(), rc.Family)
+	if err != nil || !fam.Revoked || string(fam.Hash) != "winner" {
 		t.Fatalf("family after the lost race: %+v %v, want revoked", fam, err)
 	}
 }

@@ -41,11 +41,11 @@ func (s *faultyStore) AdvanceFamily(ctx context.Context, a store.Advance) error 
 	return fmt.Errorf("faulty: %w", store.ErrUnavailable)
 }
 
-func (s *faultyStore) GetRefresh(ctx context.Context, h []byte) (store.RefreshToken, store.Family, error) {
+func (s *faultyStore) GetFamily(ctx context.Context, id string) (store.Family, error) {
 	if s.fail.Load() && s.lookups && s.tripped.Load() {
-		return store.RefreshToken{}, store.Family{}, fmt.Errorf("faulty: %w", store.ErrUnavailable)
+		return store.Family{}, fmt.Errorf("faulty: %w", store.ErrUnavailable)
 	}
-	return s.DB.GetRefresh(ctx, h)
+	return s.DB.GetFamily(ctx, id)
 }
 
 func newFaultyServer(t *testing.T, fs *faultyStore) *testServer {

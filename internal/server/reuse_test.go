@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/tokengate/tokengate/internal/secret"
 )
 
 // The per-client refresh reuse interval, end to end through the token
@@ -68,13 +66,19 @@ func (ts *clockedServer) wantRefused(t *testing.T, client, rt, desc string) {
 }
 
 // family returns the id of rt's family, read from the store.
+// family returns the id of the stored family that refresh token rt
+// states (its second field, under the MAC).
 func (ts *clockedServer) family(t *testing.T, rt string) string {
 	t.Helper()
-	tok, _, err := ts.store.GetRefresh(context.Background(), secret.Hash(rt))
+	f := strings.Split(rt, ".")
+	if len(f) != 6 {
+		t.Fatalf("refresh token of %d fields", len(f))
+	}
+	fam, err := ts.store.GetFamily(context.Background(), f[1])
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok.FamilyID
+	return fam.ID
 }
 
 func (ts *clockedServer) active(t *testing.T, tok string) bool {

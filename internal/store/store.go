@@ -99,7 +99,11 @@ type APIKey struct {
 
 // Family is one login session: every refresh token descended from one
 // login shares it. Generation counts rotations; the only live token of a
-// family is the one whose generation equals the family's.
+// family is the one whose generation equals the family's. A family is the
+// only record its tokens leave: a token states its family and generation
+// under a MAC (or a signature), so an older one is recognised as a reuse
+// without a row of its own, and the store keeps the SHA-256 of the live
+// token (Hash) and of the one it replaced (PrevHash) only.
 type Family struct {
 	ID         string
 	Subject    string // username, or client id for client-only grants
@@ -121,14 +125,22 @@ type Family struct {
 	// Format is the form of the family's refresh tokens, fixed at login:
 	// "opaque" or "jwt"; empty as for Rotation. Opaque to the store.
 	Format string
-	// SubjectActive is filled by GetRefresh: whether Subject is, at that
+	// Hash is the SHA-256 of the current generation's token; written by
+	// CreateFamily (from its token) and AdvanceFamily (NewHash).
+	Hash []byte
+	// PrevHash is the SHA-256 of the previous generation's token (nil
+	// before the first rotation), for the reuse interval's grace.
+	PrevHash []byte
+	// SubjectActive is filled by GetRefresh and GetFamily: whether Subject is, at that
 	// moment, an existing user who is not disabled. It saves the refresh
 	// grant a second round trip to the database. Ignored on writes.
 	SubjectActive bool
 }
 
-// RefreshToken is one stored refresh token, identified by the SHA-256 of
-// its value. Only the hash ever reaches the store.
+// RefreshToken is a refresh token as the core sees it: the SHA-256 of
+// its value, and the family and generation it states (or, for a token of
+// the earlier stored form, that its row records). Only the hash ever
+// reaches the store.
 type RefreshToken struct {
 	Hash       []byte
 	FamilyID   string
@@ -219,19 +231,28 @@ type APIKeys interface {
 
 // Refresh is the refresh token part of the store.
 type Refresh interface {
-	// CreateFamily stores a new family with its first token (generation 0).
+	// CreateFamily stores a new family at generation f.Generation with
+	// its first token: t.Hash becomes the family's Hash. No token row is
+	// written. ErrConflict when the family id exists.
 	CreateFamily(ctx context.Context, f Family, t RefreshToken) error
-	// GetRefresh returns a token and its family by the token's hash.
-	// It reports ErrNotFound when the hash is unknown and never fails
-	// for reasons of state: callers inspect the family.
+	// GetFamily returns a family by id, with Hash, PrevHash and
+	// SubjectActive, in one round trip, whatever its state; ErrNotFound
+	// when it does not exist.
+	GetFamily(ctx context.Context, id string) (Family, error)
+	// GetRefresh returns a token of the earlier stored form (a row per
+	// token, written before migration 0011) and its family by the
+	// token's hash. It reports ErrNotFound when the hash is unknown and
+	// never fails for reasons of state: callers inspect the family. Such
+	// rows are only read and, once expired, deleted; none is written.
 	GetRefresh(ctx context.Context, hash []byte) (RefreshToken, Family, error)
 	// AdvanceFamily persists a rotation decided by the core, atomically
 	// and only if the family is still at a.Generation and not revoked (a
-	// compare-and-set; one conditional statement): it stores a.NewHash as
-	// generation a.Generation+1, which makes it the only live token. It
-	// reports ErrStale when the condition failed (nothing is written),
-	// ErrConflict when a.NewHash exists. A store never decides whether a
-	// token may rotate; it only loads (GetRefresh) and persists.
+	// compare-and-set; one conditional statement): the family moves to
+	// generation a.Generation+1, PrevHash becomes the old Hash and Hash
+	// a.NewHash, which makes it the only live token. It reports ErrStale
+	// when the condition failed (nothing is written). A store never
+	// decides whether a token may rotate; it only loads (GetFamily) and
+	// persists.
 	AdvanceFamily(ctx context.Context, a Advance) error
 	// RevokeFamily revokes one family; revoking twice is not an error.
 	RevokeFamily(ctx context.Context, familyID string) error

@@ -140,17 +140,18 @@ func (m *Manager) open(sealed []byte, kid string) ([]byte, error) {
 
 // parsePrivate decrypts (when needed) and parses a stored key, checking
 // that its type matches its algorithm.
-func (m *Manager) parsePrivate(k store.SigningKey) (crypto.Signer, error) {
+// It also returns the decrypted PKCS#8 DER.
+func (m *Manager) parsePrivate(k store.SigningKey) (crypto.Signer, []byte, error) {
 	der := k.Private
 	if k.Encrypted {
 		var err error
 		if der, err = m.open(k.Private, k.ID); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	key, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
-		return nil, fmt.Errorf("key %s: parsing PKCS#8: %w", k.ID, err)
+		return nil, nil, fmt.Errorf("key %s: parsing PKCS#8: %w", k.ID, err)
 	}
 	ok := false
 	switch priv := key.(type) {
@@ -161,13 +162,13 @@ func (m *Manager) parsePrivate(k store.SigningKey) (crypto.Signer, error) {
 	case *rsa.PrivateKey:
 		ok = k.Algorithm == AlgRS256
 		if ok && priv.N.BitLen() < rsaBits {
-			return nil, fmt.Errorf("key %s: RSA key of %d bits, want at least %d", k.ID, priv.N.BitLen(), rsaBits)
+			return nil, nil, fmt.Errorf("key %s: RSA key of %d bits, want at least %d", k.ID, priv.N.BitLen(), rsaBits)
 		}
 	}
 	if !ok {
-		return nil, fmt.Errorf("key %s: a %T does not fit algorithm %q", k.ID, key, k.Algorithm)
+		return nil, nil, fmt.Errorf("key %s: a %T does not fit algorithm %q", k.ID, key, k.Algorithm)
 	}
-	return key.(crypto.Signer), nil
+	return key.(crypto.Signer), der, nil
 }
 
 // snapshot is an immutable view of the keys; a Manager swaps whole
@@ -181,6 +182,9 @@ type snapshot struct {
 	algs  []jose.SignatureAlgorithm
 	jwks  []byte
 	infos []KeyInfo
+	// macKeys are the refresh-token MAC keys of the published keys, by
+	// MAC key id (see refreshMACKey).
+	macKeys map[string][]byte
 }
 
 // signingKey is the active key with its prebuilt signers.
@@ -191,6 +195,9 @@ type signingKey struct {
 	// signers by typ header, for TypeAccess and TypeJWT. jose.Signer is
 	// immutable once built and safe for concurrent use.
 	access, jwt jose.Signer
+	// macID and macKey make opaque refresh tokens (refreshMACKey).
+	macID  string
+	macKey []byte
 }
 
 // signer returns a signer producing the given typ header.
@@ -246,8 +253,9 @@ func (m *Manager) build(keys []store.SigningKey, now time.Time) (*snapshot, erro
 		return nil, ErrNoActiveKey
 	}
 	s := &snapshot{
-		verify: make(map[string]*verifyKey, len(keys)),
-		infos:  make([]KeyInfo, len(keys)),
+		verify:  make(map[string]*verifyKey, len(keys)),
+		infos:   make([]KeyInfo, len(keys)),
+		macKeys: make(map[string][]byte, len(keys)),
 	}
 	published := func(i int) bool {
 		return i == ai || (keys[i].RevokedAt.IsZero() && !keys[i].ExpiresAt.IsZero() && now.Before(keys[i].ExpiresAt))
@@ -279,10 +287,15 @@ func (m *Manager) build(keys []store.SigningKey, now time.Time) (*snapshot, erro
 		if !ok {
 			return nil, fmt.Errorf("key %s: unsupported algorithm %q", k.ID, k.Algorithm)
 		}
-		priv, err := m.parsePrivate(k)
+		priv, der, err := m.parsePrivate(k)
 		if err != nil {
 			return nil, err
 		}
+		macID, macKey := refreshMACKey(k.ID, der)
+		if _, dup := s.macKeys[macID]; dup {
+			return nil, fmt.Errorf("key %s: refresh MAC key id collides with another key's", k.ID)
+		}
+		s.macKeys[macID] = macKey
 		pub := priv.Public()
 		vk := &verifyKey{id: k.ID, alg: alg, public: pub}
 		if !active {
@@ -294,7 +307,7 @@ func (m *Manager) build(keys []store.SigningKey, now time.Time) (*snapshot, erro
 		}
 		set.Keys = append(set.Keys, jose.JSONWebKey{Key: pub, KeyID: k.ID, Algorithm: string(alg), Use: "sig"})
 		if active {
-			sk := &signingKey{id: k.ID, alg: alg, priv: priv}
+			sk := &signingKey{id: k.ID, alg: alg, priv: priv, macID: macID, macKey: macKey}
 			if sk.access, err = newSigner(k.ID, alg, priv, TypeAccess); err != nil {
 				return nil, err
 			}

@@ -97,6 +97,7 @@ func cloneKey(k store.APIKey) store.APIKey {
 
 func cloneFamily(f store.Family) store.Family {
 	f.Scopes, f.Extra = slices.Clone(f.Scopes), maps.Clone(f.Extra)
+	f.Hash, f.PrevHash = slices.Clone(f.Hash), slices.Clone(f.PrevHash)
 	f.SubjectActive = false
 	return f
 }
@@ -374,19 +375,43 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family, t store.Refres
 	if _, ok := s.families[f.ID]; ok {
 		return conflict("create family")
 	}
-	if _, ok := s.tokens[string(t.Hash)]; ok {
-		return conflict("create family")
-	}
 	if f.ExpiresAt.IsZero() {
 		f.ExpiresAt = t.ExpiresAt
 	}
-	s.families[f.ID] = cloneFamily(f)
-	t.Hash, t.FamilyID, t.Generation = slices.Clone(t.Hash), f.ID, f.Generation
-	s.tokens[string(t.Hash)] = t
+	f = cloneFamily(f)
+	f.Hash, f.PrevHash = slices.Clone(t.Hash), nil
+	s.families[f.ID] = f
 	return nil
 }
 
-// GetRefresh implements store.Refresh.
+// GetFamily implements store.Refresh.
+func (s *Store) GetFamily(ctx context.Context, id string) (store.Family, error) {
+	if err := s.lock(ctx); err != nil {
+		return store.Family{}, err
+	}
+	defer s.mu.Unlock()
+	f, ok := s.families[id]
+	if !ok {
+		return store.Family{}, notFound("get family")
+	}
+	f = cloneFamily(f)
+	u, ok := s.users[f.Subject]
+	f.SubjectActive = ok && !u.Disabled
+	return f, nil
+}
+
+// PutLegacyRefreshToken stores a token row of the form issued before
+// migration 0011 of the SQL stores (which a memory store never held), for
+// tests of the path that reads such tokens. It is not part of store.Store.
+func (s *Store) PutLegacyRefreshToken(t store.RefreshToken) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t.Hash = slices.Clone(t.Hash)
+	s.tokens[string(t.Hash)] = t
+}
+
+// GetRefresh implements store.Refresh; only PutLegacyRefreshToken makes
+// tokens it finds.
 func (s *Store) GetRefresh(ctx context.Context, hash []byte) (store.RefreshToken, store.Family, error) {
 	if err := s.lock(ctx); err != nil {
 		return store.RefreshToken{}, store.Family{}, err
@@ -408,7 +433,8 @@ func (s *Store) GetRefresh(ctx context.Context, hash []byte) (store.RefreshToken
 }
 
 // AdvanceFamily implements store.Refresh: the compare-and-set on the
-// family's generation and the new token, under the one mutex.
+// family's generation and the move of its token hashes, under the one
+// mutex.
 func (s *Store) AdvanceFamily(ctx context.Context, a store.Advance) error {
 	if len(a.NewHash) == 0 {
 		return errors.New("memory: advance family: empty new token hash")
@@ -421,13 +447,10 @@ func (s *Store) AdvanceFamily(ctx context.Context, a store.Advance) error {
 	if !ok || f.Revoked || f.Generation != a.Generation {
 		return fmt.Errorf("memory: advance family: %w", store.ErrStale)
 	}
-	if _, ok := s.tokens[string(a.NewHash)]; ok {
-		return conflict("advance family")
-	}
 	f.Generation++
 	f.RotatedAt, f.ExpiresAt = a.Now, a.ExpiresAt
+	f.PrevHash, f.Hash = f.Hash, slices.Clone(a.NewHash)
 	s.families[f.ID] = f
-	s.tokens[string(a.NewHash)] = store.RefreshToken{Hash: slices.Clone(a.NewHash), FamilyID: f.ID, Generation: f.Generation, IssuedAt: a.Now, ExpiresAt: a.ExpiresAt}
 	return nil
 }
 

@@ -14,3 +14,15 @@ func TestConformance(t *testing.T) {
 		return s
 	})
 }
+
+// TestStorageFollowsSessionsNotRotations: after many rotations (see
+// storetest.ScaleRotations) over 100 families the store holds 100 family
+// records and no token record.
+func TestStorageFollowsSessionsNotRotations(t *testing.T) {
+	s := New()
+	storetest.RotationScale(t, s, 100, storetest.ScaleRotations(), func() (int, int) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.families), len(s.tokens)
+	})
+}

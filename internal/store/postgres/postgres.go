@@ -103,6 +103,9 @@ type Options struct {
 	// ConnectRetry is how long Open retries while the database cannot be
 	// reached before it gives up with an error. Negative means one attempt.
 	ConnectRetry time.Duration
+	// Tracer, when set, observes every query of every connection (a
+	// test counts round trips with it).
+	Tracer pgx.QueryTracer
 }
 
 // DB is a store.Store backed by a PostgreSQL database. It is safe for
@@ -190,6 +193,9 @@ func parseConfig(dsn string, o Options) (*pgxpool.Config, time.Duration, error) 
 
 	if _, ok := rp["application_name"]; !ok {
 		rp["application_name"] = "tokengate"
+	}
+	if o.Tracer != nil {
+		cfg.ConnConfig.Tracer = o.Tracer
 	}
 	return cfg, retry, nil
 }

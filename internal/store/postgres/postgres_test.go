@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -477,8 +478,8 @@ func TestRotationRaceAcrossNodes(t *testing.T) {
 		t.Fatalf("%d rotations succeeded, want exactly 1", ok)
 	}
 	for _, db := range nodes {
-		_, fam, err := db.GetRefresh(t.Context(), hash("t0"))
-		if err != nil || fam.Revoked || fam.Generation != 1 {
+		fam, err := db.GetFamily(t.Context(), "fam")
+		if err != nil || fam.Revoked || fam.Generation != 1 || !slices.Equal(fam.PrevHash, hash("t0")) {
 			t.Fatalf("family after the race: %+v, %v; want generation 1", fam, err)
 		}
 	}

@@ -13,34 +13,35 @@ import (
 )
 
 var (
-	// getRefreshSQL finds a token and its family in one query.
+	// getRefreshSQL finds a token of the earlier stored form and its
+	// family in one query.
 	getRefreshSQL = `SELECT ` + sqlrow.RefreshColumns + `,
 		EXISTS (SELECT 1 FROM users u WHERE u.username = f.subject AND NOT u.disabled)
 		FROM refresh_tokens t JOIN families f ON f.id = t.family_id
 		WHERE t.hash = $1`
 
-	// advanceSQL is the compare-and-set of AdvanceFamily in one
-	// statement: the UPDATE succeeds only if the family is still at the
-	// generation read and not revoked (PostgreSQL re-checks the condition
-	// against the newest row version when it waited for a concurrent
-	// writer), and the new token is inserted only when it did. A duplicate
-	// new hash fails the statement and so undoes the swap. Parameters: $1
-	// family id, $2 generation read, $3 new hash, $4 now, $5 new expiry.
-	advanceSQL = `WITH rotated AS (
-			UPDATE families SET generation = generation + 1, rotated_at = $4::bigint, expires_at = $5::bigint
-			WHERE id = $1 AND generation = $2::bigint AND NOT revoked
-			RETURNING id, generation
-		)
-		INSERT INTO refresh_tokens (hash, family_id, generation, issued_at, expires_at)
-		SELECT $3::bytea, id, generation, $4::bigint, $5::bigint FROM rotated`
+	// getFamilySQL reads a family and its subject's state in one query.
+	getFamilySQL = `SELECT ` + sqlrow.FamilyColumns + `,
+		EXISTS (SELECT 1 FROM users u WHERE u.username = f.subject AND NOT u.disabled)
+		FROM families f WHERE f.id = $1`
+
+	// advanceSQL is the whole rotation in one statement, a HOT update of
+	// one row (no indexed column changes): it succeeds only if the family
+	// is still at the generation read and not revoked (PostgreSQL
+	// re-checks the condition against the newest row version when it
+	// waited for a concurrent writer), and moves the live token's hash.
+	// Parameters: $1 family id, $2 generation read, $3 new hash, $4 now,
+	// $5 new expiry.
+	advanceSQL = `UPDATE families SET generation = generation + 1, rotated_at = $4::bigint, expires_at = $5::bigint,
+			prev_hash = hash, hash = $3::bytea
+		WHERE id = $1 AND generation = $2::bigint AND NOT revoked`
 
 	revokeSubjectFamiliesSQL = `UPDATE families SET revoked = true WHERE subject = $1 AND NOT revoked`
 )
 
-// CreateFamily stores f and its first token t in one statement. The
-// token's FamilyID and Generation are taken from f; a zero f.ExpiresAt
-// defaults to t.ExpiresAt. ErrConflict when the family id or token hash
-// exists.
+// CreateFamily stores f with its first token's hash t.Hash in one
+// statement. A zero f.ExpiresAt defaults to t.ExpiresAt. ErrConflict when
+// the family id exists.
 func (db *DB) CreateFamily(ctx context.Context, f store.Family, t store.RefreshToken) error {
 	const op = "create family"
 	if len(t.Hash) == 0 {
@@ -61,21 +62,25 @@ func (db *DB) CreateFamily(ctx context.Context, f store.Family, t store.RefreshT
 	if f.ExpiresAt.IsZero() {
 		f.ExpiresAt = t.ExpiresAt
 	}
-	_, err = db.exec(ctx, `WITH fam AS (
-			INSERT INTO families (id, subject, client_id, scopes, auth_time, generation, rotated_at, revoked, expires_at, extra, rotation, format)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $14, $15)
-			RETURNING id, generation
-		)
-		INSERT INTO refresh_tokens (hash, family_id, generation, issued_at, expires_at)
-		SELECT $11, id, generation, $12, $13 FROM fam`,
+	_, err = db.exec(ctx, `INSERT INTO families
+			(id, subject, client_id, scopes, auth_time, generation, rotated_at, revoked, expires_at, extra, rotation, format, hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		f.ID, f.Subject, f.ClientID, scopes, sqlrow.Nanos(f.AuthTime), f.Generation, sqlrow.Nanos(f.RotatedAt),
-		f.Revoked, sqlrow.Nanos(f.ExpiresAt), extra,
-		t.Hash, sqlrow.Nanos(t.IssuedAt), sqlrow.Nanos(t.ExpiresAt), f.Rotation, f.Format)
+		f.Revoked, sqlrow.Nanos(f.ExpiresAt), extra, f.Rotation, f.Format, t.Hash)
 	return wrapErr(op, err)
 }
 
-// GetRefresh returns the token whose hash is hash and its family, whatever
-// their state; ErrNotFound when the hash is unknown.
+// GetFamily returns the family id and its subject's state in one round
+// trip; ErrNotFound when it does not exist.
+func (db *DB) GetFamily(ctx context.Context, id string) (store.Family, error) {
+	var f store.Family
+	err := db.queryRow(ctx, func(r pgx.Row) (err error) { f, err = sqlrow.ScanFamily(r); return err }, getFamilySQL, id)
+	return f, wrapErr("get family", err)
+}
+
+// GetRefresh returns the stored token (of the form issued before
+// migration 0011) whose hash is hash and its family, whatever their state;
+// ErrNotFound when the hash is unknown.
 func (db *DB) GetRefresh(ctx context.Context, hash []byte) (store.RefreshToken, store.Family, error) {
 	var (
 		t store.RefreshToken

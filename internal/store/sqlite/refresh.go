@@ -12,20 +12,24 @@ import (
 )
 
 const (
-	// getRefreshSQL finds a token and its family in one query.
+	// getRefreshSQL finds a token of the earlier stored form and its
+	// family in one query.
 	getRefreshSQL = `SELECT ` + sqlrow.RefreshColumns + `,
 		EXISTS (SELECT 1 FROM users u WHERE u.username = f.subject AND u.disabled = 0)
 		FROM refresh_tokens t JOIN families f ON f.id = t.family_id
 		WHERE t.hash = ?`
-	// advanceFamilySQL is the compare-and-set on the family's generation.
-	advanceFamilySQL = `UPDATE families SET generation = generation + 1, rotated_at = ?, expires_at = ?
+	// getFamilySQL reads a family and its subject's state in one query.
+	getFamilySQL = `SELECT ` + sqlrow.FamilyColumns + `,
+		EXISTS (SELECT 1 FROM users u WHERE u.username = f.subject AND u.disabled = 0)
+		FROM families f WHERE f.id = ?`
+	// advanceFamilySQL is the whole rotation: a compare-and-set on the
+	// family's generation that also moves the live token's hash.
+	advanceFamilySQL = `UPDATE families SET generation = generation + 1, rotated_at = ?, expires_at = ?, prev_hash = hash, hash = ?
 		WHERE id = ? AND generation = ? AND revoked = 0`
-	insertTokenSQL = `INSERT INTO refresh_tokens (hash, family_id, generation, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)`
 )
 
-// CreateFamily stores f and its first token t in one transaction. The
-// token's FamilyID and Generation are taken from f; a zero f.ExpiresAt
-// defaults to t.ExpiresAt. ErrConflict when the family id or token hash
+// CreateFamily stores f with its first token's hash t.Hash. A zero
+// f.ExpiresAt defaults to t.ExpiresAt. ErrConflict when the family id
 // exists.
 func (db *DB) CreateFamily(ctx context.Context, f store.Family, t store.RefreshToken) error {
 	const op = "create family"
@@ -48,37 +52,41 @@ func (db *DB) CreateFamily(ctx context.Context, f store.Family, t store.RefreshT
 		f.ExpiresAt = t.ExpiresAt
 	}
 	err = db.commit.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO families
-			(id, subject, client_id, scopes, auth_time, generation, rotated_at, revoked, expires_at, extra, rotation, format)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO families
+			(id, subject, client_id, scopes, auth_time, generation, rotated_at, revoked, expires_at, extra, rotation, format, hash)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			f.ID, f.Subject, f.ClientID, scopes, sqlrow.Nanos(f.AuthTime), f.Generation, sqlrow.Nanos(f.RotatedAt),
-			f.Revoked, sqlrow.Nanos(f.ExpiresAt), extra, f.Rotation, f.Format); err != nil {
-			return err
-		}
-		_, err := tx.StmtContext(ctx, db.insertToken).ExecContext(ctx,
-			t.Hash, f.ID, f.Generation, sqlrow.Nanos(t.IssuedAt), sqlrow.Nanos(t.ExpiresAt))
+			f.Revoked, sqlrow.Nanos(f.ExpiresAt), extra, f.Rotation, f.Format, t.Hash)
 		return err
 	})
 	return wrapErr(op, err)
 }
 
-// GetRefresh returns the token whose hash is hash and its family, whatever
-// their state; ErrNotFound when the hash is unknown.
+// GetFamily returns the family id and its subject's state; ErrNotFound
+// when it does not exist.
+func (db *DB) GetFamily(ctx context.Context, id string) (store.Family, error) {
+	f, err := sqlrow.ScanFamily(db.getFamilyR.QueryRowContext(ctx, id))
+	return f, wrapErr("get family", err)
+}
+
+// GetRefresh returns the stored token (of the form issued before
+// migration 0011) whose hash is hash and its family, whatever their state;
+// ErrNotFound when the hash is unknown.
 func (db *DB) GetRefresh(ctx context.Context, hash []byte) (store.RefreshToken, store.Family, error) {
 	t, f, err := sqlrow.ScanRefresh(db.getRefreshR.QueryRowContext(ctx, hash), hash)
 	return t, f, wrapErr("get refresh token", err)
 }
 
-// AdvanceFamily implements store.Refresh.AdvanceFamily in one write
-// transaction: the compare-and-set on the family's generation, then the
-// new token, inserted only when the swap succeeded.
+// AdvanceFamily implements store.Refresh.AdvanceFamily with one
+// conditional statement (advanceFamilySQL) in a group-committed
+// transaction.
 func (db *DB) AdvanceFamily(ctx context.Context, a store.Advance) error {
 	const op = "advance family"
 	if len(a.NewHash) == 0 {
 		return fmt.Errorf("sqlite: %s: empty new token hash", op)
 	}
 	err := db.commit.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.StmtContext(ctx, db.advanceFam).ExecContext(ctx, sqlrow.Nanos(a.Now), sqlrow.Nanos(a.ExpiresAt), a.FamilyID, a.Generation)
+		res, err := tx.StmtContext(ctx, db.advanceFam).ExecContext(ctx, sqlrow.Nanos(a.Now), sqlrow.Nanos(a.ExpiresAt), a.NewHash, a.FamilyID, a.Generation)
 		if err != nil {
 			return err
 		}
@@ -87,8 +95,7 @@ func (db *DB) AdvanceFamily(ctx context.Context, a store.Advance) error {
 		} else if n != 1 {
 			return store.ErrStale
 		}
-		_, err = tx.StmtContext(ctx, db.insertToken).ExecContext(ctx, a.NewHash, a.FamilyID, a.Generation+1, sqlrow.Nanos(a.Now), sqlrow.Nanos(a.ExpiresAt))
-		return err
+		return nil
 	})
 	return wrapErr(op, err)
 }

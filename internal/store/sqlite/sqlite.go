@@ -62,7 +62,7 @@ type DB struct {
 	// validation).
 	getRefreshR  *sql.Stmt // reader
 	advanceFam   *sql.Stmt // writer
-	insertToken  *sql.Stmt // writer
+	getFamilyR   *sql.Stmt // reader
 	revokeFam    *sql.Stmt // writer
 	isDeniedStmt *sql.Stmt // reader
 	getUserR     *sql.Stmt // reader
@@ -181,7 +181,7 @@ func (db *DB) prepare(ctx context.Context) error {
 	}{
 		{&db.getRefreshR, db.r, getRefreshSQL},
 		{&db.advanceFam, db.w, advanceFamilySQL},
-		{&db.insertToken, db.w, insertTokenSQL},
+		{&db.getFamilyR, db.r, getFamilySQL},
 		{&db.revokeFam, db.w, `UPDATE families SET revoked = 1 WHERE id = ?`},
 		{&db.isDeniedStmt, db.r, `SELECT 1 FROM denylist WHERE jti = ?`},
 		{&db.getUserR, db.r, `SELECT ` + sqlrow.UserSelect + ` FROM users WHERE username = ?`},
@@ -204,7 +204,7 @@ func (db *DB) Close() error {
 		db.commit.close()
 	}
 	var errs []error
-	for _, s := range []*sql.Stmt{db.getRefreshR, db.advanceFam, db.insertToken, db.revokeFam, db.isDeniedStmt, db.getUserR, db.getClientR, db.getKeyR} {
+	for _, s := range []*sql.Stmt{db.getRefreshR, db.advanceFam, db.getFamilyR, db.revokeFam, db.isDeniedStmt, db.getUserR, db.getClientR, db.getKeyR} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -126,9 +126,13 @@ func ScanSigningKey(s Scanner) (store.SigningKey, error) {
 // family f that ScanRefresh reads first; the backend's query appends one
 // boolean, whether the family's subject is an enabled user (each dialect
 // writes that test its own way).
-const RefreshColumns = `t.family_id, t.generation, t.issued_at, t.expires_at,
-		f.subject, f.client_id, f.scopes, f.auth_time, f.generation, f.rotated_at, f.revoked, f.expires_at, f.extra,
-		f.rotation, f.format`
+const RefreshColumns = `t.family_id, t.generation, t.issued_at, t.expires_at, ` + FamilyColumns
+
+// FamilyColumns are the columns of a family f that ScanFamily reads
+// first; the backend's query appends the subject-active flag as for
+// RefreshColumns.
+const FamilyColumns = `f.id, f.subject, f.client_id, f.scopes, f.auth_time, f.generation, f.rotated_at, f.revoked, f.expires_at, f.extra,
+		f.rotation, f.format, f.hash, f.prev_hash`
 
 // ScanRefresh reads a row of RefreshColumns plus the subject-active flag;
 // hash is the token's hash, which the query was keyed by.
@@ -139,19 +143,16 @@ func ScanRefresh(s Scanner, hash []byte) (store.RefreshToken, store.Family, erro
 		issued, texp, auth, rotated, fexp int64
 		scopes, extra                     string
 	)
-	if err := s.Scan(&t.FamilyID, &t.Generation, &issued, &texp,
-		&f.Subject, &f.ClientID, &scopes, &auth, &f.Generation, &rotated, &f.Revoked, &fexp, &extra, &f.Rotation, &f.Format, &f.SubjectActive); err != nil {
+	dest := []any{&t.FamilyID, &t.Generation, &issued, &texp,
+		&f.ID, &f.Subject, &f.ClientID, &scopes, &auth, &f.Generation, &rotated, &f.Revoked, &fexp, &extra, &f.Rotation, &f.Format,
+		&f.Hash, &f.PrevHash, &f.SubjectActive}
+	if err := s.Scan(dest...); err != nil {
 		return store.RefreshToken{}, store.Family{}, err
 	}
 	t.Hash = append([]byte(nil), hash...)
 	t.IssuedAt, t.ExpiresAt = FromNanos(issued), FromNanos(texp)
-	f.ID = t.FamilyID
-	f.Scopes = SplitList(scopes)
-	f.AuthTime, f.RotatedAt, f.ExpiresAt = FromNanos(auth), FromNanos(rotated), FromNanos(fexp)
-	if extra != "" {
-		if err := json.Unmarshal([]byte(extra), &f.Extra); err != nil {
-			return store.RefreshToken{}, store.Family{}, fmt.Errorf("decode family extra: %w", err)
-		}
+	if err := fillFamily(&f, scopes, extra, auth, rotated, fexp); err != nil {
+		return store.RefreshToken{}, store.Family{}, err
 	}
 	return t, f, nil
 }
@@ -220,4 +221,39 @@ func ClientLists(c store.Client) (grants, scopes, resources, redirects, origins 
 	}
 	origins, err = JoinList("origin", c.Origins)
 	return
+}
+
+// ScanFamily reads a row of FamilyColumns plus the subject-active flag.
+func ScanFamily(s Scanner) (store.Family, error) {
+	var (
+		f                   store.Family
+		auth, rotated, fexp int64
+		scopes, extra       string
+	)
+	if err := s.Scan(&f.ID, &f.Subject, &f.ClientID, &scopes, &auth, &f.Generation, &rotated, &f.Revoked, &fexp, &extra,
+		&f.Rotation, &f.Format, &f.Hash, &f.PrevHash, &f.SubjectActive); err != nil {
+		return store.Family{}, err
+	}
+	if err := fillFamily(&f, scopes, extra, auth, rotated, fexp); err != nil {
+		return store.Family{}, err
+	}
+	return f, nil
+}
+
+// fillFamily decodes the family columns that need it.
+func fillFamily(f *store.Family, scopes, extra string, auth, rotated, fexp int64) error {
+	f.Scopes = SplitList(scopes)
+	f.AuthTime, f.RotatedAt, f.ExpiresAt = FromNanos(auth), FromNanos(rotated), FromNanos(fexp)
+	if len(f.Hash) == 0 {
+		f.Hash = nil
+	}
+	if len(f.PrevHash) == 0 {
+		f.PrevHash = nil
+	}
+	if extra != "" {
+		if err := json.Unmarshal([]byte(extra), &f.Extra); err != nil {
+			return fmt.Errorf("decode family extra: %w", err)
+		}
+	}
+	return nil
 }

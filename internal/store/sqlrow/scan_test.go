@@ -57,10 +57,18 @@ func TestCollectStopsAtScanAndRowsErrors(t *testing.T) {
 }
 
 func TestScanRefreshRejectsBadExtra(t *testing.T) {
-	row := []any{"fam", int64(1), int64(0), int64(0), "ada", "cli", "read", int64(0), int64(1), int64(0), false, int64(0), "{not json", "", "", true}
-	rows := &fakeRows{rows: [][]any{row}}
+	row := func(extra string) []any {
+		return []any{"fam", int64(1), int64(0), int64(0), "fam", "ada", "cli", "read", int64(0), int64(1), int64(0), false, int64(0), extra, "", "",
+			[]byte{2}, []byte(nil), true}
+	}
+	rows := &fakeRows{rows: [][]any{row("{not json"), row(`{"aud":"x"}`)}}
 	rows.Next()
 	if _, _, err := ScanRefresh(rows, []byte{1}); err == nil {
 		t.Fatal("corrupt extra accepted")
+	}
+	rows.Next()
+	tok, f, err := ScanRefresh(rows, []byte{1})
+	if err != nil || f.Extra["aud"] != "x" || tok.Generation != 1 || len(f.Hash) != 1 || f.PrevHash != nil {
+		t.Fatalf("good row: %+v %+v %v", tok, f, err)
 	}
 }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -24,47 +25,39 @@ func testRefreshRotation(t *testing.T, s store.Store) {
 	}
 	t0 := store.RefreshToken{Hash: hash("t0"), FamilyID: "fam", IssuedAt: at(0), ExpiresAt: at(time.Hour)}
 	must(t, s.CreateFamily(ctx(t), f, t0))
+	track(s).put("t0", "fam", 0, at(time.Hour))
 	wantErr(t, s.CreateFamily(ctx(t), f, store.RefreshToken{Hash: hash("other"), FamilyID: "fam", IssuedAt: at(0), ExpiresAt: at(time.Hour)}), store.ErrConflict)
 
-	gotT, gotF, err := s.GetRefresh(ctx(t), hash("t0"))
+	want := f
+	want.Hash = hash("t0")
+	gotF, err := s.GetFamily(ctx(t), "fam")
 	must(t, err)
-	checkToken(t, gotT, t0)
-	checkFamily(t, gotF, f)
+	checkFamily(t, gotF, want)
+	_, err = s.GetFamily(ctx(t), "nope")
+	wantErr(t, err, store.ErrNotFound)
+	// No token row is written: the family is the only record.
+	_, _, err = s.GetRefresh(ctx(t), hash("t0"))
+	wantErr(t, err, store.ErrNotFound)
 
-	// First rotation.
+	// First rotation: the family keeps the new token's hash and the old one's.
 	now := at(10 * time.Minute)
 	got, err := rotate(t, s, "t0", "t1", now, 0)
 	must(t, err)
-	want := f
 	want.Generation = 1
 	want.RotatedAt = now
 	want.ExpiresAt = now.Add(time.Hour)
+	want.Hash, want.PrevHash = hash("t1"), hash("t0")
 	checkFamily(t, got, want)
+	_, _, err = s.GetRefresh(ctx(t), hash("t1"))
+	wantErr(t, err, store.ErrNotFound)
 
-	gotT, gotF, err = s.GetRefresh(ctx(t), hash("t1"))
-	must(t, err)
-	checkToken(t, gotT, store.RefreshToken{Hash: hash("t1"), FamilyID: "fam", Generation: 1, IssuedAt: now, ExpiresAt: now.Add(time.Hour)})
-	checkFamily(t, gotF, want)
-
-	// The rotated token is still known, one generation behind.
-	gotT, gotF, err = s.GetRefresh(ctx(t), hash("t0"))
-	must(t, err)
-	checkToken(t, gotT, t0)
-	checkFamily(t, gotF, want)
-
-	// The new token rotates in turn.
+	// The new token rotates in turn; the oldest hash is forgotten.
 	now = at(20 * time.Minute)
 	got, err = rotate(t, s, "t1", "t2", now, 0)
 	must(t, err)
 	want.Generation, want.RotatedAt, want.ExpiresAt = 2, now, now.Add(time.Hour)
+	want.Hash, want.PrevHash = hash("t2"), hash("t1")
 	checkFamily(t, got, want)
-	checkFamily(t, familyOf(t, s, "t2"), want)
-
-	// Rotating into a hash that exists fails and changes nothing.
-	_, err = rotate(t, s, "t2", "t1", at(21*time.Minute), 0)
-	if err == nil {
-		t.Fatal("rotating into an existing token hash succeeded")
-	}
 	checkFamily(t, familyOf(t, s, "t2"), want)
 	_, err = rotate(t, s, "t2", "t3", at(22*time.Minute), 0)
 	must(t, err)
@@ -88,8 +81,8 @@ func testRefreshReuse(t *testing.T, s store.Store) {
 	wantErr(t, err, errRevoked)
 	_, err = rotate(t, s, "t1", "t3", at(4*time.Minute), 0)
 	wantErr(t, err, errRevoked)
-	if _, _, err := s.GetRefresh(ctx(t), hash("x")); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("token of a failed rotation was stored: GetRefresh err = %v", err)
+	if f := familyOf(t, s, "t2"); !slices.Equal(f.Hash, hash("t2")) || f.Generation != 2 {
+		t.Errorf("a failed rotation changed the family: %+v", f)
 	}
 	// Other families are untouched.
 	if f := familyOf(t, s, "o0"); f.Revoked {
@@ -118,6 +111,8 @@ func testRefreshExpired(t *testing.T, s store.Store) {
 func testRefreshUnknown(t *testing.T, s store.Store) {
 	newFamily(t, s, "fam", "alice", "web", "t0", at(0), time.Hour)
 	_, _, err := s.GetRefresh(ctx(t), hash("nope"))
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.GetFamily(ctx(t), "nope")
 	wantErr(t, err, store.ErrNotFound)
 	_, err = rotate(t, s, "nope", "t1", at(time.Minute), 0)
 	wantErr(t, err, store.ErrNotFound)
@@ -183,17 +178,11 @@ func testReuseIntervalGrace(t *testing.T, s store.Store) {
 	if f.Revoked || f.Generation != 2 || !f.RotatedAt.Equal(now) {
 		t.Fatalf("grace rotation returned %+v, want generation 2 rotated at %v", f, now)
 	}
-	tok, fam, err := s.GetRefresh(ctx(t), hash("t2"))
-	must(t, err)
-	if tok.Generation != 2 || fam.Generation != 2 || fam.Revoked {
-		t.Fatalf("t2: token generation %d, family %+v", tok.Generation, fam)
+	fam := familyOf(t, s, "t2")
+	if fam.Generation != 2 || fam.Revoked || !slices.Equal(fam.Hash, hash("t2")) || !slices.Equal(fam.PrevHash, hash("t1")) {
+		t.Fatalf("t2: family %+v", fam)
 	}
 	// t1 is no longer the live token: with a strict policy it is reuse.
-	tok, _, err = s.GetRefresh(ctx(t), hash("t1"))
-	must(t, err)
-	if tok.Generation == fam.Generation {
-		t.Fatal("t1 is still the live token after the grace rotation")
-	}
 	_, err = rotate(t, s, "t1", "t3", now.Add(time.Second), 0)
 	wantErr(t, err, errReused)
 	_, err = rotate(t, s, "t2", "t3", now.Add(2*time.Second), reuse)
@@ -266,19 +255,12 @@ func testConcurrentRotation(t *testing.T, s store.Store) {
 	if ok != 1 || reused < 1 {
 		t.Fatalf("%d successes, %d reused, %d revoked; want exactly 1 success and at least 1 reuse", ok, reused, revoked)
 	}
-	// The first loser revoked the family: the winner's token is dead too.
-	tok, f, err := s.GetRefresh(ctx(t), hash(fmt.Sprintf("new-%d", winner)))
+	// The first loser revoked the family: the winner's token is dead too,
+	// and no loser's token was stored.
+	f, err := s.GetFamily(ctx(t), "fam")
 	must(t, err)
-	if !f.Revoked || f.Generation != 1 || tok.Generation != 1 {
-		t.Fatalf("after concurrent rotation: token generation %d, family %+v", tok.Generation, f)
-	}
-	for i := range n {
-		if i == winner {
-			continue
-		}
-		if _, _, err := s.GetRefresh(ctx(t), hash(fmt.Sprintf("new-%d", i))); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("token of losing rotation %d stored (err %v)", i, err)
-		}
+	if !f.Revoked || f.Generation != 1 || !slices.Equal(f.Hash, hash(fmt.Sprintf("new-%d", winner))) || !slices.Equal(f.PrevHash, hash("t0")) {
+		t.Fatalf("after concurrent rotation: family %+v", f)
 	}
 }
 
@@ -317,16 +299,10 @@ func testAdvanceFamilyCAS(t *testing.T, s store.Store) {
 	}
 	must(t, adv(0, "t1", at(time.Minute)))
 	// A second writer that read generation 0 loses, and writes nothing.
-	wantErr(t, adv(0, "t1b", at(time.Minute)), store.ErrStale)
-	if _, _, err := s.GetRefresh(ctx(t), hash("t1b")); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("token of a lost compare-and-set stored: %v", err)
-	}
-	// A duplicate new hash is a conflict and changes nothing.
-	if err := adv(1, "t0", at(2*time.Minute)); !errors.Is(err, store.ErrConflict) {
-		t.Fatalf("advance into an existing hash: %v, want ErrConflict", err)
-	}
-	if f := familyOf(t, s, "t1"); f.Generation != 1 || !f.RotatedAt.Equal(at(time.Minute)) {
-		t.Fatalf("family after a failed advance: %+v", f)
+	wantErr(t, adv(0, "t1b", at(2*time.Minute)), store.ErrStale)
+	if f := familyOf(t, s, "t0"); f.Generation != 1 || !f.RotatedAt.Equal(at(time.Minute)) ||
+		!slices.Equal(f.Hash, hash("t1")) || !slices.Equal(f.PrevHash, hash("t0")) {
+		t.Fatalf("family after a lost compare-and-set: %+v", f)
 	}
 	// A revoked family never advances.
 	must(t, s.RevokeFamily(ctx(t), "fam"))

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,9 +74,50 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.fn(t, newStore(t))
+			tc.fn(t, &tracked{Store: newStore(t)})
 		})
 	}
+}
+
+// tracked is a store under test with what its tokens state: a refresh
+// token names its family and generation itself (under a MAC), so the
+// suite, which works with token names, remembers them here as the core
+// would read them from the token.
+type tracked struct {
+	store.Store
+	mu     sync.Mutex
+	issued map[string]issued // by token name
+}
+
+// issued is what a token of the suite states.
+type issued struct {
+	family  string
+	gen     int64
+	expires time.Time
+}
+
+// put records that the token named name states family, gen and expires.
+func (s *tracked) put(name, family string, gen int64, expires time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.issued == nil {
+		s.issued = map[string]issued{}
+	}
+	s.issued[name] = issued{family, gen, expires}
+}
+
+// get returns what the token named name states; ok is false for a name
+// never issued.
+func (s *tracked) get(name string) (issued, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, ok := s.issued[name]
+	return i, ok
+}
+
+// track returns the suite's view of s (every test's store is tracked).
+func track(s store.Store) *tracked {
+	return s.(*tracked)
 }
 
 // baseUnix is 2100-01-01T00:00:00Z, the origin of every time in the suite.
@@ -147,7 +189,8 @@ func checkFamily(t *testing.T, got, want store.Family) {
 		!slices.Equal(got.Scopes, want.Scopes) || !got.AuthTime.Equal(want.AuthTime) ||
 		got.Generation != want.Generation || !got.RotatedAt.Equal(want.RotatedAt) ||
 		got.Revoked != want.Revoked || !got.ExpiresAt.Equal(want.ExpiresAt) || !maps.Equal(got.Extra, want.Extra) ||
-		got.Rotation != want.Rotation || got.Format != want.Format {
+		got.Rotation != want.Rotation || got.Format != want.Format ||
+		!slices.Equal(got.Hash, want.Hash) || !slices.Equal(got.PrevHash, want.PrevHash) {
 		t.Errorf("family:\n got %+v\nwant %+v", got, want)
 	}
 }
@@ -183,13 +226,18 @@ func newFamily(t *testing.T, s store.Store, id, subject, clientID, token string,
 	}
 	tok := store.RefreshToken{Hash: hash(token), FamilyID: id, IssuedAt: issued, ExpiresAt: issued.Add(ttl)}
 	must(t, s.CreateFamily(ctx(t), f, tok))
+	track(s).put(token, id, 0, issued.Add(ttl))
 	return f, tok
 }
 
 // familyOf returns the family of the token named token.
 func familyOf(t *testing.T, s store.Store, token string) store.Family {
 	t.Helper()
-	_, f, err := s.GetRefresh(ctx(t), hash(token))
+	i, ok := track(s).get(token)
+	if !ok {
+		t.Fatalf("token %s was never issued", token)
+	}
+	f, err := s.GetFamily(ctx(t), i.family)
 	must(t, err)
 	return f
 }
@@ -199,6 +247,7 @@ var (
 	errReused  = errors.New("reused: family revoked")
 	errRevoked = errors.New("family revoked")
 	errExpired = errors.New("token expired")
+	errForged  = errors.New("token never issued")
 )
 
 // rotate rotates the token named old into one named next at now, with a
@@ -212,8 +261,13 @@ func rotate(t *testing.T, s store.Store, old, next string, now time.Time, reuse 
 }
 
 func rotateCtx(c context.Context, s store.Store, old, next string, now time.Time, reuse time.Duration) (store.Family, error) {
+	i, ok := track(s).get(old)
+	if !ok {
+		return store.Family{}, store.ErrNotFound // a token never issued: its MAC would not verify
+	}
+	tok := store.RefreshToken{Hash: hash(old), FamilyID: i.family, Generation: i.gen, ExpiresAt: i.expires}
 	for range 5 {
-		tok, fam, err := s.GetRefresh(c, hash(old))
+		fam, err := s.GetFamily(c, i.family)
 		if err != nil {
 			return store.Family{}, err
 		}
@@ -229,6 +283,8 @@ func rotateCtx(c context.Context, s store.Store, old, next string, now time.Time
 				return store.Family{}, err
 			}
 			return store.Family{}, errReused
+		case oauth.RefreshForged, oauth.RefreshAhead:
+			return store.Family{}, errForged
 		default:
 			return store.Family{}, fmt.Errorf("unexpected outcome %v", out)
 		}
@@ -239,7 +295,8 @@ func rotateCtx(c context.Context, s store.Store, old, next string, now time.Time
 		if err != nil {
 			return store.Family{}, err
 		}
-		_, f, err := s.GetRefresh(c, hash(next))
+		track(s).put(next, fam.ID, fam.Generation+1, now.Add(time.Hour))
+		f, err := s.GetFamily(c, fam.ID)
 		f.SubjectActive = false
 		return f, err
 	}
