@@ -40,6 +40,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ReplacePasswordHashConcurrent", testReplacePasswordHashConcurrent},
 		{"Clients", testClients},
 		{"DeleteClientRevokesFamilies", testDeleteClientRevokesFamilies},
+		{"CreateClients", testCreateClients},
+		{"UpgradeClientSecret", testUpgradeClientSecret},
+		{"UpgradeClientSecretConcurrent", testUpgradeClientSecretConcurrent},
 		{"APIKeys", testAPIKeys},
 		{"RefreshRotation", testRefreshRotation},
 		{"RefreshSubjectActive", testRefreshSubjectActive},
@@ -120,7 +123,8 @@ func checkClient(t *testing.T, got, want store.Client) {
 		!slices.Equal(got.Grants, want.Grants) || !slices.Equal(got.Scopes, want.Scopes) ||
 		got.AccessTokenTTL != want.AccessTokenTTL || got.RefreshTokenTTL != want.RefreshTokenTTL ||
 		got.RefreshReuseInterval != want.RefreshReuseInterval || !got.CreatedAt.Equal(want.CreatedAt) ||
-		got.NoIntrospect != want.NoIntrospect || !slices.Equal(got.Resources, want.Resources) {
+		got.NoIntrospect != want.NoIntrospect || !slices.Equal(got.Resources, want.Resources) ||
+		got.LegacySecretHash != want.LegacySecretHash {
 		t.Errorf("client:\n got %+v\nwant %+v", got, want)
 	}
 }
