@@ -327,7 +327,7 @@ func (s *Service) Token(ctx context.Context, r *TokenRequest, p *Profile) (resp 
 	if !ok {
 		return nil, &Error{Code: CodeUnsupportedGrantType, Description: "unsupported grant_type", Status: http.StatusBadRequest, Param: "grant_type"}
 	}
-	c, err := s.AuthenticateClient(ctx, r.ClientID, r.ClientSecret, r.BasicAuth, p)
+	c, err := s.AuthenticateClientFrom(ctx, r.ClientID, r.ClientSecret, r.BasicAuth, r.RemoteIP, p)
 	if err != nil {
 		return nil, err
 	}
@@ -353,6 +353,13 @@ func grantLabel(g string, known map[string]grantFunc) string {
 // Without credentials, the profile's default client is used if it is
 // public. Unknown clients and wrong secrets fail alike.
 func (s *Service) AuthenticateClient(ctx context.Context, id, sec string, basic bool, p *Profile) (*store.Client, error) {
+	return s.AuthenticateClientFrom(ctx, id, sec, basic, "", p)
+}
+
+// AuthenticateClientFrom is AuthenticateClient for a request from the
+// client IP ip, which the brute-force guard counts failures against when
+// the client's secret is an imported hash (legacyClientSecret).
+func (s *Service) AuthenticateClientFrom(ctx context.Context, id, sec string, basic bool, ip string, p *Profile) (*store.Client, error) {
 	if !validIdentifier(id) {
 		return nil, errBadIdentifier("client_id")
 	}
@@ -390,11 +397,69 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, sec string, basic 
 		reqinfo.SetClient(ctx, c.ID)
 		return &c, nil
 	}
-	if sec == "" || !secret.Equal(sec, c.SecretHash) {
+	if sec != "" && len(c.SecretHash) == 0 && c.LegacySecretHash != "" {
+		if err := s.legacyClientSecret(ctx, &c, sec, ip, basic); err != nil {
+			return nil, err
+		}
+	} else if sec == "" || !secret.Equal(sec, c.SecretHash) {
 		return nil, errInvalidClient(basic)
 	}
 	reqinfo.SetClient(ctx, c.ID)
 	return &c, nil
+}
+
+// legacyClientSecret checks sec against the secret hash client c was
+// imported with (bcrypt, Django's hashers: issue 15). That costs what a
+// password costs, so it runs as a password check does: behind the
+// brute-force guard (the client's id counted like a username, and the
+// IP), through the bounded hashing queue. On a match the legacy hash is
+// replaced by the secret's SHA-256 with a compare-and-set, so the next
+// authentication is a SHA-256 comparison; when another authentication or
+// an administrator changed the secret meanwhile, the result stands only
+// if sec matches what is stored now.
+func (s *Service) legacyClientSecret(ctx context.Context, c *store.Client, sec, ip string, basic bool) error {
+	key := clientKey(c.ID)
+	if err := s.guard.reserveKey(ctx, key, ip); err != nil {
+		return err
+	}
+	old := c.LegacySecretHash
+	if verr := s.hasher.Verify(ctx, sec, old); verr != nil {
+		if errors.Is(verr, secret.ErrBusy) || errors.Is(verr, context.Canceled) || errors.Is(verr, context.DeadlineExceeded) {
+			s.guard.releaseKey(ctx, key, ip)
+			return errUnavailable(verr)
+		}
+		if !errors.Is(verr, secret.ErrMismatch) {
+			s.log.Warn("stored client secret hash unusable", "client_id", c.ID, "err", verr)
+		}
+		return errInvalidClient(basic) // the reserved attempt stays counted
+	}
+	sum := secret.Hash(sec)
+	err := s.store.UpgradeClientSecret(ctx, c.ID, old, sum)
+	switch {
+	case err == nil:
+		s.log.Info("imported client secret hash replaced by SHA-256", "client_id", c.ID)
+		c.SecretHash, c.LegacySecretHash = sum, ""
+	case errors.Is(err, store.ErrStale):
+		cur, gerr := s.store.GetClient(ctx, c.ID)
+		if gerr != nil {
+			s.guard.releaseKey(ctx, key, ip)
+			return s.storeErr(gerr, errInvalidClient(basic))
+		}
+		if cur.Public || cur.LegacySecretHash != "" || !secret.Equal(sec, cur.SecretHash) {
+			return errInvalidClient(basic)
+		}
+		*c = cur
+	case errors.Is(err, store.ErrNotFound):
+		return errInvalidClient(basic)
+	default:
+		s.guard.releaseKey(ctx, key, ip)
+		return s.storeErr(err, errServer(err))
+	}
+	if s.clients != nil {
+		s.clients.forget(c.ID)
+	}
+	s.guard.succeedKey(ctx, key, ip)
+	return nil
 }
 
 // getClient reads a client, through the cache when one is configured.
