@@ -74,7 +74,7 @@ func userKey(u string) string { return "user:" + u }
 // clientKey counts failed authentications of a client with an imported
 // (costly) secret hash, apart from usernames.
 func clientKey(id string) string { return "client:" + id }
-func ipKey(ip string) string  { return "ip:" + ip }
+func ipKey(ip string) string     { return "ip:" + ip }
 
 // backoff is the lock-out after count failures against threshold.
 func (g *Guard) backoff(count, threshold int) time.Duration {
