@@ -63,7 +63,7 @@ func (a *Clients) ImportClients(ctx context.Context, r io.Reader, o ImportOption
 	}
 	next, err := clientRecordReader(br, o.Format)
 	if err != nil {
-		return rep, err
+		return rep, badData(err)
 	}
 	seen := map[string]int{}
 	var batch []store.Client
@@ -84,7 +84,7 @@ func (a *Clients) ImportClients(ctx context.Context, r io.Reader, o ImportOption
 			break
 		}
 		if err != nil {
-			return rep, err
+			return rep, badData(err)
 		}
 		if refusal != nil {
 			rep.Refused = append(rep.Refused, *refusal)
@@ -128,6 +128,12 @@ func (a *Clients) ImportClients(ctx context.Context, r io.Reader, o ImportOption
 		}
 	}
 	return rep, flush()
+}
+
+// badData is an export that cannot be read on (a bad CSV header or
+// quoting, a line too long), as a field error of the data.
+func badData(err error) error {
+	return &InvalidError{Fields: []FieldError{{Field: "data", Message: err.Error()}}}
 }
 
 // importedClient makes the client a record describes, or says why not.
