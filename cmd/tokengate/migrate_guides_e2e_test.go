@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokengate/tokengate/internal/store/sqlite"
+)
+
+// peerTool returns the path of a program a guide's test runs (sqlite3,
+// php), or skips the test, failing instead under TOKENGATE_TEST_PEERS=1
+// (make test, through scripts/with-python-peers.sh, installs them).
+func peerTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		reason := name + " is not installed; run the tests through scripts/with-python-peers.sh (make test does)"
+		if os.Getenv("TOKENGATE_TEST_PEERS") == "1" {
+			t.Fatal(reason)
+		}
+		t.Skip("guide test skipped: " + reason)
+	}
+	return p
+}
+
+// peerPy returns Debian's python3 when it imports modules, or skips as
+// peerTool does.
+func peerPy(t *testing.T, modules string) string {
+	t.Helper()
+	py := os.Getenv("TOKENGATE_PEER_PYTHON")
+	if py == "" {
+		py = "/usr/bin/python3"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, py, "-c", "import "+modules).CombinedOutput(); err != nil {
+		reason := py + " cannot import " + modules + " (" + strings.TrimSpace(string(out)) + "); run the tests through scripts/with-python-peers.sh (make test does)"
+		if os.Getenv("TOKENGATE_TEST_PEERS") == "1" {
+			t.Fatal(reason)
+		}
+		t.Skip("guide test skipped: " + reason)
+	}
+	return py
+}
+
+// guideCommands returns the shell lines of a guide that start with
+// prefix: the export commands the guide tells its reader to run.
+func guideCommands(t *testing.T, guide, prefix string) []string {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "..", "docs", "migrate", guide))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), prefix) {
+			out = append(out, sc.Text())
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s has no %q command", guide, prefix)
+	}
+	return out
+}
+
+// runIn runs a shell command line in dir and fails the test on error.
+func runIn(t *testing.T, dir, line string) {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", line)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", line, err, out)
+	}
+}
+
+// djangoProject makes a Django project's database the way Django does:
+// `migrate` creates auth_user and Django OAuth Toolkit's
+// oauth2_provider_application, create_user makes users (Django's default
+// pbkdf2_sha256 hasher), and applications are saved through DOT's model:
+// 1.7 keeps client_secret in plaintext; the 2.x-style one is given the
+// make_password hash that DOT 2.x's ClientSecretField stores.
+const djangoProject = `
+import sys, django
+from django.conf import settings
+settings.configure(
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": sys.argv[1]}},
+    INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes", "oauth2_provider"],
+    USE_TZ=True, SECRET_KEY="guide-test", DEFAULT_AUTO_FIELD="django.db.models.AutoField")
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from django.contrib.auth.models import User
+from django.contrib.auth.hashers import make_password
+from oauth2_provider.models import Application
+pw, plain, hashed = sys.argv[2], sys.argv[3], sys.argv[4]
+User.objects.create_user("jane", "jane@example.com", pw)
+gone = User.objects.create_user("gone", "gone@example.com", pw)
+gone.is_active = False
+gone.save()
+User.objects.create_user("nopassword")
+Application.objects.create(name="mobile", client_id="dot17-mobile", client_secret=plain,
+    client_type="confidential", authorization_grant_type="password")
+Application.objects.create(name="batch", client_id="dot17-batch", client_secret=plain,
+    client_type="confidential", authorization_grant_type="client-credentials")
+Application.objects.create(name="batch2", client_id="dot2-batch", client_secret=make_password(hashed),
+    client_type="confidential", authorization_grant_type="client-credentials")
+Application.objects.create(name="spa", client_id="spa", client_type="public", authorization_grant_type="password")
+Application.objects.create(name="web", client_id="web", client_type="confidential",
+    authorization_grant_type="authorization-code", redirect_uris="https://app.example/cb")
+`
+
+// TestDjangoGuideExportImportLogin runs docs/migrate/django-oauth-toolkit.md
+// against a real Django + Django OAuth Toolkit database: its sqlite3
+// export commands, `tokengate user import` and `tokengate client import`,
+// then the DOT example config, where the imported user logs in with the
+// password Django hashed, through an imported DOT 1.7 client (plaintext
+// secret), and the DOT 1.7 and 2.x-style (make_password) clients get
+// tokens with client_credentials; the 2.x hash is replaced by SHA-256 at
+// its first authentication, and a second import changes nothing.
+func TestDjangoGuideExportImportLogin(t *testing.T) {
+	py := peerPy(t, "django, oauth2_provider")
+	peerTool(t, "sqlite3")
+	const (
+		password = "Dj4ngo pässword"
+		plain    = "dot17PlaintextSecret0123456789abcdefghijklmnop"
+		hashed   = "dot2HashedSecret0123456789abcdefghijklmnopqrst"
+	)
+	dir := t.TempDir()
+	project := filepath.Join(dir, "project.py")
+	if err := os.WriteFile(project, []byte(djangoProject), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(py, project, filepath.Join(dir, "db.sqlite3"), password, plain, hashed).CombinedOutput(); err != nil {
+		t.Fatalf("making the Django project: %v\n%s", err, out)
+	}
+	for _, line := range guideCommands(t, "django-oauth-toolkit.md", "sqlite3 db.sqlite3 ") {
+		runIn(t, dir, line)
+	}
+	clients, _ := os.ReadFile(filepath.Join(dir, "clients.jsonl"))
+	if strings.Contains(string(clients), `"web"`) || !strings.Contains(string(clients), `"secret_hash":"pbkdf2_sha256$`) {
+		t.Fatalf("client export:\n%s", clients)
+	}
+
+	db := filepath.Join(dir, "tg.db")
+	cfg := filepath.Join("..", "..", "examples", "django-oauth-toolkit", "tokengate.yaml")
+	out, errOut, code := cli(t, "", "user", "import", "--config", cfg, "--db", db, filepath.Join(dir, "users.jsonl"))
+	if code != 0 || !strings.Contains(out, "2 created, 0 unchanged, 0 refused") {
+		t.Fatalf("user import: %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = cli(t, "", "client", "import", "--config", cfg, "--db", db, filepath.Join(dir, "clients.jsonl"))
+	if code != 0 || !strings.Contains(out, "4 created, 0 unchanged, 0 refused") {
+		t.Fatalf("client import: %d\n%s%s", code, out, errOut)
+	}
+	if all := out + errOut; strings.Contains(all, plain) || strings.Contains(all, "pbkdf2_sha256$") {
+		t.Fatal("the import printed a secret or hash")
+	}
+
+	p := startServer(t, "--config", cfg, "--db", db)
+	form := func(v url.Values) exchange {
+		return send(t, "POST", p.base+"/oauth/token/", "application/x-www-form-urlencoded", v.Encode(), nil)
+	}
+	login := url.Values{"grant_type": {"password"}, "client_id": {"dot17-mobile"}, "client_secret": {plain}, "username": {"jane"}, "password": {password}}
+	if e := form(login); e.status != 200 || e.str("access_token") == "" || e.str("refresh_token") == "" {
+		t.Fatalf("password grant with the imported user and client: %d %s", e.status, e.raw)
+	}
+	login.Set("username", "gone")
+	if e := form(login); e.status != 400 {
+		t.Fatalf("inactive Django user: %d %s", e.status, e.raw)
+	}
+	for _, c := range []struct{ id, secret string }{{"dot17-batch", plain}, {"dot2-batch", hashed}, {"dot2-batch", hashed}} {
+		if st, _ := post(t, p.base, "/oauth/token/", url.Values{"grant_type": {"client_credentials"}}, c.id, c.secret+"x"); st != 401 {
+			t.Fatalf("%s with a wrong secret: %d", c.id, st)
+		}
+		if st, body := post(t, p.base, "/oauth/token/", url.Values{"grant_type": {"client_credentials"}}, c.id, c.secret); st != 200 || body["access_token"] == nil {
+			t.Fatalf("%s client_credentials: %d %v", c.id, st, body)
+		}
+	}
+	p.stop(t)
+
+	st, err := sqlite.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.GetClient(context.Background(), "dot2-batch")
+	u, uerr := st.GetUser(context.Background(), "jane")
+	st.Close()
+	if err != nil || c.LegacySecretHash != "" || len(c.SecretHash) != 32 {
+		t.Fatalf("dot2-batch after its first authentication: legacy %.14q…, %d-byte hash, %v; want the SHA-256 only", c.LegacySecretHash, len(c.SecretHash), err)
+	}
+	if uerr != nil || !strings.HasPrefix(u.PasswordHash, "$argon2id$") {
+		t.Fatalf("jane after login: %.12q…, %v", u.PasswordHash, uerr)
+	}
+	for _, what := range []string{"user", "client"} {
+		out, errOut, code = cli(t, "", what, "import", "--config", cfg, "--db", db, filepath.Join(dir, what+"s.jsonl"))
+		if code != 0 || !strings.Contains(out, "nothing to do") {
+			t.Fatalf("second %s import: %d\n%s%s", what, code, out, errOut)
+		}
+	}
+}
