@@ -207,3 +207,135 @@ func TestDjangoGuideExportImportLogin(t *testing.T) {
 		}
 	}
 }
+
+// passportSchema is Laravel's users table and Passport's oauth_clients
+// table as Laravel's schema builder creates them on SQLite from their
+// migrations (2014_10_12_000000_create_users_table and Passport's
+// 2016_06_01_000004_create_oauth_clients_table); Passport itself is not
+// packaged for Debian.
+const passportSchema = `
+create table "users" ("id" integer primary key autoincrement not null, "name" varchar not null, "email" varchar not null, "email_verified_at" datetime, "password" varchar not null, "remember_token" varchar, "created_at" datetime, "updated_at" datetime);
+create unique index "users_email_unique" on "users" ("email");
+create table "oauth_clients" ("id" integer primary key autoincrement not null, "user_id" integer, "name" varchar not null, "secret" varchar, "provider" varchar, "redirect" text not null, "personal_access_client" tinyint(1) not null, "password_client" tinyint(1) not null, "revoked" tinyint(1) not null, "created_at" datetime, "updated_at" datetime);
+create index "oauth_clients_user_id_index" on "oauth_clients" ("user_id");
+`
+
+// laravelHash is Hash::make: Laravel's BcryptHasher from Debian's
+// php-laravel-framework when installed, else PHP's password_hash (which
+// BcryptHasher calls with the same default cost).
+const laravelHash = `<?php
+$f = '/usr/share/php/Illuminate/Hashing/autoload.php';
+if (is_file($f)) {
+    require $f;
+    echo (new Illuminate\Hashing\BcryptHasher())->make($argv[1]);
+} else {
+    echo password_hash($argv[1], PASSWORD_BCRYPT);
+}
+`
+
+// TestLaravelGuideExportImportLogin runs docs/migrate/laravel-passport.md
+// on Passport's tables: users with Hash::make passwords, a password
+// client with a plaintext secret, a client_credentials client with a
+// Hash::make secret (Passport::hashClientSecrets), a public password
+// client, and a personal access and a revoked client the export leaves
+// out. After the guide's sqlite3 exports and both imports, the Passport
+// example config serves Passport's own requests with the existing
+// passwords and secrets; the bcrypt secret is SHA-256 after its first
+// authentication.
+func TestLaravelGuideExportImportLogin(t *testing.T) {
+	php := peerTool(t, "php")
+	sqlite3 := peerTool(t, "sqlite3")
+	if _, err := os.Stat("/usr/share/php/Illuminate/Hashing/autoload.php"); err != nil && os.Getenv("TOKENGATE_TEST_PEERS") == "1" {
+		t.Fatal("Laravel's BcryptHasher (Debian's php-laravel-framework) is missing; scripts/with-python-peers.sh installs it")
+	}
+	const (
+		password = "t4ylor's pässword"
+		plain    = "PassportPlaintextSecret0123456789abcdefgh"
+		hashed   = "PassportHashedSecret0123456789abcdefghijk"
+	)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "database"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	hashScript := filepath.Join(dir, "hash.php")
+	if err := os.WriteFile(hashScript, []byte(laravelHash), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hash := func(s string) string {
+		out, err := exec.Command(php, hashScript, s).CombinedOutput()
+		if err != nil || !strings.HasPrefix(string(out), "$2y$10$") {
+			t.Fatalf("Hash::make: %v %q", err, out)
+		}
+		return string(out)
+	}
+	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+	sql := passportSchema + `
+insert into users (name, email, password) values ('Taylor', 'taylor@example.com', ` + q(hash(password)) + `);
+insert into oauth_clients (id, name, secret, redirect, personal_access_client, password_client, revoked) values
+  (1, 'Mobile', ` + q(plain) + `, 'http://localhost', 0, 1, 0),
+  (2, 'Batch', ` + q(hash(hashed)) + `, '', 0, 0, 0),
+  (3, 'SPA', NULL, 'http://localhost', 0, 1, 0),
+  (4, 'Personal Access Client', ` + q(plain) + `, 'http://localhost', 1, 0, 0),
+  (5, 'Revoked', ` + q(plain) + `, '', 0, 0, 1);
+`
+	cmd := exec.Command(sqlite3, filepath.Join(dir, "database", "database.sqlite"))
+	cmd.Stdin = strings.NewReader(sql)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("creating Passport's tables: %v\n%s", err, out)
+	}
+	for _, line := range guideCommands(t, "laravel-passport.md", "sqlite3 database/database.sqlite ") {
+		runIn(t, dir, line)
+	}
+
+	db := filepath.Join(dir, "tg.db")
+	cfg := filepath.Join("..", "..", "examples", "laravel-passport", "tokengate.yaml")
+	out, errOut, code := cli(t, "", "user", "import", "--config", cfg, "--db", db, filepath.Join(dir, "users.jsonl"))
+	if code != 0 || !strings.Contains(out, "1 created, 0 unchanged, 0 refused") {
+		t.Fatalf("user import: %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = cli(t, "", "client", "import", "--config", cfg, "--db", db, filepath.Join(dir, "clients.jsonl"))
+	if code != 0 || !strings.Contains(out, "3 created, 0 unchanged, 0 refused") {
+		t.Fatalf("client import: %d\n%s%s", code, out, errOut)
+	}
+	if all := out + errOut; strings.Contains(all, plain) || strings.Contains(all, "$2y$") {
+		t.Fatal("the import printed a secret or hash")
+	}
+
+	p := startServer(t, "--config", cfg, "--db", db)
+	passport := func(body string) exchange {
+		return send(t, "POST", p.base+"/oauth/token", "application/json", body, map[string]string{"Accept": "application/json"})
+	}
+	if e := passport(`{"grant_type":"password","client_id":"1","client_secret":"` + plain + `","username":"taylor@example.com","password":"` + password + `"}`); e.status != 200 || e.str("refresh_token") == "" {
+		t.Fatalf("password grant, confidential client: %d %s", e.status, e.raw)
+	}
+	if e := passport(`{"grant_type":"password","client_id":"3","username":"taylor@example.com","password":"` + password + `"}`); e.status != 200 {
+		t.Fatalf("password grant, public client: %d %s", e.status, e.raw)
+	}
+	for _, id := range []string{"4", "5"} {
+		if e := passport(`{"grant_type":"client_credentials","client_id":"` + id + `","client_secret":"` + plain + `"}`); e.status != 401 {
+			t.Fatalf("client %s (left out) authenticated: %d %s", id, e.status, e.raw)
+		}
+	}
+	for i := range 2 {
+		if e := passport(`{"grant_type":"client_credentials","client_id":"2","client_secret":"` + hashed + `x"}`); e.status != 401 {
+			t.Fatalf("hashed client, wrong secret: %d %s", e.status, e.raw)
+		}
+		if e := passport(`{"grant_type":"client_credentials","client_id":"2","client_secret":"` + hashed + `"}`); e.status != 200 || e.str("access_token") == "" {
+			t.Fatalf("hashed client, authentication %d: %d %s", i+1, e.status, e.raw)
+		}
+	}
+	p.stop(t)
+	st, err := sqlite.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.GetClient(context.Background(), "2")
+	st.Close()
+	if err != nil || c.LegacySecretHash != "" || len(c.SecretHash) != 32 {
+		t.Fatalf("client 2 after authenticating: legacy %.7q…, %d-byte hash, %v; want the SHA-256 only", c.LegacySecretHash, len(c.SecretHash), err)
+	}
+	out, errOut, code = cli(t, "", "client", "import", "--config", cfg, "--db", db, filepath.Join(dir, "clients.jsonl"))
+	if code != 0 || !strings.Contains(out, "nothing to do") {
+		t.Fatalf("second client import: %d\n%s%s", code, out, errOut)
+	}
+}
