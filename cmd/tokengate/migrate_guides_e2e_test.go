@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"net/url"
 	"os"
 	"os/exec"
@@ -337,5 +338,141 @@ insert into oauth_clients (id, name, secret, redirect, personal_access_client, p
 	out, errOut, code = cli(t, "", "client", "import", "--config", cfg, "--db", db, filepath.Join(dir, "clients.jsonl"))
 	if code != 0 || !strings.Contains(out, "nothing to do") {
 		t.Fatalf("second client import: %d\n%s%s", code, out, errOut)
+	}
+}
+
+// fastapiUsers makes the full-stack FastAPI template's user table (as
+// SQLModel creates it on SQLite) with passwords hashed as the template
+// does: passlib's CryptContext(schemes=["bcrypt"]).
+const fastapiUsers = `
+import sqlite3, sys, uuid
+from passlib.context import CryptContext
+ctx = CryptContext(schemes=["bcrypt"], deprecated="auto")
+db = sqlite3.connect(sys.argv[1])
+db.execute('CREATE TABLE "user" (email VARCHAR(255) NOT NULL, is_active BOOLEAN NOT NULL, is_superuser BOOLEAN NOT NULL, full_name VARCHAR(255), id CHAR(32) NOT NULL, hashed_password VARCHAR NOT NULL, PRIMARY KEY (id))')
+db.execute('CREATE UNIQUE INDEX ix_user_email ON "user" (email)')
+for email, active in [("alice@example.com", 1), ("gone@example.com", 0)]:
+    db.execute('INSERT INTO "user" VALUES (?, ?, 0, NULL, ?, ?)', (email, active, uuid.uuid4().hex, ctx.hash(sys.argv[2])))
+db.commit()
+`
+
+// TestFastAPIGuideExportImportLogin runs docs/migrate/fastapi.md's
+// SQLite export on the template's user table with passlib bcrypt hashes,
+// imports, and logs in at the FastAPI example's login endpoint with the
+// existing password (an inactive user stays out).
+func TestFastAPIGuideExportImportLogin(t *testing.T) {
+	py := peerPy(t, "passlib.context")
+	peerTool(t, "sqlite3")
+	const password = "fästapi password"
+	dir := t.TempDir()
+	script := filepath.Join(dir, "users.py")
+	if err := os.WriteFile(script, []byte(fastapiUsers), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(py, script, filepath.Join(dir, "app.db"), password).CombinedOutput(); err != nil {
+		t.Fatalf("making the user table: %v\n%s", err, out)
+	}
+	for _, line := range guideCommands(t, "fastapi.md", "sqlite3 app.db ") {
+		runIn(t, dir, line)
+	}
+	db := filepath.Join(dir, "tg.db")
+	cfg := filepath.Join("..", "..", "examples", "fastapi", "tokengate.yaml")
+	if out, errOut, code := cli(t, "", "user", "import", "--config", cfg, "--db", db, filepath.Join(dir, "users.jsonl")); code != 0 || !strings.Contains(out, "2 created") {
+		t.Fatalf("user import: %d\n%s%s", code, out, errOut)
+	}
+	p := startServer(t, "--config", cfg, "--db", db)
+	login := func(user string) exchange {
+		return send(t, "POST", p.base+"/auth/access-token", "application/x-www-form-urlencoded", url.Values{"username": {user}, "password": {password}}.Encode(), nil)
+	}
+	if e := login("alice@example.com"); e.status != 200 || e.str("access_token") == "" {
+		t.Fatalf("login with the passlib hash: %d %s", e.status, e.raw)
+	}
+	if e := login("gone@example.com"); e.status == 200 {
+		t.Fatalf("inactive user logged in: %s", e.raw)
+	}
+}
+
+// springSchema is JdbcUserDetailsManager's default schema
+// (org/springframework/security/core/userdetails/jdbc/users.ddl), filled
+// with hashes published in Spring Security's PasswordEncoderFactoriesTests
+// (internal/secret/testdata/vectors-published.jsonl), both of "password".
+const springSchema = `
+create table users(username varchar_ignorecase(50) not null primary key,password varchar(500) not null,enabled boolean not null);
+create table authorities (username varchar_ignorecase(50) not null,authority varchar_ignorecase(50) not null,constraint fk_authorities_users foreign key(username) references users(username));
+create unique index ix_auth_username on authorities (username,authority);
+insert into users values ('bcrypt-user', '{bcrypt}$2a$10$dXJ3SW6G7P50lGmMkkmwe.20cQQubK3.HZWzG3YB1tlRy.fqvM/BG', 1);
+insert into users values ('pbkdf2-user', '{pbkdf2}5d923b44a6d129f3ddf3e3c8d29412723dcbde72445e8ef6bf3b508fbf17fa4ed4d6b99ca763d8dc', 1);
+insert into users values ('disabled-user', '{bcrypt}$2a$10$dXJ3SW6G7P50lGmMkkmwe.20cQQubK3.HZWzG3YB1tlRy.fqvM/BG', 0);
+insert into authorities values ('bcrypt-user', 'SCOPE_profile');
+insert into authorities values ('bcrypt-user', 'ROLE_USER');
+insert into authorities values ('pbkdf2-user', 'SCOPE_profile');
+`
+
+// TestSpringGuideExportImportLogin runs docs/migrate/spring-oauth2.md's
+// SQLite export on JdbcUserDetailsManager's tables, imports, and logs in
+// through the Spring example's token endpoint with {bcrypt} and {pbkdf2}
+// hashes; SCOPE_ authorities become scopes, a disabled user stays out.
+func TestSpringGuideExportImportLogin(t *testing.T) {
+	sqlite3 := peerTool(t, "sqlite3")
+	dir := t.TempDir()
+	cmd := exec.Command(sqlite3, filepath.Join(dir, "app.db"))
+	cmd.Stdin = strings.NewReader(springSchema)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, line := range guideCommands(t, "spring-oauth2.md", "sqlite3 app.db ") {
+		runIn(t, dir, line)
+	}
+	db := filepath.Join(dir, "tg.db")
+	cfg := filepath.Join("..", "..", "examples", "spring-oauth2", "tokengate.yaml")
+	if out, errOut, code := cli(t, "", "user", "import", "--config", cfg, "--db", db, filepath.Join(dir, "users.jsonl")); code != 0 || !strings.Contains(out, "3 created") {
+		t.Fatalf("user import: %d\n%s%s", code, out, errOut)
+	}
+	p := startServer(t, "--config", cfg, "--db", db)
+	for _, u := range []string{"bcrypt-user", "pbkdf2-user", "disabled-user"} {
+		st, b := post(t, p.base, "/auth/oauth/token", url.Values{"grant_type": {"password"}, "username": {u}, "password": {"password"}}, "demo-client", "demo-secret")
+		if u == "disabled-user" {
+			if st != 400 {
+				t.Fatalf("disabled user: %d %v", st, b)
+			}
+			continue
+		}
+		if st != 200 || b["scope"] != "profile" {
+			t.Fatalf("%s: %d %v", u, st, b)
+		}
+	}
+}
+
+// TestDatarheiGuideImportLogin: datarhei Core keeps its one user in its
+// config file (api.auth.username/password, plaintext). The guide's
+// command gives that password to tokengate from the environment (as
+// CORE_API_AUTH_* set it), and the Core example's /api/login takes it.
+func TestDatarheiGuideImportLogin(t *testing.T) {
+	dir := t.TempDir()
+	// The fields of datarhei Core's config.json that hold the user.
+	coreConfig := `{"version": 3, "api": {"auth": {"enable": true, "username": "admin", "password": "core pässword 42"}}}`
+	var conf struct {
+		API struct {
+			Auth struct{ Username, Password string } `json:"auth"`
+		} `json:"api"`
+	}
+	if err := json.Unmarshal([]byte(coreConfig), &conf); err != nil {
+		t.Fatal(err)
+	}
+	lines := guideCommands(t, "datarhei-core.md", "printf ")
+	db := filepath.Join(dir, "tg.db")
+	cfg, _ := filepath.Abs(filepath.Join("..", "..", "examples", "datarhei-core", "tokengate.yaml"))
+	line := strings.Replace(lines[0], "| tokengate ", "| "+binPath+" ", 1)
+	line = strings.Replace(line, "examples/datarhei-core/tokengate.yaml", cfg, 1)
+	line = strings.Replace(line, "/var/lib/tokengate/tokengate.db", db, 1)
+	cmd := exec.Command("sh", "-c", line)
+	cmd.Env = append(os.Environ(), "CORE_API_AUTH_USERNAME="+conf.API.Auth.Username, "CORE_API_AUTH_PASSWORD="+conf.API.Auth.Password, "TOKENGATE_DB=", "TOKENGATE_CONFIG=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", line, err, out)
+	}
+	p := startServer(t, "--config", cfg, "--db", db)
+	body, _ := json.Marshal(map[string]string{"username": conf.API.Auth.Username, "password": conf.API.Auth.Password})
+	if e := send(t, "POST", p.base+"/api/login", "application/json", string(body), nil); e.status != 200 || e.str("access_token") == "" {
+		t.Fatalf("login with Core's password: %d %s", e.status, e.raw)
 	}
 }
