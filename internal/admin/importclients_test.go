@@ -170,3 +170,21 @@ func TestImportClientsBatchIsAllOrNothing(t *testing.T) {
 		t.Fatal("part of a failed batch was written")
 	}
 }
+
+// TestRotateSecretDropsAnImportedHash: a rotated secret replaces an
+// imported secret hash too, so the old secret no longer authenticates.
+func TestRotateSecretDropsAnImportedHash(t *testing.T) {
+	ctx := context.Background()
+	st := memory.New()
+	a := newImportClients(st)
+	if _, err := a.ImportClients(ctx, strings.NewReader(`{"id":"p","secret_hash":"`+laravelHash+`","grants":["client_credentials"]}`), ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sec, err := a.RotateSecret(ctx, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := st.GetClient(ctx, "p"); c.LegacySecretHash != "" || !secret.Equal(sec, c.SecretHash) {
+		t.Fatalf("after rotation: %+v", c)
+	}
+}

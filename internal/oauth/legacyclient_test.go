@@ -236,7 +236,7 @@ func TestLegacyClientSecretUpgradeNeverOverwritesARotatedSecret(t *testing.T) {
 	fx := newCoreFixture(t, wrapped)
 	wrapped.rotate = func(ctx context.Context) {
 		c, _ := mem.GetClient(ctx, "old")
-		c.SecretHash, c.LegacySecretHash = secret.Hash("rotated"), ""
+		c.SecretHash = secret.Hash("rotated") // the legacy hash left in place: the store's guard must hold
 		if err := mem.UpdateClient(ctx, c); err != nil {
 			t.Error(err)
 		}
@@ -247,7 +247,7 @@ func TestLegacyClientSecretUpgradeNeverOverwritesARotatedSecret(t *testing.T) {
 	if _, err := fx.svc.AuthenticateClient(ctx, "old", v.Password, true, nil); !isInvalidClient(err) {
 		t.Fatalf("old secret after a rotation: %v, want invalid_client", err)
 	}
-	if c, _ := mem.GetClient(ctx, "old"); !secret.Equal("rotated", c.SecretHash) || c.LegacySecretHash != "" {
+	if c, _ := mem.GetClient(ctx, "old"); !secret.Equal("rotated", c.SecretHash) {
 		t.Fatal("the upgrade overwrote the rotated secret")
 	}
 }

@@ -207,8 +207,9 @@ type Clients interface {
 	CreateClients(ctx context.Context, cs []Client) error
 	// UpgradeClientSecret sets the client's SecretHash to newHash and
 	// empties its LegacySecretHash, only if LegacySecretHash is still the
-	// non-empty oldLegacy (a compare-and-set in one conditional
-	// statement). It reports ErrStale when it is not (nothing is written),
+	// non-empty oldLegacy and the client has no SecretHash (a secret set
+	// meanwhile wins; a compare-and-set in one conditional statement).
+	// It reports ErrStale when not (nothing is written),
 	// ErrNotFound when the client does not exist.
 	UpgradeClientSecret(ctx context.Context, id, oldLegacy string, newHash []byte) error
 }

@@ -254,7 +254,7 @@ func (s *Store) UpgradeClientSecret(ctx context.Context, id, oldLegacy string, n
 	if !ok {
 		return notFound("upgrade client secret")
 	}
-	if c.LegacySecretHash == "" || c.LegacySecretHash != oldLegacy {
+	if c.LegacySecretHash == "" || c.LegacySecretHash != oldLegacy || len(c.SecretHash) > 0 {
 		return fmt.Errorf("memory: upgrade client secret: %w", store.ErrStale)
 	}
 	c.SecretHash, c.LegacySecretHash = slices.Clone(newHash), ""

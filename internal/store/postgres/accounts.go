@@ -184,7 +184,7 @@ func (db *DB) CreateClients(ctx context.Context, cs []store.Client) error {
 func (db *DB) UpgradeClientSecret(ctx context.Context, id, oldLegacy string, newHash []byte) error {
 	var exists, replaced bool
 	err := db.queryRow(ctx, func(r pgx.Row) error { return r.Scan(&exists, &replaced) }, `WITH upd AS (
-			UPDATE clients SET secret_hash = $3, legacy_secret_hash = '' WHERE id = $1 AND legacy_secret_hash = $2 AND legacy_secret_hash <> '' RETURNING 1
+			UPDATE clients SET secret_hash = $3, legacy_secret_hash = '' WHERE id = $1 AND legacy_secret_hash = $2 AND legacy_secret_hash <> '' AND secret_hash IS NULL RETURNING 1
 		)
 		SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1), EXISTS (SELECT 1 FROM upd)`,
 		id, oldLegacy, newHash)

@@ -170,7 +170,7 @@ func insertClient(ctx context.Context, x interface {
 // UpgradeClientSecret implements store.Clients with one conditional
 // UPDATE.
 func (db *DB) UpgradeClientSecret(ctx context.Context, id, oldLegacy string, newHash []byte) error {
-	res, err := db.w.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, legacy_secret_hash = '' WHERE id = ? AND legacy_secret_hash = ? AND legacy_secret_hash <> ''`,
+	res, err := db.w.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, legacy_secret_hash = '' WHERE id = ? AND legacy_secret_hash = ? AND legacy_secret_hash <> '' AND secret_hash IS NULL`,
 		newHash, id, oldLegacy)
 	if err != nil {
 		return wrapErr("upgrade client secret", err)

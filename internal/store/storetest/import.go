@@ -134,6 +134,16 @@ func testUpgradeClientSecret(t *testing.T, s store.Store) {
 	got, err = s.GetClient(ctx(t), "c")
 	must(t, err)
 	checkClient(t, got, want)
+	// A secret set meanwhile (a rotation that left the legacy hash in
+	// place) wins: the upgrade is stale.
+	d := store.Client{ID: "d", LegacySecretHash: "legacy", Grants: []string{"client_credentials"}, CreatedAt: at(0)}
+	must(t, s.CreateClient(ctx(t), d))
+	d.SecretHash = hash("rotated")
+	must(t, s.UpdateClient(ctx(t), d))
+	wantErr(t, s.UpgradeClientSecret(ctx(t), "d", "legacy", hash("old")), store.ErrStale)
+	got, err = s.GetClient(ctx(t), "d")
+	must(t, err)
+	checkClient(t, got, d)
 }
 
 // testUpgradeClientSecretConcurrent: of many first authentications
