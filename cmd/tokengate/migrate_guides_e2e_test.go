@@ -406,6 +406,10 @@ insert into users values ('disabled-user', '{bcrypt}$2a$10$dXJ3SW6G7P50lGmMkkmwe
 insert into authorities values ('bcrypt-user', 'SCOPE_profile');
 insert into authorities values ('bcrypt-user', 'ROLE_USER');
 insert into authorities values ('pbkdf2-user', 'SCOPE_profile');
+create table oauth_client_details (client_id VARCHAR(256) PRIMARY KEY, resource_ids VARCHAR(256), client_secret VARCHAR(256), scope VARCHAR(256), authorized_grant_types VARCHAR(256), web_server_redirect_uri VARCHAR(256), authorities VARCHAR(256), access_token_validity INTEGER, refresh_token_validity INTEGER, additional_information VARCHAR(4096), autoapprove VARCHAR(256));
+insert into oauth_client_details (client_id, client_secret, scope, authorized_grant_types) values ('batch', '{bcrypt}$2a$10$dXJ3SW6G7P50lGmMkkmwe.20cQQubK3.HZWzG3YB1tlRy.fqvM/BG', 'profile', 'client_credentials');
+insert into oauth_client_details (client_id, client_secret, scope, authorized_grant_types) values ('mobile', '{noop}mobile-plaintext-secret', 'profile,email', 'password,refresh_token');
+insert into oauth_client_details (client_id, client_secret, scope, authorized_grant_types, web_server_redirect_uri) values ('web', '{noop}web-secret', 'profile', 'authorization_code,refresh_token', 'https://app.example/cb');
 `
 
 // TestSpringGuideExportImportLogin runs docs/migrate/spring-oauth2.md's
@@ -428,7 +432,19 @@ func TestSpringGuideExportImportLogin(t *testing.T) {
 	if out, errOut, code := cli(t, "", "user", "import", "--config", cfg, "--db", db, filepath.Join(dir, "users.jsonl")); code != 0 || !strings.Contains(out, "3 created") {
 		t.Fatalf("user import: %d\n%s%s", code, out, errOut)
 	}
+	if out, errOut, code := cli(t, "", "client", "import", "--config", cfg, "--db", db, filepath.Join(dir, "clients.jsonl")); code != 0 || !strings.Contains(out, "2 created, 0 unchanged, 0 refused") {
+		t.Fatalf("client import: %d\n%s%s", code, out, errOut)
+	}
 	p := startServer(t, "--config", cfg, "--db", db)
+	// The {bcrypt} client secret (Spring's published vector of "password").
+	for i := range 2 {
+		if st, b := post(t, p.base, "/auth/oauth/token", url.Values{"grant_type": {"client_credentials"}}, "batch", "password"); st != 200 || b["scope"] != "profile" {
+			t.Fatalf("batch client, authentication %d: %d %v", i+1, st, b)
+		}
+	}
+	if st, b := post(t, p.base, "/auth/oauth/token", url.Values{"grant_type": {"password"}, "username": {"bcrypt-user"}, "password": {"password"}}, "mobile", "mobile-plaintext-secret"); st != 200 {
+		t.Fatalf("{noop} client: %d %v", st, b)
+	}
 	for _, u := range []string{"bcrypt-user", "pbkdf2-user", "disabled-user"} {
 		st, b := post(t, p.base, "/auth/oauth/token", url.Values{"grant_type": {"password"}, "username": {u}, "password": {"password"}}, "demo-client", "demo-secret")
 		if u == "disabled-user" {

@@ -418,6 +418,9 @@ func (s *Service) AuthenticateClientFrom(ctx context.Context, id, sec string, ba
 // an administrator changed the secret meanwhile, the result stands only
 // if sec matches what is stored now.
 func (s *Service) legacyClientSecret(ctx context.Context, c *store.Client, sec, ip string, basic bool) error {
+	if len(sec) > maxCredentialLen {
+		return errInvalidClient(basic) // bounded before any hashing, as passwords are
+	}
 	key := clientKey(c.ID)
 	if err := s.guard.reserveKey(ctx, key, ip); err != nil {
 		return err
