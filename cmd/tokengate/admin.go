@@ -226,6 +226,43 @@ func (m *Main) importUsers(ctx context.Context, cfg config.Config, st store.Stor
 	return nil
 }
 
+// importClients runs admin.ImportClients on file and prints what it did
+// (printClientImport).
+func (m *Main) importClients(ctx context.Context, _ config.Config, st store.Store, file string, o admin.ImportOptions) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rep, err := (&admin.Clients{Store: st}).ImportClients(ctx, f, o)
+	return m.printClientImport(file, rep, err)
+}
+
+// printClientImport prints a client import's counts and each refused
+// record with its line and reason (never a secret or hash); anything
+// refused makes the command fail.
+func (m *Main) printClientImport(file string, rep admin.ImportReport, err error) error {
+	for _, r := range rep.Refused {
+		who := ""
+		if r.ClientID != "" {
+			who = fmt.Sprintf(" (client %q)", r.ClientID)
+		}
+		fmt.Fprintf(m.Stderr, "%s:%d%s: refused: %s\n", file, r.Line, who, r.Reason)
+	}
+	if rep.Created == 0 && len(rep.Refused) == 0 && err == nil {
+		fmt.Fprintf(m.Stdout, "nothing to do: all %d client(s) already exist unchanged\n", rep.Unchanged)
+		return nil
+	}
+	fmt.Fprintf(m.Stdout, "%d created, %d unchanged, %d refused\n", rep.Created, rep.Unchanged, len(rep.Refused))
+	if err != nil {
+		return err
+	}
+	if n := len(rep.Refused); n > 0 {
+		return fmt.Errorf("%d record(s) refused; the others were imported", n)
+	}
+	return nil
+}
+
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}
@@ -234,7 +271,7 @@ func nonNil(s []string) []string {
 }
 
 func (m *Main) client(ctx context.Context, args []string) error {
-	const verbs = "add|list|get|delete|rotate-secret"
+	const verbs = "add|list|get|delete|rotate-secret|import"
 	verb, args, err := m.sub("client", args, verbs)
 	if err != nil {
 		return err
@@ -243,6 +280,8 @@ func (m *Main) client(ctx context.Context, args []string) error {
 	switch verb {
 	case "list":
 		fs = m.newCmd("client "+verb, verb)
+	case "import":
+		fs = m.newCmd("client "+verb, verb, "FILE")
 	case "add", "get", "delete", "rotate-secret":
 		fs = m.newCmd("client "+verb, verb, "ID")
 	default:
@@ -260,11 +299,27 @@ func (m *Main) client(ctx context.Context, args []string) error {
 	thirdParty := fs.boolean("add", "third-party", "ask users for consent before this client gets a code")
 	origins := fs.str("add", "origins", "", "comma-separated browser origins allowed CORS at the token and revocation endpoints, e.g. https://app.example")
 	asJSON := fs.boolean("list|get", "json", "JSON output")
+	format := fs.str("import", "format", "", "jsonl or csv; default: detected from the content")
+	allowWeak := fs.boolean("import", "allow-weak-hashes", "import unsalted MD5/SHA-1 secret hashes too; they are replaced at the first authentication")
+	batch := fs.integer("import", "batch", 500, "clients created per transaction")
 	var rf remoteFlags
 	rf.register(fs.FlagSet)
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
+	}
+	if verb == "import" {
+		file, err := m.oneArg("client import", pos, "FILE")
+		if err != nil {
+			return err
+		}
+		o := admin.ImportOptions{Format: admin.ImportFormat(*format), AllowWeak: *allowWeak, BatchSize: *batch}
+		if m.remoteOn(&rf) {
+			return m.remoteImportClients(ctx, rf, file, o)
+		}
+		return m.withStore(ctx, c, func(cfg config.Config, st store.Store) error {
+			return m.importClients(ctx, cfg, st, file, o)
+		})
 	}
 	if m.remoteOn(&rf) {
 		switch verb {

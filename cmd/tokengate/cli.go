@@ -89,7 +89,8 @@ commands:
   migrate   apply schema migrations and exit
   user      add|list|passwd|disable|enable|delete users; user import FILE: move users with their
             existing password hashes (bcrypt, Django, Spring, passlib, Werkzeug, PHP argon2; docs/migrate/)
-  client    add|list|delete OAuth clients
+  client    add|list|delete OAuth clients; client import FILE: move clients with their existing secrets
+            (plaintext, bcrypt as Passport stores them, Django hashes as DOT 2.x does; docs/migrate/)
   apikey    create|list|revoke API keys
   keys      list|rotate|revoke KID signing keys
   token     print a valid access token (--url, credentials from TOKENGATE_* env), cached and refreshed;

@@ -1,15 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/tokengate/tokengate/client/admin"
+	iadmin "github.com/tokengate/tokengate/internal/admin"
 )
 
 // remoteFlags select the remote mode of the administration commands:
@@ -299,4 +302,71 @@ func allPages[T any](list func(admin.ListOptions) (*admin.Page[T], error)) ([]T,
 		seen[*p.NextCursor] = true
 		opt.Cursor = *p.NextCursor
 	}
+}
+
+// importChunk bounds the export text of one remote import request, under
+// the server's 64 KiB body limit with room for JSON escaping.
+const importChunk = 24 << 10
+
+// remoteImportClients sends a client export to the admin API in parts of
+// whole records (CSV parts repeat the header), adds up the reports and
+// prints them as the local import does, with the file's line numbers.
+func (m *Main) remoteImportClients(ctx context.Context, r remoteFlags, file string, o iadmin.ImportOptions) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	adm, err := m.adminClient(ctx, r)
+	if err != nil {
+		return err
+	}
+	format := string(o.Format)
+	if format == "" {
+		format = "csv"
+		if t := bytes.TrimLeft(b, " \t\r\n\ufeff"); len(t) > 0 && t[0] == '{' {
+			format = "jsonl"
+		}
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	header, first := "", 0
+	if format == "csv" && len(lines) > 0 {
+		header, first = lines[0], 1
+	}
+	var total iadmin.ImportReport
+	send := func(part []string, start int) error {
+		if len(part) == 0 {
+			return nil
+		}
+		rep, err := adm.ImportClients(ctx, admin.ClientImport{Format: format, Data: header + strings.Join(part, ""), AllowWeakHashes: o.AllowWeak})
+		if err != nil {
+			return err
+		}
+		total.Created += rep.Created
+		total.Unchanged += rep.Unchanged
+		for _, f := range rep.Refused {
+			line := start + f.Line - 1 // the part's line 1 is the file's line start
+			if header != "" {
+				line = start + f.Line - 2 // the part's line 1 is the header
+			}
+			total.Refused = append(total.Refused, iadmin.Refusal{Line: line, ClientID: f.ClientID, Reason: f.Reason})
+		}
+		return nil
+	}
+	var part []string
+	size, start, inQuote := 0, first+1, false
+	for i := first; i < len(lines); i++ {
+		l := lines[i]
+		if !inQuote && size > 0 && size+len(l) > importChunk {
+			if err := send(part, start); err != nil {
+				return m.printClientImport(file, total, err)
+			}
+			part, size, start = part[:0], 0, i+1
+		}
+		part = append(part, l)
+		size += len(l)
+		if format == "csv" && strings.Count(l, `"`)%2 == 1 {
+			inQuote = !inQuote // a quoted field goes on over the line break
+		}
+	}
+	return m.printClientImport(file, total, send(part, start))
 }

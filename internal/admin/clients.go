@@ -212,6 +212,7 @@ func (a *Clients) RotateSecret(ctx context.Context, id string) (string, error) {
 		return "", err
 	}
 	c.SecretHash = secret.Hash(sec)
+	c.LegacySecretHash = "" // an imported secret hash is replaced too
 	if err := a.Store.UpdateClient(ctx, c); err != nil {
 		return "", fmt.Errorf("client %q: %w", id, err)
 	}

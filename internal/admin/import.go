@@ -51,6 +51,9 @@ type Refusal struct {
 	Line     int    // 1-based line of the record in the file
 	Username string // may be empty when the line did not parse
 	Reason   string
+	// ClientID names the record of a client import (ImportClients);
+	// empty when the line did not parse.
+	ClientID string
 }
 
 // ImportReport counts what an import did.

@@ -565,6 +565,47 @@ func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request, c *call) erro
 	return nil
 }
 
+// importClients runs a client import (admin.ImportClients) on the export
+// in the body: a request holds as much of a file as MaxBodyBytes allows,
+// and the remote CLI sends a larger file in parts. The answer counts what
+// was done and names each refused record by line and reason, never by
+// its secret or hash; run twice, the second run creates nothing.
+func (a *API) importClients(w http.ResponseWriter, r *http.Request, c *call) error {
+	var in struct {
+		Format          string `json:"format"`
+		Data            string `json:"data"`
+		AllowWeakHashes bool   `json:"allow_weak_hashes"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	switch in.Format {
+	case "", string(admin.ImportJSONLines), string(admin.ImportCSV):
+	default:
+		return &admin.InvalidError{Fields: []admin.FieldError{{Field: "format", Message: "must be jsonl or csv"}}}
+	}
+	rep, err := a.o.Clients.ImportClients(r.Context(), strings.NewReader(in.Data), admin.ImportOptions{Format: admin.ImportFormat(in.Format), AllowWeak: in.AllowWeakHashes})
+	if err != nil {
+		return err
+	}
+	a.audit(w, r, c, "client.import", strconv.Itoa(rep.Created)+" created")
+	type refusal struct {
+		Line     int    `json:"line"`
+		ClientID string `json:"client_id"`
+		Reason   string `json:"reason"`
+	}
+	out := struct {
+		Created   int       `json:"created"`
+		Unchanged int       `json:"unchanged"`
+		Refused   []refusal `json:"refused"`
+	}{rep.Created, rep.Unchanged, make([]refusal, 0, len(rep.Refused))}
+	for _, f := range rep.Refused {
+		out.Refused = append(out.Refused, refusal{f.Line, f.ClientID, f.Reason})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
 // ---- signing keys ----
 
 type keyJSON struct {

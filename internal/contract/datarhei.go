@@ -57,7 +57,7 @@ func datarheiLogin(env *Env, prof oauth.Profile) http.Handler {
 		var resp *oauth.TokenResponse
 		var err error
 		if ext, ok := bearerToken(r); ok && len(strings.TrimSpace(string(body))) == 0 {
-			c, cerr := env.Service.AuthenticateClient(r.Context(), "", "", &prof)
+			c, cerr := env.Service.AuthenticateClient(r.Context(), "", "", env.RemoteIP(r), &prof)
 			if cerr != nil {
 				writeDatarheiError(env, w, r, oauth.AsError(cerr))
 				return

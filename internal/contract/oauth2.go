@@ -102,7 +102,7 @@ func authenticated(env *Env, w http.ResponseWriter, r *http.Request, prof *oauth
 		WriteOAuthError(w, env.Log, r, oerr)
 		return nil, nil
 	}
-	c, err := env.Service.AuthenticateClient(r.Context(), id, sec, prof)
+	c, err := env.Service.AuthenticateClient(r.Context(), id, sec, env.RemoteIP(r), prof)
 	if err != nil {
 		WriteOAuthError(w, env.Log, r, oauth.AsError(err))
 		return nil, nil

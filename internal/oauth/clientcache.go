@@ -52,3 +52,10 @@ func (cc *clientCache) get(ctx context.Context, st store.Clients, id string) (st
 	cc.mu.Unlock()
 	return c, nil
 }
+
+// forget drops the cached record of id, after this node changed it.
+func (cc *clientCache) forget(id string) {
+	cc.mu.Lock()
+	delete(cc.m, id)
+	cc.mu.Unlock()
+}

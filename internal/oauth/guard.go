@@ -69,7 +69,11 @@ func NewGuard(st store.Attempts, o GuardOptions, now func() time.Time, log *slog
 func (g *Guard) hold() time.Duration { return g.o.Window + 2*g.o.MaxBackoff }
 
 func userKey(u string) string { return "user:" + u }
-func ipKey(ip string) string  { return "ip:" + ip }
+
+// clientKey counts failed authentications of a client with an imported
+// (costly) secret hash, apart from usernames.
+func clientKey(id string) string { return "client:" + id }
+func ipKey(ip string) string     { return "ip:" + ip }
 
 // backoff is the lock-out after count failures against threshold.
 func (g *Guard) backoff(count, threshold int) time.Duration {
@@ -129,12 +133,17 @@ func errLocked(wait time.Duration) *Error {
 // fails stays counted as the failure; succeed and release take it back.
 // Locked out, it answers 429 as check does and reserves nothing.
 func (g *Guard) reserve(ctx context.Context, username, ip string) error {
+	return g.reserveKey(ctx, userKey(username), ip)
+}
+
+// reserveKey is reserve for the key subj (userKey, clientKey) and ip.
+func (g *Guard) reserveKey(ctx context.Context, subj, ip string) error {
 	if g == nil {
 		return nil
 	}
 	now := g.now()
 	var reserved []string
-	for i, key := range [...]string{userKey(username), ipKey(ip)} {
+	for i, key := range [...]string{subj, ipKey(ip)} {
 		if key == "user:" || key == "ip:" {
 			continue
 		}
@@ -183,6 +192,14 @@ func (g *Guard) release(ctx context.Context, username, ip string) {
 	g.releaseKeys(ctx, []string{userKey(username), ipKey(ip)})
 }
 
+// releaseKey is release for the key subj (userKey, clientKey) and ip.
+func (g *Guard) releaseKey(ctx context.Context, subj, ip string) {
+	if g == nil {
+		return
+	}
+	g.releaseKeys(ctx, []string{subj, ipKey(ip)})
+}
+
 func (g *Guard) releaseKeys(ctx context.Context, keys []string) {
 	for _, key := range keys {
 		if key == "user:" || key == "ip:" {
@@ -223,11 +240,20 @@ func (g *Guard) fail(ctx context.Context, username, ip string) {
 // succeed forgets the user's failures and takes back the attempt reserve
 // counted for the IP: a successful login is no guess.
 func (g *Guard) succeed(ctx context.Context, username, ip string) {
+	subj := ""
+	if username != "" {
+		subj = userKey(username)
+	}
+	g.succeedKey(ctx, subj, ip)
+}
+
+// succeedKey is succeed for the key subj (userKey, clientKey; "" for none).
+func (g *Guard) succeedKey(ctx context.Context, subj, ip string) {
 	if g == nil {
 		return
 	}
-	if username != "" {
-		if err := g.store.ResetFailures(ctx, userKey(username)); err != nil {
+	if subj != "" {
+		if err := g.store.ResetFailures(ctx, subj); err != nil {
 			g.log.Warn("resetting failed logins", "err", err)
 		}
 	}

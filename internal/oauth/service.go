@@ -338,7 +338,7 @@ func (s *Service) Token(ctx context.Context, r *TokenRequest, p *Profile) (resp 
 	if !ok {
 		return nil, &Error{Code: CodeUnsupportedGrantType, Description: "unsupported grant_type", Param: "grant_type"}
 	}
-	c, err := s.authenticateClient(ctx, r.ClientID, r.ClientSecret, p)
+	c, err := s.authenticateClient(ctx, r.ClientID, r.ClientSecret, r.RemoteIP, p)
 	if err != nil {
 		return nil, err
 	}
@@ -363,16 +363,19 @@ func grantLabel(g string, known map[string]grantFunc) string {
 // AuthenticateClient checks a client's credentials (RFC 6749 §2.3.1) and
 // returns a handle on the authenticated client for the rest of the
 // request. Without credentials, the profile's default client is used if
-// it is public. Unknown clients and wrong secrets fail alike.
-func (s *Service) AuthenticateClient(ctx context.Context, id, sec string, p *Profile) (*Client, error) {
-	c, err := s.authenticateClient(ctx, id, sec, p)
+// it is public. Unknown clients and wrong secrets fail alike. ip is the
+// request's client address, which the brute-force guard counts failures
+// against when the client's secret is an imported hash
+// (legacyClientSecret).
+func (s *Service) AuthenticateClient(ctx context.Context, id, sec, ip string, p *Profile) (*Client, error) {
+	c, err := s.authenticateClient(ctx, id, sec, ip, p)
 	if err != nil {
 		return nil, err
 	}
 	return &Client{rec: *c}, nil
 }
 
-func (s *Service) authenticateClient(ctx context.Context, id, sec string, p *Profile) (*store.Client, error) {
+func (s *Service) authenticateClient(ctx context.Context, id, sec, ip string, p *Profile) (*store.Client, error) {
 	if !validIdentifier(id) {
 		return nil, errBadIdentifier("client_id")
 	}
@@ -410,7 +413,11 @@ func (s *Service) authenticateClient(ctx context.Context, id, sec string, p *Pro
 		reqinfo.SetClient(ctx, c.ID)
 		return &c, nil
 	}
-	if sec == "" || !secret.Equal(sec, c.SecretHash) {
+	if sec != "" && len(c.SecretHash) == 0 && c.LegacySecretHash != "" {
+		if err := s.legacyClientSecret(ctx, &c, sec, ip); err != nil {
+			return nil, err
+		}
+	} else if sec == "" || !secret.Equal(sec, c.SecretHash) {
 		return nil, errInvalidClient()
 	}
 	reqinfo.SetClient(ctx, c.ID)
@@ -421,6 +428,63 @@ func (s *Service) authenticateClient(ctx context.Context, id, sec string, p *Pro
 // configured (the CORS check of the token endpoint's answer uses it).
 func (s *Service) Client(ctx context.Context, id string) (store.Client, error) {
 	return s.getClient(ctx, id)
+}
+
+// legacyClientSecret checks sec against the secret hash client c was
+// imported with (bcrypt, Django's hashers: issue 15). That costs what a
+// password costs, so it runs as a password check does: behind the
+// brute-force guard (the client's id counted like a username, and the
+// IP), through the bounded hashing queue. On a match the legacy hash is
+// replaced by the secret's SHA-256 with a compare-and-set, so the next
+// authentication is a SHA-256 comparison; when another authentication or
+// an administrator changed the secret meanwhile, the result stands only
+// if sec matches what is stored now.
+func (s *Service) legacyClientSecret(ctx context.Context, c *store.Client, sec, ip string) error {
+	if len(sec) > maxCredentialLen {
+		return errInvalidClient() // bounded before any hashing, as passwords are
+	}
+	key := clientKey(c.ID)
+	if err := s.guard.reserveKey(ctx, key, ip); err != nil {
+		return err
+	}
+	old := c.LegacySecretHash
+	if verr := s.hasher.Verify(ctx, sec, old); verr != nil {
+		if errors.Is(verr, secret.ErrBusy) || errors.Is(verr, context.Canceled) || errors.Is(verr, context.DeadlineExceeded) {
+			s.guard.releaseKey(ctx, key, ip)
+			return errUnavailable(verr)
+		}
+		if !errors.Is(verr, secret.ErrMismatch) {
+			s.log.Warn("stored client secret hash unusable", "client_id", c.ID, "err", verr)
+		}
+		return errInvalidClient() // the reserved attempt stays counted
+	}
+	sum := secret.Hash(sec)
+	err := s.store.UpgradeClientSecret(ctx, c.ID, old, sum)
+	switch {
+	case err == nil:
+		s.log.Info("imported client secret hash replaced by SHA-256", "client_id", c.ID)
+		c.SecretHash, c.LegacySecretHash = sum, ""
+	case errors.Is(err, store.ErrStale):
+		cur, gerr := s.store.GetClient(ctx, c.ID)
+		if gerr != nil {
+			s.guard.releaseKey(ctx, key, ip)
+			return s.storeErr(gerr, errInvalidClient())
+		}
+		if cur.Public || cur.LegacySecretHash != "" || !secret.Equal(sec, cur.SecretHash) {
+			return errInvalidClient()
+		}
+		*c = cur
+	case errors.Is(err, store.ErrNotFound):
+		return errInvalidClient()
+	default:
+		s.guard.releaseKey(ctx, key, ip)
+		return s.storeErr(err, errServer(err))
+	}
+	if s.clients != nil {
+		s.clients.forget(c.ID)
+	}
+	s.guard.succeedKey(ctx, key, ip)
+	return nil
 }
 
 // getClient reads a client, through the cache when one is configured.

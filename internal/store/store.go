@@ -79,6 +79,13 @@ type Client struct {
 	// call the token and revocation endpoints with CORS.
 	Origins   []string
 	CreatedAt time.Time
+	// LegacySecretHash is a secret hash imported from another system
+	// (bcrypt as Laravel Passport stores it, Django's hashers as Django
+	// OAuth Toolkit 2.x does; see secret.Identify). A client has it
+	// instead of SecretHash until its first successful authentication,
+	// which replaces it by SecretHash (UpgradeClientSecret). Empty for
+	// clients made by tokengate.
+	LegacySecretHash string
 }
 
 // APIKey is a long-lived secret a user or client exchanges for access tokens.
@@ -215,6 +222,17 @@ type Clients interface {
 	// DeleteClient removes the client and its API keys and revokes every
 	// family it owns.
 	DeleteClient(ctx context.Context, id string) error
+	// CreateClients stores new clients in one transaction, all or none:
+	// ErrConflict when any id is taken (or given twice), and then nothing
+	// is written.
+	CreateClients(ctx context.Context, cs []Client) error
+	// UpgradeClientSecret sets the client's SecretHash to newHash and
+	// empties its LegacySecretHash, only if LegacySecretHash is still the
+	// non-empty oldLegacy and the client has no SecretHash (a secret set
+	// meanwhile wins; a compare-and-set in one conditional statement).
+	// It reports ErrStale when not (nothing is written),
+	// ErrNotFound when the client does not exist.
+	UpgradeClientSecret(ctx context.Context, id, oldLegacy string, newHash []byte) error
 }
 
 // APIKeys is the API key part of the store.

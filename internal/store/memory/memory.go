@@ -230,6 +230,44 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	return nil
 }
 
+// CreateClients implements store.Clients: all or none.
+func (s *Store) CreateClients(ctx context.Context, cs []store.Client) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	seen := make(map[string]bool, len(cs))
+	for _, c := range cs {
+		if _, ok := s.clients[c.ID]; ok || seen[c.ID] {
+			return conflict("create clients")
+		}
+		seen[c.ID] = true
+	}
+	for _, c := range cs {
+		s.clients[c.ID] = cloneClient(c)
+		delete(s.deleted, [2]string{store.KindClient, c.ID})
+	}
+	return nil
+}
+
+// UpgradeClientSecret implements store.Clients.
+func (s *Store) UpgradeClientSecret(ctx context.Context, id, oldLegacy string, newHash []byte) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	c, ok := s.clients[id]
+	if !ok {
+		return notFound("upgrade client secret")
+	}
+	if c.LegacySecretHash == "" || c.LegacySecretHash != oldLegacy || len(c.SecretHash) > 0 {
+		return fmt.Errorf("memory: upgrade client secret: %w", store.ErrStale)
+	}
+	c.SecretHash, c.LegacySecretHash = slices.Clone(newHash), ""
+	s.clients[id] = c
+	return nil
+}
+
 // UpdateClient implements store.Clients.
 func (s *Store) UpdateClient(ctx context.Context, c store.Client) error {
 	if err := s.lock(ctx); err != nil {

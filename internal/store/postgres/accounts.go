@@ -146,14 +146,57 @@ func (db *DB) DeleteUser(ctx context.Context, username string) error {
 
 // CreateClient stores a new client; ErrConflict when the id is taken.
 func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
-	grants, scopes, resources, redirects, origins, err := sqlrow.ClientLists(c)
+	args, err := sqlrow.ClientArgs(c)
 	if err != nil {
 		return fmt.Errorf("postgres: create client: %w", err)
 	}
-	_, err = db.exec(ctx, `INSERT INTO clients (`+sqlrow.ClientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-		c.ID, sqlrow.NullBytes(c.SecretHash), c.Public, grants, scopes,
-		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), sqlrow.Nanos(c.CreatedAt), c.NoIntrospect, resources, redirects, c.ThirdParty, origins)
+	_, err = db.exec(ctx, insertClientSQL(len(args)), args...)
 	return wrapErr("create client", err)
+}
+
+func insertClientSQL(n int) string {
+	return `INSERT INTO clients (` + sqlrow.ClientColumns + `) VALUES (` + sqlrow.Placeholders(n, true) + `)`
+}
+
+// CreateClients stores new clients in one transaction, all or none;
+// ErrConflict when any id is taken.
+func (db *DB) CreateClients(ctx context.Context, cs []store.Client) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		for _, c := range cs {
+			args, err := sqlrow.ClientArgs(c)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, insertClientSQL(len(args)), args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return wrapErr("create clients", err)
+}
+
+// UpgradeClientSecret implements store.Clients in one statement that
+// also tells a changed legacy hash (ErrStale) from a missing client
+// (ErrNotFound).
+func (db *DB) UpgradeClientSecret(ctx context.Context, id, oldLegacy string, newHash []byte) error {
+	var exists, replaced bool
+	err := db.queryRow(ctx, func(r pgx.Row) error { return r.Scan(&exists, &replaced) }, `WITH upd AS (
+			UPDATE clients SET secret_hash = $3, legacy_secret_hash = '' WHERE id = $1 AND legacy_secret_hash = $2 AND legacy_secret_hash <> '' AND secret_hash IS NULL RETURNING 1
+		)
+		SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1), EXISTS (SELECT 1 FROM upd)`,
+		id, oldLegacy, newHash)
+	switch {
+	case err != nil:
+		return wrapErr("upgrade client secret", err)
+	case replaced:
+		return nil
+	case !exists:
+		return fmt.Errorf("postgres: upgrade client secret: %w", store.ErrNotFound)
+	}
+	return fmt.Errorf("postgres: upgrade client secret: %w", store.ErrStale)
 }
 
 // UpdateClient implements store.Clients.
@@ -162,8 +205,8 @@ func (db *DB) UpdateClient(ctx context.Context, c store.Client) error {
 	if err != nil {
 		return fmt.Errorf("postgres: update client: %w", err)
 	}
-	err = db.execOne(ctx, `UPDATE clients SET secret_hash = $1, public = $2, grants = $3, scopes = $4, access_token_ttl = $5, refresh_token_ttl = $6, refresh_reuse_interval = $7, no_introspect = $8, resources = $9, redirect_uris = $10, third_party = $11, origins = $12 WHERE id = $13`,
-		sqlrow.NullBytes(c.SecretHash), c.Public, grants, scopes, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), c.NoIntrospect, resources, redirects, c.ThirdParty, origins, c.ID)
+	err = db.execOne(ctx, `UPDATE clients SET secret_hash = $1, public = $2, grants = $3, scopes = $4, access_token_ttl = $5, refresh_token_ttl = $6, refresh_reuse_interval = $7, no_introspect = $8, resources = $9, redirect_uris = $10, third_party = $11, origins = $12, legacy_secret_hash = $13 WHERE id = $14`,
+		sqlrow.NullBytes(c.SecretHash), c.Public, grants, scopes, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), c.NoIntrospect, resources, redirects, c.ThirdParty, origins, c.LegacySecretHash, c.ID)
 	return wrapErr("update client", err)
 }
 

@@ -137,14 +137,51 @@ func (db *DB) DeleteUser(ctx context.Context, username string) error {
 
 // CreateClient stores a new client; ErrConflict when the id is taken.
 func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
-	grants, scopes, resources, redirects, origins, err := sqlrow.ClientLists(c)
+	return wrapErr("create client", insertClient(ctx, db.w, c))
+}
+
+// CreateClients stores new clients in one transaction, all or none;
+// ErrConflict when any id is taken.
+func (db *DB) CreateClients(ctx context.Context, cs []store.Client) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		for _, c := range cs {
+			if err := insertClient(ctx, tx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return wrapErr("create clients", err)
+}
+
+// insertClient inserts one client row through x (the writer or a
+// transaction).
+func insertClient(ctx context.Context, x interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, c store.Client) error {
+	args, err := sqlrow.ClientArgs(c)
 	if err != nil {
-		return fmt.Errorf("sqlite: create client: %w", err)
+		return err
 	}
-	_, err = db.w.ExecContext(ctx, `INSERT INTO clients (`+sqlrow.ClientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, sqlrow.NullBytes(c.SecretHash), c.Public, grants, scopes,
-		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), sqlrow.Nanos(c.CreatedAt), c.NoIntrospect, resources, redirects, c.ThirdParty, origins)
-	return wrapErr("create client", err)
+	_, err = x.ExecContext(ctx, `INSERT INTO clients (`+sqlrow.ClientColumns+`) VALUES (`+sqlrow.Placeholders(len(args), false)+`)`, args...)
+	return err
+}
+
+// UpgradeClientSecret implements store.Clients with one conditional
+// UPDATE.
+func (db *DB) UpgradeClientSecret(ctx context.Context, id, oldLegacy string, newHash []byte) error {
+	res, err := db.w.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, legacy_secret_hash = '' WHERE id = ? AND legacy_secret_hash = ? AND legacy_secret_hash <> '' AND secret_hash IS NULL`,
+		newHash, id, oldLegacy)
+	if err != nil {
+		return wrapErr("upgrade client secret", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return wrapErr("upgrade client secret", err)
+	}
+	if _, err := db.GetClient(ctx, id); err != nil {
+		return err
+	}
+	return fmt.Errorf("sqlite: upgrade client secret: %w", store.ErrStale)
 }
 
 // UpdateClient implements store.Clients.
@@ -153,8 +190,8 @@ func (db *DB) UpdateClient(ctx context.Context, c store.Client) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: update client: %w", err)
 	}
-	res, err := db.w.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, public = ?, grants = ?, scopes = ?, access_token_ttl = ?, refresh_token_ttl = ?, refresh_reuse_interval = ?, no_introspect = ?, resources = ?, redirect_uris = ?, third_party = ?, origins = ? WHERE id = ?`,
-		sqlrow.NullBytes(c.SecretHash), c.Public, grants, scopes, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), c.NoIntrospect, resources, redirects, c.ThirdParty, origins, c.ID)
+	res, err := db.w.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, public = ?, grants = ?, scopes = ?, access_token_ttl = ?, refresh_token_ttl = ?, refresh_reuse_interval = ?, no_introspect = ?, resources = ?, redirect_uris = ?, third_party = ?, origins = ?, legacy_secret_hash = ? WHERE id = ?`,
+		sqlrow.NullBytes(c.SecretHash), c.Public, grants, scopes, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), c.NoIntrospect, resources, redirects, c.ThirdParty, origins, c.LegacySecretHash, c.ID)
 	if err == nil {
 		err = mustAffect(res)
 	}

@@ -3,6 +3,8 @@ package sqlrow
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tokengate/tokengate/internal/store"
@@ -62,7 +64,8 @@ func ScanUser(s Scanner) (store.User, error) {
 
 // ClientColumns are the clients columns, written by CreateClient and read
 // by ScanClient in this order.
-const ClientColumns = `id, secret_hash, public, grants, scopes, access_token_ttl, refresh_token_ttl, refresh_reuse_interval, created_at, no_introspect, resources, redirect_uris, third_party, origins`
+const ClientColumns = `id, secret_hash, public, grants, scopes, access_token_ttl, refresh_token_ttl, refresh_reuse_interval, created_at, no_introspect, resources, redirect_uris, third_party, origins` +
+	`, legacy_secret_hash` // migration 0009
 
 // ScanClient reads a row of ClientColumns.
 func ScanClient(s Scanner) (store.Client, error) {
@@ -73,7 +76,8 @@ func ScanClient(s Scanner) (store.Client, error) {
 		accessTTL, refreshTTL, ri int64
 		created                   int64
 	)
-	if err := s.Scan(&c.ID, &c.SecretHash, &c.Public, &grants, &scopes, &accessTTL, &refreshTTL, &ri, &created, &c.NoIntrospect, &resources, &redirects, &c.ThirdParty, &origins); err != nil {
+	if err := s.Scan(&c.ID, &c.SecretHash, &c.Public, &grants, &scopes, &accessTTL, &refreshTTL, &ri, &created, &c.NoIntrospect, &resources, &redirects, &c.ThirdParty, &origins,
+		&c.LegacySecretHash); err != nil {
 		return store.Client{}, err
 	}
 	c.Resources = SplitList(resources)
@@ -82,6 +86,37 @@ func ScanClient(s Scanner) (store.Client, error) {
 	c.AccessTokenTTL, c.RefreshTokenTTL, c.RefreshReuseInterval = time.Duration(accessTTL), time.Duration(refreshTTL), time.Duration(ri)
 	c.CreatedAt = FromNanos(created)
 	return c, nil
+}
+
+// ClientArgs returns the values of c's ClientColumns, in their order,
+// for an INSERT.
+func ClientArgs(c store.Client) ([]any, error) {
+	grants, scopes, resources, redirects, origins, err := ClientLists(c)
+	if err != nil {
+		return nil, err
+	}
+	return []any{c.ID, NullBytes(c.SecretHash), c.Public, grants, scopes,
+		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), Nanos(c.CreatedAt), c.NoIntrospect, resources,
+		redirects, c.ThirdParty, origins,
+		c.LegacySecretHash,
+	}, nil
+}
+
+// Placeholders returns n bind parameters: "?, ?, …" or, with dollar,
+// "$1, $2, …".
+func Placeholders(n int, dollar bool) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if dollar {
+			b.WriteString("$" + strconv.Itoa(i+1))
+		} else {
+			b.WriteString("?")
+		}
+	}
+	return b.String()
 }
 
 // APIKeyColumns are the api_keys columns, written by CreateAPIKey and

@@ -41,6 +41,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ReplacePasswordHashConcurrent", testReplacePasswordHashConcurrent},
 		{"Clients", testClients},
 		{"DeleteClientRevokesFamilies", testDeleteClientRevokesFamilies},
+		{"CreateClients", testCreateClients},
+		{"UpgradeClientSecret", testUpgradeClientSecret},
+		{"UpgradeClientSecretConcurrent", testUpgradeClientSecretConcurrent},
 		{"APIKeys", testAPIKeys},
 		{"RefreshRotation", testRefreshRotation},
 		{"RefreshSubjectActive", testRefreshSubjectActive},
@@ -167,7 +170,8 @@ func checkClient(t *testing.T, got, want store.Client) {
 		got.AccessTokenTTL != want.AccessTokenTTL || got.RefreshTokenTTL != want.RefreshTokenTTL ||
 		got.RefreshReuseInterval != want.RefreshReuseInterval || !got.CreatedAt.Equal(want.CreatedAt) ||
 		got.NoIntrospect != want.NoIntrospect || !slices.Equal(got.Resources, want.Resources) ||
-		!slices.Equal(got.RedirectURIs, want.RedirectURIs) || got.ThirdParty != want.ThirdParty || !slices.Equal(got.Origins, want.Origins) {
+		!slices.Equal(got.RedirectURIs, want.RedirectURIs) || got.ThirdParty != want.ThirdParty || !slices.Equal(got.Origins, want.Origins) ||
+		got.LegacySecretHash != want.LegacySecretHash {
 		t.Errorf("client:\n got %+v\nwant %+v", got, want)
 	}
 }
