@@ -55,7 +55,7 @@ func TestLegacyClientSecretUpgradedAtFirstAuthentication(t *testing.T) {
 			if err := st.CreateClient(ctx, store.Client{ID: "old", LegacySecretHash: v.Hash, Grants: []string{GrantClientCredentials}, CreatedAt: fx.now}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := fx.svc.AuthenticateClient(ctx, "old", v.Password+"!", true, nil); !isInvalidClient(err) {
+			if _, err := fx.svc.AuthenticateClient(ctx, "old", v.Password+"!", "", nil); !isInvalidClient(err) {
 				t.Fatalf("wrong secret: %v", err)
 			}
 			if c, _ := st.GetClient(ctx, "old"); c.LegacySecretHash != v.Hash || c.SecretHash != nil {
@@ -71,10 +71,10 @@ func TestLegacyClientSecretUpgradedAtFirstAuthentication(t *testing.T) {
 			// The hash format never reaches the SHA-256 path again: a
 			// queue that refuses everyone does not stop the next one.
 			fx.svc.hasher = fullHasher(t)
-			if _, err := fx.svc.AuthenticateClient(ctx, "old", v.Password, true, nil); err != nil {
+			if _, err := fx.svc.AuthenticateClient(ctx, "old", v.Password, "", nil); err != nil {
 				t.Fatalf("second authentication (SHA-256, no hashing queue): %v", err)
 			}
-			if _, err := fx.svc.AuthenticateClient(ctx, "old", v.Password+"!", true, nil); !isInvalidClient(err) {
+			if _, err := fx.svc.AuthenticateClient(ctx, "old", v.Password+"!", "", nil); !isInvalidClient(err) {
 				t.Fatalf("wrong secret after the upgrade: %v", err)
 			}
 		})
@@ -132,7 +132,7 @@ func TestLegacyClientSecretUsesHashingQueue(t *testing.T) {
 	if err := st.CreateClient(ctx, store.Client{ID: "old", LegacySecretHash: v.Hash, Grants: []string{GrantClientCredentials}, CreatedAt: fx.now}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fx.svc.AuthenticateClient(ctx, "old", v.Password, true, nil); !hasCode(err, CodeTemporarilyUnavailable) {
+	if _, err := fx.svc.AuthenticateClient(ctx, "old", v.Password, "", nil); !hasCode(err, CodeTemporarilyUnavailable) {
 		t.Fatalf("with a full hashing queue: %v, want temporarily_unavailable", err)
 	}
 	if c, _ := st.GetClient(ctx, "old"); c.LegacySecretHash != v.Hash {
@@ -158,26 +158,26 @@ func TestLegacyClientSecretBruteForceGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if _, err := fx.svc.AuthenticateClientFrom(ctx, "old", "guess", true, "192.0.2.1", nil); !isInvalidClient(err) {
+		if _, err := fx.svc.AuthenticateClient(ctx, "old", "guess", "192.0.2.1", nil); !isInvalidClient(err) {
 			t.Fatalf("guess %d: %v", i, err)
 		}
-		if _, err := fx.svc.AuthenticateClientFrom(ctx, "new", "guess", true, "192.0.2.1", nil); !isInvalidClient(err) {
+		if _, err := fx.svc.AuthenticateClient(ctx, "new", "guess", "192.0.2.1", nil); !isInvalidClient(err) {
 			t.Fatalf("guess %d at the SHA-256 client: %v", i, err)
 		}
 	}
 	var oe *Error
-	if _, err := fx.svc.AuthenticateClientFrom(ctx, "old", v.Password, true, "198.51.100.7", nil); !errors.As(err, &oe) || oe.Reason != ReasonLocked {
+	if _, err := fx.svc.AuthenticateClient(ctx, "old", v.Password, "198.51.100.7", nil); !errors.As(err, &oe) || oe.Reason != ReasonLocked {
 		t.Fatalf("right secret past the threshold: %v, want locked", err)
 	}
 	if c, _ := st.GetClient(ctx, "old"); c.LegacySecretHash != v.Hash {
 		t.Fatal("a locked-out authentication was checked")
 	}
-	if _, err := fx.svc.AuthenticateClientFrom(ctx, "new", "s3cret", true, "192.0.2.1", nil); err != nil {
+	if _, err := fx.svc.AuthenticateClient(ctx, "new", "s3cret", "192.0.2.1", nil); err != nil {
 		t.Fatalf("SHA-256 client: %v", err)
 	}
 	// After the back-off, the right secret gets in and resets the count.
 	fx.now = fx.now.Add(time.Hour)
-	if _, err := fx.svc.AuthenticateClientFrom(ctx, "old", v.Password, true, "192.0.2.1", nil); err != nil {
+	if _, err := fx.svc.AuthenticateClient(ctx, "old", v.Password, "192.0.2.1", nil); err != nil {
 		t.Fatalf("right secret after the back-off: %v", err)
 	}
 }
@@ -200,7 +200,7 @@ func TestLegacyClientSecretConcurrentFirstAuthentications(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = fx.svc.AuthenticateClient(ctx, "old", v.Password, true, nil)
+			_, errs[i] = fx.svc.AuthenticateClient(ctx, "old", v.Password, "", nil)
 		}()
 	}
 	wg.Wait()
@@ -244,7 +244,7 @@ func TestLegacyClientSecretUpgradeNeverOverwritesARotatedSecret(t *testing.T) {
 	if err := mem.CreateClient(ctx, store.Client{ID: "old", LegacySecretHash: v.Hash, Grants: []string{GrantClientCredentials}, CreatedAt: fx.now}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fx.svc.AuthenticateClient(ctx, "old", v.Password, true, nil); !isInvalidClient(err) {
+	if _, err := fx.svc.AuthenticateClient(ctx, "old", v.Password, "", nil); !isInvalidClient(err) {
 		t.Fatalf("old secret after a rotation: %v, want invalid_client", err)
 	}
 	if c, _ := mem.GetClient(ctx, "old"); !secret.Equal("rotated", c.SecretHash) {
