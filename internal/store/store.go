@@ -347,9 +347,10 @@ type Store interface {
 	Attempts
 	Tombstones
 	Identities
+	DeviceAuthorizations
 	// DeleteExpired removes expired refresh tokens, families, denylist
-	// entries, signing keys and stale failure counters, returning how many
-	// rows went.
+	// entries, signing keys, device authorizations and stale failure
+	// counters, returning how many rows went.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error

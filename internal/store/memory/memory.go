@@ -42,6 +42,10 @@ type Store struct {
 	attempts  map[string]*attempt
 	links     map[linkKey]store.IdentityLink
 	deleted   map[[2]string]bool // tombstones: {kind, name}
+	// devices holds device authorizations by string(device code hash);
+	// deviceByUser maps a user code hash to its device code hash.
+	devices      map[string]store.DeviceAuthorization
+	deviceByUser map[string]string
 }
 
 // New returns an empty store.
@@ -52,6 +56,7 @@ func New() *Store {
 		families: map[string]store.Family{}, tokens: map[string]store.RefreshToken{},
 		deny: map[string]time.Time{}, attempts: map[string]*attempt{},
 		links: map[linkKey]store.IdentityLink{}, deleted: map[[2]string]bool{},
+		devices: map[string]store.DeviceAuthorization{}, deviceByUser: map[string]string{},
 	}
 }
 
@@ -722,6 +727,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 			n++
 		}
 	}
+	n += s.deleteExpiredDevices(now)
 	return n, nil
 }
 

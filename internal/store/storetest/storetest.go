@@ -66,6 +66,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentProvision", testConcurrentProvision},
 		{"Tombstones", testTombstones},
 		{"ProbeWrite", testProbeWrite},
+		{"DeviceAuthorizations", testDeviceAuthorizations},
+		{"DeviceUpdateCompareAndSet", testDeviceUpdateCompareAndSet},
+		{"DeviceConcurrentRedeem", testDeviceConcurrentRedeem},
+		{"DeviceDeleteExpired", testDeviceDeleteExpired},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
