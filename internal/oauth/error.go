@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -19,6 +20,10 @@ const (
 	CodeServerError            = "server_error"
 	CodeTemporarilyUnavailable = "temporarily_unavailable"
 	CodeSlowDown               = "slow_down"
+	// RFC 8628 §3.5: the device flow's polling answers.
+	CodeAuthorizationPending = "authorization_pending"
+	CodeAccessDenied         = "access_denied"
+	CodeExpiredToken         = "expired_token"
 )
 
 // Reason refines an error for contracts whose dialects tell cases apart
@@ -128,4 +133,26 @@ func errServer(cause error) *Error {
 // storage is full: the client may retry, and is told why.
 func errStorageUnavailable() *Error {
 	return &Error{Code: CodeTemporarilyUnavailable, Description: "storage is unavailable, retry later", Status: http.StatusServiceUnavailable, RetryAfter: 5 * time.Second}
+}
+
+// errAuthorizationPending answers a device flow poll before the user has
+// decided (RFC 8628 §3.5).
+func errAuthorizationPending() *Error {
+	return &Error{Code: CodeAuthorizationPending, Description: "the user has not yet approved this device", Status: http.StatusBadRequest}
+}
+
+// errSlowDown answers a device flow poll that came sooner than the
+// interval; interval is the new one (RFC 8628 §3.5).
+func errSlowDown(interval time.Duration) *Error {
+	return &Error{Code: CodeSlowDown, Description: fmt.Sprintf("polling too fast: wait at least %d seconds between requests", int64(interval/time.Second)), Status: http.StatusBadRequest}
+}
+
+// errExpiredToken answers a device flow poll with an expired device code.
+func errExpiredToken() *Error {
+	return &Error{Code: CodeExpiredToken, Description: "the device code has expired", Status: http.StatusBadRequest, Reason: ReasonTokenExpired}
+}
+
+// errAccessDenied answers a device flow poll the user denied.
+func errAccessDenied(desc string) *Error {
+	return &Error{Code: CodeAccessDenied, Description: desc, Status: http.StatusBadRequest}
 }

@@ -39,9 +39,9 @@ type DeviceAuthorization struct {
 	Version int64
 }
 
-// DeviceTokens is the refresh family an approved device authorization's
-// redemption creates, with its first token.
-type DeviceTokens struct {
+// NewFamily is a refresh family to create with its first token (what the
+// redemption of an approved device authorization creates).
+type NewFamily struct {
 	Family Family
 	Token  RefreshToken
 }
@@ -68,5 +68,5 @@ type DeviceAuthorizations interface {
 	// gone. With issue not nil, the family and its first token are
 	// created in the same transaction, so that a redemption and the
 	// tokens it issues commit together or not at all.
-	UpdateDeviceAuthorization(ctx context.Context, d DeviceAuthorization, issue *DeviceTokens) error
+	UpdateDeviceAuthorization(ctx context.Context, d DeviceAuthorization, issue *NewFamily) error
 }

@@ -68,7 +68,7 @@ func (s *Store) GetDeviceAuthorizationByUserCode(ctx context.Context, userCodeHa
 }
 
 // UpdateDeviceAuthorization implements store.DeviceAuthorizations.
-func (s *Store) UpdateDeviceAuthorization(ctx context.Context, d store.DeviceAuthorization, issue *store.DeviceTokens) error {
+func (s *Store) UpdateDeviceAuthorization(ctx context.Context, d store.DeviceAuthorization, issue *store.NewFamily) error {
 	if issue != nil && len(issue.Token.Hash) == 0 {
 		return errors.New("memory: update device authorization: empty token hash")
 	}

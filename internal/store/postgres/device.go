@@ -79,7 +79,7 @@ var errDeviceStale = fmt.Errorf("device authorization changed since it was read:
 
 // UpdateDeviceAuthorization is the compare-and-set on the version, and,
 // with issue, the family's creation, in one transaction.
-func (db *DB) UpdateDeviceAuthorization(ctx context.Context, d store.DeviceAuthorization, issue *store.DeviceTokens) error {
+func (db *DB) UpdateDeviceAuthorization(ctx context.Context, d store.DeviceAuthorization, issue *store.NewFamily) error {
 	const op = "update device authorization"
 	var famScopes, extra string
 	if issue != nil {

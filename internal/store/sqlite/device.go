@@ -69,7 +69,7 @@ func (db *DB) GetDeviceAuthorizationByUserCode(ctx context.Context, userCodeHash
 
 // UpdateDeviceAuthorization is the compare-and-set on the version, and,
 // with issue, the family's creation, in one write transaction.
-func (db *DB) UpdateDeviceAuthorization(ctx context.Context, d store.DeviceAuthorization, issue *store.DeviceTokens) error {
+func (db *DB) UpdateDeviceAuthorization(ctx context.Context, d store.DeviceAuthorization, issue *store.NewFamily) error {
 	const op = "update device authorization"
 	var famScopes, extra string
 	if issue != nil {

@@ -87,7 +87,7 @@ func testDeviceUpdateCompareAndSet(t *testing.T, s store.Store) {
 	stale := got
 	stale.Version = 1
 	stale.Status = store.DeviceRedeemed
-	fam := store.DeviceTokens{
+	fam := store.NewFamily{
 		Family: store.Family{ID: "fam-stale", Subject: "alice", ClientID: "tv", Scopes: []string{"read"}, AuthTime: at(-time.Hour), ExpiresAt: at(time.Hour)},
 		Token:  store.RefreshToken{Hash: hash("rt-stale"), IssuedAt: at(2 * time.Second), ExpiresAt: at(time.Hour)},
 	}
@@ -130,7 +130,7 @@ func testDeviceConcurrentRedeem(t *testing.T, s store.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			fam := store.DeviceTokens{
+			fam := store.NewFamily{
 				Family: store.Family{ID: fmt.Sprintf("fam-%d", i), Subject: "alice", ClientID: "tv", AuthTime: at(0), ExpiresAt: at(time.Hour)},
 				Token:  store.RefreshToken{Hash: hash(fmt.Sprintf("rt-%d", i)), IssuedAt: at(0), ExpiresAt: at(time.Hour)},
 			}
