@@ -32,6 +32,7 @@ func tokenRequest(r *http.Request, p Params, ip RemoteIP) (*oauth.TokenRequest, 
 		Audience:         p.Get("audience"),
 		Assertion:        p.Get("assertion"),
 		Resource:         p.Get("resource"),
+		DeviceCode:       p.Get("device_code"),
 		RemoteIP:         ip(r),
 	}
 	return tr, nil

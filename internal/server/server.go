@@ -388,6 +388,8 @@ func (s *Server) metadataDoc(built []contract.Built) []byte {
 			key = "introspection_endpoint"
 		case "jwks":
 			key = "jwks_uri"
+		case "device_authorization":
+			key = "device_authorization_endpoint" // RFC 8628 §4
 		default:
 			continue
 		}
