@@ -31,7 +31,9 @@ bootstrap:
 			if uri != s.URL+"/device" {
 				t.Errorf("verification URI %q", uri)
 			}
-			go func() { approved <- devicepagetest.Decide(context.Background(), s.Client(), uri, "s-alice", code, "cli", true) }()
+			go func() {
+				approved <- devicepagetest.Decide(context.Background(), s.Client(), uri, "s-alice", code, "cli", true)
+			}()
 		},
 		func(_ context.Context, d time.Duration) error {
 			polls++
