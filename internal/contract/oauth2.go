@@ -33,6 +33,9 @@ func tokenRequest(r *http.Request, p Params, ip RemoteIP) (*oauth.TokenRequest, 
 		Assertion:        p.Get("assertion"),
 		Resource:         p.Get("resource"),
 		DeviceCode:       p.Get("device_code"),
+		Code:             p.Get("code"),
+		RedirectURI:      p.Get("redirect_uri"),
+		CodeVerifier:     p.Get("code_verifier"),
 		RemoteIP:         ip(r),
 	}
 	return tr, nil

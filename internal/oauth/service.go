@@ -185,6 +185,7 @@ func NewService(o Options) (*Service, error) {
 		GrantClientCredentials: s.grantClientCredentials,
 		GrantAPIKey:            s.grantAPIKey,
 		GrantDeviceCode:        s.grantDeviceCode,
+		GrantAuthorizationCode: s.grantAuthorizationCode,
 	}
 	return s, nil
 }
@@ -213,7 +214,7 @@ func (s *Service) Settings() Settings { return s.settings }
 // SupportedGrants lists the grant types the service can run: the
 // built-in ones first, then registered extension grants in name order.
 func (s *Service) SupportedGrants() []string {
-	builtin := []string{GrantPassword, GrantRefreshToken, GrantClientCredentials, GrantAPIKey, GrantDeviceCode}
+	builtin := []string{GrantAuthorizationCode, GrantPassword, GrantRefreshToken, GrantClientCredentials, GrantAPIKey, GrantDeviceCode}
 	var ext []string
 	for g := range s.grants {
 		if !contains(builtin, g) {
@@ -287,6 +288,10 @@ type TokenRequest struct {
 	Resource string
 	// RemoteIP is the client's address, for brute-force accounting.
 	RemoteIP string
+	// Authorization code grant (RFC 6749 §4.1.3, RFC 7636 §4.5).
+	Code         string
+	RedirectURI  string
+	CodeVerifier string
 }
 
 // TokenResponse is the result of a successful grant.
@@ -299,6 +304,9 @@ type TokenResponse struct {
 	ExpiresAt    time.Time
 	// IssuedTokenType is set by token exchange (RFC 8693 §2.2.1).
 	IssuedTokenType string
+	// Code describes the authorization an authorization code grant
+	// redeemed; nil for other grants.
+	Code *CodeGrant
 }
 
 // Subject is who an extension grant authenticated.
@@ -404,6 +412,12 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, sec string, basic 
 	}
 	reqinfo.SetClient(ctx, c.ID)
 	return &c, nil
+}
+
+// Client reads a client, through the per-node cache when one is
+// configured (the CORS check of the token endpoint's answer uses it).
+func (s *Service) Client(ctx context.Context, id string) (store.Client, error) {
+	return s.getClient(ctx, id)
 }
 
 // getClient reads a client, through the cache when one is configured.
@@ -537,8 +551,18 @@ func (s *Service) newRefreshValue(c *store.Client, subject string, now, exp time
 // issue makes an access token and, when withRefresh, a new refresh family
 // whose rotation policy and token form are the route's, fixed from now on.
 func (s *Service) issue(ctx context.Context, c *store.Client, subject string, scopes []string, withRefresh bool, p *Profile, extra map[string]string) (*TokenResponse, error) {
+	return s.issueFamily(ctx, c, subject, scopes, withRefresh, p, extra, "", time.Time{})
+}
+
+// issueFamily is issue with the family's id (famID, "" for a new random
+// one) and sign-in time (authTime, zero for now) chosen by the caller: an
+// authorization code names the family its redemption creates.
+func (s *Service) issueFamily(ctx context.Context, c *store.Client, subject string, scopes []string, withRefresh bool, p *Profile, extra map[string]string, famID string, authTime time.Time) (*TokenResponse, error) {
 	now := s.now()
-	resp, nf, err := s.mint(c, subject, scopes, withRefresh, p, extra, now, now)
+	if authTime.IsZero() {
+		authTime = now
+	}
+	resp, nf, err := s.mint(c, subject, scopes, withRefresh, p, extra, now, authTime, famID)
 	if err != nil || nf == nil {
 		return resp, err
 	}
@@ -548,14 +572,16 @@ func (s *Service) issue(ctx context.Context, c *store.Client, subject string, sc
 	return resp, nil
 }
 
-// mint makes the tokens issue hands out without storing anything: an
-// access token and, when withRefresh (and the route allows it), the
-// refresh token with the new family that the caller must store before
-// answering (nil without one). authTime is when the subject authenticated.
-func (s *Service) mint(c *store.Client, subject string, scopes []string, withRefresh bool, p *Profile, extra map[string]string, now, authTime time.Time) (*TokenResponse, *store.NewFamily, error) {
+// mint makes the tokens issueFamily hands out without storing anything:
+// an access token and, when withRefresh (and the route allows it), the
+// refresh token with the new family (named famID, or a random id when it
+// is "") that the caller must store before answering (nil without one).
+// authTime is when the subject authenticated.
+func (s *Service) mint(c *store.Client, subject string, scopes []string, withRefresh bool, p *Profile, extra map[string]string, now, authTime time.Time, famID string) (*TokenResponse, *store.NewFamily, error) {
 	withRefresh = withRefresh && !p.NoRefresh
-	var famID string
-	if withRefresh {
+	if !withRefresh {
+		famID = ""
+	} else if famID == "" {
 		var err error
 		if famID, err = secret.RandomString(s.rand, 22); err != nil {
 			return nil, nil, errServer(err)

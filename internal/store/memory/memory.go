@@ -41,7 +41,9 @@ type Store struct {
 	signing   []store.SigningKey
 	attempts  map[string]*attempt
 	links     map[linkKey]store.IdentityLink
-	deleted   map[[2]string]bool // tombstones: {kind, name}
+	deleted   map[[2]string]bool          // tombstones: {kind, name}
+	codes     map[string]store.AuthCode   // by string(hash)
+	sessions  map[string]store.WebSession // by string(id hash)
 	// devices holds device authorizations by string(device code hash);
 	// deviceByUser maps a user code hash to its device code hash.
 	devices      map[string]store.DeviceAuthorization
@@ -57,6 +59,7 @@ func New() *Store {
 		deny: map[string]time.Time{}, attempts: map[string]*attempt{},
 		links: map[linkKey]store.IdentityLink{}, deleted: map[[2]string]bool{},
 		devices: map[string]store.DeviceAuthorization{}, deviceByUser: map[string]string{},
+		codes: map[string]store.AuthCode{}, sessions: map[string]store.WebSession{},
 	}
 }
 
@@ -88,6 +91,7 @@ func cloneUser(u store.User) store.User {
 func cloneClient(c store.Client) store.Client {
 	c.SecretHash = slices.Clone(c.SecretHash)
 	c.Grants, c.Scopes, c.Resources = slices.Clone(c.Grants), slices.Clone(c.Scopes), slices.Clone(c.Resources)
+	c.RedirectURIs, c.Origins = slices.Clone(c.RedirectURIs), slices.Clone(c.Origins)
 	return c
 }
 
@@ -210,6 +214,7 @@ func (s *Store) DeleteUser(ctx context.Context, username string) error {
 	delete(s.users, username)
 	s.deleted[[2]string{store.KindUser, username}] = true
 	s.deleteLinksOf(username)
+	s.deleteUserSessions(username)
 	s.revokeWhere(func(f store.Family) bool { return f.Subject == username })
 	s.deleteKeysWhere(func(k store.APIKey) bool { return k.Username == username })
 	return nil
@@ -728,6 +733,18 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 		}
 	}
 	n += s.deleteExpiredDevices(now)
+	for h, c := range s.codes {
+		if !c.PurgeAt.After(now) {
+			delete(s.codes, h)
+			n++
+		}
+	}
+	for h, w := range s.sessions {
+		if !w.ExpiresAt.After(now) {
+			delete(s.sessions, h)
+			n++
+		}
+	}
 	return n, nil
 }
 
