@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -18,6 +19,9 @@ const (
 	CodeServerError            = "server_error"
 	CodeTemporarilyUnavailable = "temporarily_unavailable"
 	CodeSlowDown               = "slow_down"
+	// RFC 8628 §3.5: the device flow's polling answers.
+	CodeAuthorizationPending = "authorization_pending"
+	CodeExpiredToken         = "expired_token"
 )
 
 // Reason refines an error for contracts whose dialects tell cases apart
@@ -133,6 +137,28 @@ func errServer(cause error) *Error {
 // storage is full: the client may retry, and is told why.
 func errStorageUnavailable() *Error {
 	return &Error{Code: CodeTemporarilyUnavailable, Description: "storage is unavailable, retry later", RetryAfter: 5 * time.Second}
+}
+
+// errAuthorizationPending answers a device flow poll before the user has
+// decided (RFC 8628 §3.5).
+func errAuthorizationPending() *Error {
+	return &Error{Code: CodeAuthorizationPending, Description: "the user has not yet approved this device"}
+}
+
+// errSlowDown answers a device flow poll that came sooner than the
+// interval; interval is the new one (RFC 8628 §3.5).
+func errSlowDown(interval time.Duration) *Error {
+	return &Error{Code: CodeSlowDown, Description: fmt.Sprintf("polling too fast: wait at least %d seconds between requests", int64(interval/time.Second))}
+}
+
+// errExpiredToken answers a device flow poll with an expired device code.
+func errExpiredToken() *Error {
+	return &Error{Code: CodeExpiredToken, Description: "the device code has expired", Reason: ReasonTokenExpired}
+}
+
+// errAccessDenied answers a device flow poll the user denied.
+func errAccessDenied(desc string) *Error {
+	return &Error{Code: CodeAccessDenied, Description: desc}
 }
 
 // Error codes of the authorization endpoint (RFC 6749 §4.1.2.1) and

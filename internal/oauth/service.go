@@ -76,6 +76,12 @@ type Settings struct {
 	Targets         []string
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
+	// DeviceCodeTTL is how long a device authorization lives (RFC 8628
+	// expires_in); zero means DefaultDeviceCodeTTL.
+	DeviceCodeTTL time.Duration
+	// VerificationURI is where users enter device user codes; empty means
+	// Issuer + VerificationPath.
+	VerificationURI string
 }
 
 // Hooks let the server observe grants without the core knowing about
@@ -182,6 +188,7 @@ func NewService(o Options) (*Service, error) {
 		GrantRefreshToken:      s.grantRefresh,
 		GrantClientCredentials: s.grantClientCredentials,
 		GrantAPIKey:            s.grantAPIKey,
+		GrantDeviceCode:        s.grantDeviceCode,
 		GrantAuthorizationCode: s.grantAuthorizationCode,
 	}
 	return s, nil
@@ -211,7 +218,7 @@ func (s *Service) Settings() Settings { return s.settings }
 // SupportedGrants lists the grant types the service can run: the
 // built-in ones first, then registered extension grants in name order.
 func (s *Service) SupportedGrants() []string {
-	builtin := []string{GrantAuthorizationCode, GrantPassword, GrantRefreshToken, GrantClientCredentials, GrantAPIKey}
+	builtin := []string{GrantAuthorizationCode, GrantPassword, GrantRefreshToken, GrantClientCredentials, GrantAPIKey, GrantDeviceCode}
 	var ext []string
 	for g := range s.grants {
 		if !contains(builtin, g) {
@@ -277,6 +284,8 @@ type TokenRequest struct {
 	SubjectTokenType string
 	Audience         string
 	Assertion        string
+	// DeviceCode is the RFC 8628 device_code being polled.
+	DeviceCode string
 	// Resource is the RFC 8707 resource indicator: the API the token is
 	// for. It becomes the token's aud.
 	Resource string
@@ -633,36 +642,49 @@ func (s *Service) issueFamily(ctx context.Context, c *store.Client, subject stri
 	if authTime.IsZero() {
 		authTime = now
 	}
+	resp, nf, err := s.mint(c, subject, scopes, withRefresh, p, extra, now, authTime, famID)
+	if err != nil || nf == nil {
+		return resp, err
+	}
+	if err := s.store.CreateFamily(ctx, nf.Family, nf.Token); err != nil {
+		return nil, s.storeErr(err, errServer(err))
+	}
+	return resp, nil
+}
+
+// mint makes the tokens issueFamily hands out without storing anything:
+// an access token and, when withRefresh (and the route allows it), the
+// refresh token with the new family (named famID, or a random id when it
+// is "") that the caller must store before answering (nil without one).
+// authTime is when the subject authenticated.
+func (s *Service) mint(c *store.Client, subject string, scopes []string, withRefresh bool, p *Profile, extra map[string]string, now, authTime time.Time, famID string) (*TokenResponse, *store.NewFamily, error) {
 	withRefresh = withRefresh && !p.NoRefresh
 	if !withRefresh {
 		famID = ""
 	} else if famID == "" {
 		var err error
 		if famID, err = secret.RandomString(s.rand, 22); err != nil {
-			return nil, errServer(err)
+			return nil, nil, errServer(err)
 		}
 	}
 	at, exp, err := s.signAccess(c, subject, scopes, extra["aud"], famID, now, p)
 	if err != nil {
-		return nil, errServer(err)
+		return nil, nil, errServer(err)
 	}
 	resp := &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(now) / time.Second), Scope: strings.Join(scopes, " "), ExpiresAt: exp}
 	if !withRefresh {
-		return resp, nil
+		return resp, nil, nil
 	}
 	rotation, format := policyOf(p)
 	rexp := now.Add(s.refreshTTL(c))
 	rt, err := s.newRefreshValue(c, subject, famID, 0, now, rexp, format == FormatJWT, p)
 	if err != nil {
-		return nil, errServer(err)
+		return nil, nil, errServer(err)
 	}
 	fam := store.Family{ID: famID, Subject: subject, ClientID: c.ID, Scopes: scopes, AuthTime: authTime, ExpiresAt: rexp, Extra: extra,
 		Rotation: rotation, Format: format}
-	if err := s.store.CreateFamily(ctx, fam, store.RefreshToken{Hash: secret.Hash(rt), FamilyID: famID, IssuedAt: now, ExpiresAt: rexp}); err != nil {
-		return nil, s.storeErr(err, errServer(err))
-	}
 	resp.RefreshToken = rt
-	return resp, nil
+	return resp, &store.NewFamily{Family: fam, Token: store.RefreshToken{Hash: secret.Hash(rt), FamilyID: famID, IssuedAt: now, ExpiresAt: rexp}}, nil
 }
 
 // issueForSubject issues tokens for a subject an extension grant has
