@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -172,9 +173,16 @@ func TestDeviceApprovedThenExactlyOnePoll(t *testing.T) {
 	if resp.AccessToken == "" || resp.RefreshToken == "" || resp.Scope != "read write" {
 		t.Errorf("response = %+v", resp)
 	}
-	_, fam, err := fx.store.GetRefresh(context.Background(), secret.Hash(resp.RefreshToken))
+	rc, err := fx.svc.signer.OpenRefresh(resp.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
+	}
+	fam, err := fx.store.GetFamily(context.Background(), rc.Family)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(fam.Hash, secret.Hash(resp.RefreshToken)) {
+		t.Error("the family does not hold the issued refresh token's hash")
 	}
 	if fam.Subject != "alice" || fam.ClientID != "tv" || !fam.AuthTime.Equal(authTime) {
 		t.Errorf("family = %+v", fam)

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -92,17 +93,17 @@ func testDeviceUpdateCompareAndSet(t *testing.T, s store.Store) {
 		Token:  store.RefreshToken{Hash: hash("rt-stale"), IssuedAt: at(2 * time.Second), ExpiresAt: at(time.Hour)},
 	}
 	wantErr(t, s.UpdateDeviceAuthorization(ctx(t), stale, &fam), store.ErrStale)
-	_, _, err = s.GetRefresh(ctx(t), hash("rt-stale"))
+	_, err = s.GetFamily(ctx(t), "fam-stale")
 	wantErr(t, err, store.ErrNotFound)
 
 	redeemed := got
 	redeemed.Status = store.DeviceRedeemed
 	fam.Family.ID, fam.Token.Hash = "fam-1", hash("rt-1")
 	must(t, s.UpdateDeviceAuthorization(ctx(t), redeemed, &fam))
-	tok, f, err := s.GetRefresh(ctx(t), hash("rt-1"))
+	f, err := s.GetFamily(ctx(t), "fam-1")
 	must(t, err)
-	if f.ID != "fam-1" || f.Subject != "alice" || f.ClientID != "tv" || tok.FamilyID != "fam-1" || f.Revoked {
-		t.Errorf("family = %+v, token = %+v", f, tok)
+	if f.ID != "fam-1" || f.Subject != "alice" || f.ClientID != "tv" || !bytes.Equal(f.Hash, hash("rt-1")) || f.Revoked {
+		t.Errorf("family = %+v", f)
 	}
 	got, err = s.GetDeviceAuthorization(ctx(t), d.DeviceCodeHash)
 	must(t, err)
@@ -149,7 +150,7 @@ func testDeviceConcurrentRedeem(t *testing.T, s store.Store) {
 	}
 	families := 0
 	for i := range 20 {
-		if _, _, err := s.GetRefresh(ctx(t), hash(fmt.Sprintf("rt-%d", i))); err == nil {
+		if f, err := s.GetFamily(ctx(t), fmt.Sprintf("fam-%d", i)); err == nil && bytes.Equal(f.Hash, hash(fmt.Sprintf("rt-%d", i))) {
 			families++
 		}
 	}
