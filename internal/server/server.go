@@ -128,6 +128,10 @@ func newKeyManager(cfg *config.Config, st store.Store, now func() time.Time, rel
 	access, refresh := maxLifetimes(cfg)
 	return token.NewManager(st, token.Options{
 		Algorithm: cfg.SigningAlg, MasterKey: mk, MaxTokenTTL: max(access, refresh), Now: now,
+		// OpenID Connect is always on: ID tokens are signed by an RS256
+		// key of their own (OIDC Core §15.1), published beside the
+		// default key and rotated with it.
+		IDTokenAlgorithm: token.AlgRS256,
 		MaxLifetimes:   map[string]time.Duration{token.TypeAccess: access, token.TypeJWT: refresh},
 		ReloadInterval: reload,
 	})
