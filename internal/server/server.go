@@ -132,8 +132,8 @@ func newKeyManager(cfg *config.Config, st store.Store, now func() time.Time, rel
 		// key of their own (OIDC Core §15.1), published beside the
 		// default key and rotated with it.
 		IDTokenAlgorithm: token.AlgRS256,
-		MaxLifetimes:   map[string]time.Duration{token.TypeAccess: access, token.TypeJWT: refresh},
-		ReloadInterval: reload,
+		MaxLifetimes:     map[string]time.Duration{token.TypeAccess: access, token.TypeJWT: refresh},
+		ReloadInterval:   reload,
 	})
 }
 
