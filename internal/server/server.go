@@ -249,6 +249,8 @@ func (s *Server) mount() error {
 	}
 	meta := s.metadataDoc(built)
 	env.Metadata = func() []byte { return meta }
+	oidc := s.oidcDiscoveryDoc(built)
+	env.OIDCDiscovery = func() []byte { return oidc }
 
 	var lim *limiter
 	if rl := s.cfg.RateLimit; rl.PerSecond > 0 {
