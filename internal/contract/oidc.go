@@ -12,9 +12,9 @@ import (
 // §5.3) on GET and POST: the access token comes as an Authorization:
 // Bearer header (RFC 6750 §2.1; body and query tokens are not read, as
 // they leak into logs and caches), errors are RFC 6750 §3 with a
-// WWW-Authenticate challenge. CORS for browser clients is the business of
-// the CORS helper that wraps the browser-facing endpoints (token,
-// revocation, userinfo), not of this handler.
+// WWW-Authenticate challenge. CORS for browser clients is added by the
+// server's CORS wrapper (Kind.CORS), for the origins the token's client
+// registered.
 func userinfoEndpoint(env *Env) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Has("access_token") {

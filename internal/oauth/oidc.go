@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokengate/tokengate/internal/reqinfo"
 	"github.com/tokengate/tokengate/internal/store"
 	"github.com/tokengate/tokengate/internal/token"
 )
@@ -133,6 +134,43 @@ func (s *Service) AttachIDToken(ctx context.Context, resp *TokenResponse, r IDTo
 	return nil
 }
 
+// codeIDToken is the OpenID Connect hook of the authorization code grant
+// (OIDC Core §3.1.3.3): with the openid scope, the token response gets an
+// ID token for the redeemed authorization, with its nonce, auth_time and
+// session, bound to the access token by at_hash.
+func (s *Service) codeIDToken(ctx context.Context, c *store.Client, resp *TokenResponse) error {
+	g := resp.Code
+	if g == nil {
+		return nil
+	}
+	return s.AttachIDToken(ctx, resp, IDTokenRequest{Subject: g.Subject, ClientID: c.ID, AuthTime: g.AuthTime, Nonce: g.Nonce, SessionID: g.SessionID})
+}
+
+// markIDTokenFamily marks the family of an OpenID Connect login
+// (FamilyIDToken), so that its refreshes return fresh ID tokens too.
+func markIDTokenFamily(extra map[string]string, scopes []string) map[string]string {
+	if !contains(scopes, ScopeOpenID) {
+		return extra
+	}
+	out := make(map[string]string, len(extra)+1)
+	for k, v := range extra {
+		out[k] = v
+	}
+	out[FamilyIDToken] = ""
+	return out
+}
+
+// refreshIDToken adds a fresh ID token to the answer of a refresh of an
+// OpenID Connect login (OIDC Core §12.2): same subject, audience and
+// auth_time, no nonce, bound to the new access token. A refresh that
+// narrowed the scope without openid gets none.
+func (s *Service) refreshIDToken(ctx context.Context, c *store.Client, fam store.Family, resp *TokenResponse) error {
+	if _, ok := fam.Extra[FamilyIDToken]; !ok {
+		return nil
+	}
+	return s.AttachIDToken(ctx, resp, IDTokenRequest{Subject: fam.Subject, ClientID: c.ID, AuthTime: fam.AuthTime, Algorithm: fam.Extra[FamilyIDToken]})
+}
+
 // UserInfo is the answer of the userinfo endpoint (OIDC Core §5.3): the
 // subject, and preferred_username with the profile scope. Nothing else is
 // claimed: tokengate knows no names, emails or pictures.
@@ -166,6 +204,9 @@ func (s *Service) UserInfo(ctx context.Context, raw string) (*UserInfo, error) {
 	if !accessActive(cl, st) {
 		return nil, errInvalidToken("the access token has been revoked")
 	}
+	// The token's client, for the access log and for CORS: a browser
+	// client reads the answer from the origins it registered.
+	reqinfo.SetClient(ctx, cl.ClientID)
 	if cl.Subject == cl.ClientID || !st.UserExists {
 		return nil, errInvalidToken("the access token does not identify a user")
 	}
