@@ -30,11 +30,11 @@ bootstrap:
     - {id: rp2, secret: rp2-secret, grants: [authorization_code], scopes: [openid], redirect_uris: ["http://127.0.0.1:9/cb"]}
 `
 
-// browser is a minimal browser for the sign-in pages: it keeps cookies by
+// oidcBrowser is a minimal browser for the sign-in pages: it keeps cookies by
 // name (the __Host- session cookie is Secure, which net/http/cookiejar
 // never sends over http, even on loopback as browsers do) and stops at
 // the client's redirect URI.
-type browser struct {
+type oidcBrowser struct {
 	t       *testing.T
 	mu      sync.Mutex
 	cookies map[string]string
@@ -43,8 +43,8 @@ type browser struct {
 	landed  *url.URL
 }
 
-func newBrowser(t *testing.T, base *http.Client) *browser {
-	b := &browser{t: t, cookies: map[string]string{}}
+func newOIDCBrowser(t *testing.T, base *http.Client) *oidcBrowser {
+	b := &oidcBrowser{t: t, cookies: map[string]string{}}
 	b.hc = &http.Client{Transport: b, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
 		if strings.HasPrefix(req.URL.String(), "http://127.0.0.1:9/cb") {
 			b.landed = req.URL
@@ -57,7 +57,7 @@ func newBrowser(t *testing.T, base *http.Client) *browser {
 }
 
 // base is the transport to the test server.
-func (b *browser) RoundTrip(r *http.Request) (*http.Response, error) {
+func (b *oidcBrowser) RoundTrip(r *http.Request) (*http.Response, error) {
 	b.mu.Lock()
 	for k, v := range b.cookies {
 		r.AddCookie(&http.Cookie{Name: k, Value: v})
@@ -83,7 +83,7 @@ var hiddenField = regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" valu
 
 // authorize opens authURL, signs in on the sign-in page when it comes,
 // and returns the parameters the client's redirect URI received.
-func (b *browser) authorize(authURL, user, password string) url.Values {
+func (b *oidcBrowser) authorize(authURL, user, password string) url.Values {
 	b.t.Helper()
 	b.landed = nil
 	resp, err := b.hc.Get(authURL)
@@ -139,7 +139,7 @@ func TestOIDCCodeFlowWithGoOIDC(t *testing.T) {
 	conf := oauth2.Config{ClientID: "rp", ClientSecret: "rp-secret", Endpoint: provider.Endpoint(),
 		RedirectURL: "http://127.0.0.1:9/cb", Scopes: []string{oidc.ScopeOpenID, "profile"}}
 	verifier := oauth2.GenerateVerifier()
-	b := newBrowser(t, s.Client())
+	b := newOIDCBrowser(t, s.Client())
 	authTime := time.Now().Truncate(time.Second)
 	got := b.authorize(conf.AuthCodeURL("st-1", oauth2.S256ChallengeOption(verifier), oidc.Nonce("nonce-1")), "alice", "alice-pw")
 	if got.Get("state") != "st-1" || got.Get("iss") != s.URL || got.Get("code") == "" {
@@ -238,7 +238,7 @@ func TestOIDCCodeReplayGivesNoSecondIDToken(t *testing.T) {
 	conf := oauth2.Config{ClientID: "rp", ClientSecret: "rp-secret", Endpoint: provider.Endpoint(),
 		RedirectURL: "http://127.0.0.1:9/cb", Scopes: []string{oidc.ScopeOpenID}}
 	verifier := oauth2.GenerateVerifier()
-	got := newBrowser(t, s.Client()).authorize(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), oidc.Nonce("n")), "alice", "alice-pw")
+	got := newOIDCBrowser(t, s.Client()).authorize(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), oidc.Nonce("n")), "alice", "alice-pw")
 	if _, err := conf.Exchange(ctx, got.Get("code"), oauth2.VerifierOption(verifier)); err != nil {
 		t.Fatal(err)
 	}
