@@ -36,8 +36,9 @@ func retryAfter(w http.ResponseWriter, d time.Duration) {
 }
 
 // HTTPStatus maps a core error to its HTTP status: RFC 6749 §5.2 (400,
-// and 401 for invalid_client), RFC 6750 §3.1 (401 without credentials,
-// 403 without the permission), RFC 6585 (429 while locked out), 413 for
+// and 401 for invalid_client), RFC 6750 §3.1 (401 for invalid_token or
+// without credentials, 403 for insufficient_scope or without the
+// permission), RFC 6585 (429 while locked out), 413 for
 // an oversized body, 500 and 503 for the server's own failures. It is the
 // one place where the core's errors meet HTTP; dialects start from it.
 func HTTPStatus(e *oauth.Error) int {
@@ -52,8 +53,10 @@ func HTTPStatus(e *oauth.Error) int {
 		return http.StatusUnauthorized
 	}
 	switch e.Code {
-	case oauth.CodeInvalidClient:
+	case oauth.CodeInvalidClient, oauth.CodeInvalidToken:
 		return http.StatusUnauthorized
+	case oauth.CodeInsufficientScope:
+		return http.StatusForbidden
 	case oauth.CodeServerError:
 		return http.StatusInternalServerError
 	case oauth.CodeTemporarilyUnavailable:
@@ -100,8 +103,10 @@ type tokenBody struct {
 	Scope        string `json:"scope,omitempty"`
 	// IssuedTokenType answers token exchange (RFC 8693 §2.2.1).
 	IssuedTokenType string `json:"issued_token_type,omitempty"`
+	// IDToken is the OpenID Connect ID token (OIDC Core §3.1.3.3).
+	IDToken string `json:"id_token,omitempty"`
 }
 
 func writeToken(w http.ResponseWriter, t *oauth.TokenResponse) {
-	WriteJSON(w, http.StatusOK, tokenBody{t.AccessToken, t.TokenType, t.ExpiresIn, t.RefreshToken, t.Scope, t.IssuedTokenType})
+	WriteJSON(w, http.StatusOK, tokenBody{t.AccessToken, t.TokenType, t.ExpiresIn, t.RefreshToken, t.Scope, t.IssuedTokenType, t.IDToken})
 }

@@ -25,6 +25,8 @@ func TestHTTPStatusMapsCoreErrors(t *testing.T) {
 		{oauth.Error{Code: oauth.CodeInvalidRequest, Reason: oauth.ReasonNoCredentials}, http.StatusUnauthorized},
 		{oauth.Error{Code: oauth.CodeInvalidRequest, Reason: oauth.ReasonLocked}, http.StatusTooManyRequests},
 		{oauth.Error{Code: oauth.CodeInvalidRequest, Reason: oauth.ReasonTooLarge}, http.StatusRequestEntityTooLarge},
+		{oauth.Error{Code: oauth.CodeInvalidToken}, http.StatusUnauthorized},
+		{oauth.Error{Code: oauth.CodeInsufficientScope}, http.StatusForbidden},
 		{oauth.Error{Code: oauth.CodeServerError}, http.StatusInternalServerError},
 		{oauth.Error{Code: oauth.CodeTemporarilyUnavailable}, http.StatusServiceUnavailable},
 		{*oauth.AsError(http.ErrAbortHandler), http.StatusInternalServerError},
