@@ -194,6 +194,13 @@ type Clients interface {
 	// DeleteClient removes the client and its API keys and revokes every
 	// family it owns.
 	DeleteClient(ctx context.Context, id string) error
+	// ClientsVersion returns a value that changes whenever a client may
+	// have changed since it was last returned: created, updated or
+	// deleted by this process, by another process on the same database
+	// (the CLI) or by another node. ok is false while the store cannot
+	// tell (a lost change feed); a client cache must then read the
+	// store. It is cheap enough to call on every client look-up.
+	ClientsVersion(ctx context.Context) (v uint64, ok bool)
 }
 
 // APIKeys is the API key part of the store.

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokengate/tokengate/internal/store"
@@ -42,6 +43,8 @@ type Store struct {
 	attempts  map[string]*attempt
 	links     map[linkKey]store.IdentityLink
 	deleted   map[[2]string]bool // tombstones: {kind, name}
+	// clientsVer changes with every client write (ClientsVersion).
+	clientsVer atomic.Uint64
 }
 
 // New returns an empty store.
@@ -221,6 +224,7 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	}
 	s.clients[c.ID] = cloneClient(c)
 	delete(s.deleted, [2]string{store.KindClient, c.ID})
+	s.clientsVer.Add(1)
 	return nil
 }
 
@@ -236,6 +240,7 @@ func (s *Store) UpdateClient(ctx context.Context, c store.Client) error {
 	}
 	c.CreatedAt = old.CreatedAt
 	s.clients[c.ID] = cloneClient(c)
+	s.clientsVer.Add(1)
 	return nil
 }
 
@@ -250,6 +255,12 @@ func (s *Store) GetClient(ctx context.Context, id string) (store.Client, error) 
 		return store.Client{}, notFound("get client")
 	}
 	return cloneClient(c), nil
+}
+
+// ClientsVersion implements store.Clients: the store is in this process
+// only, so the version changes with every client write here.
+func (s *Store) ClientsVersion(context.Context) (uint64, bool) {
+	return s.clientsVer.Load(), true
 }
 
 // ListClients implements store.Clients, ordered by id.
@@ -275,6 +286,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 		return notFound("delete client")
 	}
 	delete(s.clients, id)
+	s.clientsVer.Add(1)
 	s.deleted[[2]string{store.KindClient, id}] = true
 	s.revokeWhere(func(f store.Family) bool { return f.ClientID == id })
 	s.deleteKeysWhere(func(k store.APIKey) bool { return k.ClientID == id })

@@ -146,6 +146,7 @@ func (db *DB) DeleteUser(ctx context.Context, username string) error {
 
 // CreateClient stores a new client; ErrConflict when the id is taken.
 func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
+	defer db.clientsChanged()
 	grants, err := sqlrow.JoinList("grant type", c.Grants)
 	if err != nil {
 		return fmt.Errorf("postgres: create client: %w", err)
@@ -166,6 +167,7 @@ func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
 
 // UpdateClient implements store.Clients.
 func (db *DB) UpdateClient(ctx context.Context, c store.Client) error {
+	defer db.clientsChanged()
 	grants, err := sqlrow.JoinList("grant type", c.Grants)
 	if err != nil {
 		return fmt.Errorf("postgres: update client: %w", err)
@@ -200,6 +202,7 @@ func (db *DB) ListClients(ctx context.Context) ([]store.Client, error) {
 // DeleteClient removes the client and its API keys and revokes every
 // family issued to it, in one statement; ErrNotFound when absent.
 func (db *DB) DeleteClient(ctx context.Context, id string) error {
+	defer db.clientsChanged()
 	err := db.execOne(ctx, `WITH gone AS (
 			DELETE FROM clients WHERE id = $1 RETURNING id
 		), revoked AS (

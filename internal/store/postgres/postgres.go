@@ -114,6 +114,8 @@ type DB struct {
 	// target names the database in messages: host:port/database, no
 	// credentials.
 	target string
+	// feed tells a client cache when clients changed (ClientsVersion).
+	feed clientFeed
 }
 
 // Open connects to the database dsn names, retrying for a bounded time
@@ -263,6 +265,7 @@ func permanent(err error) bool {
 
 // Close closes the pool, waiting for connections in use to be returned.
 func (db *DB) Close() error {
+	db.feed.close()
 	db.pool.Close()
 	return nil
 }

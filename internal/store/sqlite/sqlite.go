@@ -71,6 +71,8 @@ type DB struct {
 
 	// commit batches the hot writes into group commits.
 	commit *committer
+	// watch tells a client cache when clients changed (ClientsVersion).
+	watch clientWatch
 }
 
 // Open opens or creates the database file at path with default options,
@@ -147,6 +149,7 @@ func OpenWithOptions(ctx context.Context, path string, o Options) (*DB, error) {
 	r.SetConnMaxIdleTime(0)
 
 	db := &DB{w: w, r: r}
+	db.watch.dsn = path + "?" + rq.Encode()
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -162,6 +165,7 @@ func OpenWithOptions(ctx context.Context, path string, o Options) (*DB, error) {
 		return nil, err
 	}
 	db.commit = newCommitter(w)
+	db.watch.once.Do(func() { db.watch.open(ctx) })
 	return db, nil
 }
 
@@ -203,7 +207,7 @@ func (db *DB) Close() error {
 	if db.commit != nil {
 		db.commit.close()
 	}
-	var errs []error
+	errs := []error{db.watch.close()}
 	for _, s := range []*sql.Stmt{db.getRefreshR, db.advanceFam, db.insertToken, db.revokeFam, db.isDeniedStmt, db.getUserR, db.getClientR, db.getKeyR} {
 		if s != nil {
 			errs = append(errs, s.Close())

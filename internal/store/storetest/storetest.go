@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ReplacePasswordHashConcurrent", testReplacePasswordHashConcurrent},
 		{"Clients", testClients},
 		{"DeleteClientRevokesFamilies", testDeleteClientRevokesFamilies},
+		{"ClientsVersion", testClientsVersion},
 		{"APIKeys", testAPIKeys},
 		{"RefreshRotation", testRefreshRotation},
 		{"RefreshSubjectActive", testRefreshSubjectActive},
