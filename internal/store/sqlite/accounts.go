@@ -137,6 +137,7 @@ func (db *DB) DeleteUser(ctx context.Context, username string) error {
 
 // CreateClient stores a new client; ErrConflict when the id is taken.
 func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
+	defer db.clientsChanged()
 	grants, err := sqlrow.JoinList("grant type", c.Grants)
 	if err != nil {
 		return fmt.Errorf("sqlite: create client: %w", err)
@@ -157,6 +158,7 @@ func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
 
 // UpdateClient implements store.Clients.
 func (db *DB) UpdateClient(ctx context.Context, c store.Client) error {
+	defer db.clientsChanged()
 	grants, err := sqlrow.JoinList("grant type", c.Grants)
 	if err != nil {
 		return fmt.Errorf("sqlite: update client: %w", err)
@@ -192,6 +194,7 @@ func (db *DB) ListClients(ctx context.Context) ([]store.Client, error) {
 // DeleteClient removes the client and revokes every family issued to it,
 // in one transaction; ErrNotFound when absent.
 func (db *DB) DeleteClient(ctx context.Context, id string) error {
+	defer db.clientsChanged()
 	return db.deleteAndRevoke(ctx, "delete client", `DELETE FROM clients WHERE id = ?`, revokeClientFamiliesSQL, id,
 		`DELETE FROM api_keys WHERE client_id = ?`)
 }

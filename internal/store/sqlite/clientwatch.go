@@ -29,9 +29,16 @@ type clientWatch struct {
 
 	checked atomic.Int64  // monotonic nanoseconds since start of the last good check
 	version atomic.Uint64 // client_changes.version at the last check
-	ok      atomic.Bool
-	start   time.Time
+	// local counts this process's own client writes, so that they apply
+	// at once rather than at the next check. The version is the sum of
+	// both counters, which only grow: any change of either changes it.
+	local atomic.Uint64
+	ok    atomic.Bool
+	start time.Time
 }
+
+// clientsChanged is called after this process wrote a client.
+func (db *DB) clientsChanged() { db.watch.local.Add(1) }
 
 // ClientsVersion implements store.Clients.
 func (db *DB) ClientsVersion(ctx context.Context) (uint64, bool) {
@@ -42,11 +49,11 @@ func (db *DB) ClientsVersion(ctx context.Context) (uint64, bool) {
 	}
 	now := int64(time.Since(w.start))
 	if w.ok.Load() && now-w.checked.Load() < int64(clientCheckInterval) {
-		return w.version.Load(), true
+		return w.local.Load() + w.version.Load(), true
 	}
 	if !w.mu.TryLock() {
 		// Another caller is checking right now.
-		return w.version.Load(), w.ok.Load()
+		return w.local.Load() + w.version.Load(), w.ok.Load()
 	}
 	defer w.mu.Unlock()
 	if err := w.check(ctx); err != nil {
@@ -56,7 +63,7 @@ func (db *DB) ClientsVersion(ctx context.Context) (uint64, bool) {
 	}
 	w.checked.Store(now)
 	w.ok.Store(true)
-	return w.version.Load(), true
+	return w.local.Load() + w.version.Load(), true
 }
 
 func (w *clientWatch) open(ctx context.Context) {
