@@ -142,13 +142,9 @@ func (m *Manager) Sign(c Claims, typ string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("token: sign: %w", err)
 	}
-	jws, err := signer.Sign(payload)
+	out, err := signer.sign(payload)
 	if err != nil {
 		return "", fmt.Errorf("token: sign with key %s: %w", s.active.id, err)
-	}
-	out, err := jws.CompactSerialize()
-	if err != nil {
-		return "", fmt.Errorf("token: sign: serializing: %w", err)
 	}
 	return out, nil
 }
