@@ -22,6 +22,8 @@ type clientWatch struct {
 	once sync.Once
 	conn *sql.Conn // nil when it could not be opened
 	db   *sql.DB
+	// Prepared on conn: PRAGMA data_version, and the counter's read.
+	dataVerStmt, versionStmt *sql.Stmt
 
 	mu      sync.Mutex // held while one caller checks
 	dataVer int64      // under mu
@@ -78,20 +80,33 @@ func (w *clientWatch) open(ctx context.Context) {
 		d.Close()
 		return
 	}
-	w.db, w.conn = d, c
+	dv, err := c.PrepareContext(ctx, `PRAGMA data_version`)
+	if err != nil {
+		c.Close()
+		d.Close()
+		return
+	}
+	vs, err := c.PrepareContext(ctx, `SELECT version FROM client_changes WHERE id = 1`)
+	if err != nil {
+		dv.Close()
+		c.Close()
+		d.Close()
+		return
+	}
+	w.db, w.conn, w.dataVerStmt, w.versionStmt = d, c, dv, vs
 }
 
 // check reads data_version and, when it moved, the clients counter.
 func (w *clientWatch) check(ctx context.Context) error {
 	var dv int64
-	if err := w.conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&dv); err != nil {
+	if err := w.dataVerStmt.QueryRowContext(ctx).Scan(&dv); err != nil {
 		return err
 	}
 	if w.seen && dv == w.dataVer {
 		return nil
 	}
 	var v int64
-	if err := w.conn.QueryRowContext(ctx, `SELECT version FROM client_changes WHERE id = 1`).Scan(&v); err != nil {
+	if err := w.versionStmt.QueryRowContext(ctx).Scan(&v); err != nil {
 		return err
 	}
 	w.dataVer, w.seen = dv, true
@@ -104,6 +119,8 @@ func (w *clientWatch) close() error {
 	if w.conn == nil {
 		return nil
 	}
+	w.dataVerStmt.Close()
+	w.versionStmt.Close()
 	w.conn.Close()
 	return w.db.Close()
 }
