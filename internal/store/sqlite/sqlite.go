@@ -68,6 +68,8 @@ type DB struct {
 	getUserR     *sql.Stmt // reader
 	getClientR   *sql.Stmt // reader
 	getKeyR      *sql.Stmt // reader
+	accessStateR *sql.Stmt // reader
+	keyRevokedR  *sql.Stmt // reader
 
 	// commit batches the hot writes into group commits.
 	commit *committer
@@ -191,6 +193,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.getUserR, db.r, `SELECT ` + sqlrow.UserSelect + ` FROM users WHERE username = ?`},
 		{&db.getClientR, db.r, `SELECT ` + sqlrow.ClientColumns + ` FROM clients WHERE id = ?`},
 		{&db.getKeyR, db.r, `SELECT ` + sqlrow.APIKeyColumns + ` FROM api_keys WHERE hash = ?`},
+		{&db.accessStateR, db.r, accessStateSQL},
+		{&db.keyRevokedR, db.r, `SELECT EXISTS (SELECT 1 FROM signing_keys WHERE kid = ? AND revoked_at <> 0)`},
 	}
 	for _, s := range stmts {
 		st, err := s.pool.PrepareContext(ctx, s.query)
@@ -208,7 +212,7 @@ func (db *DB) Close() error {
 		db.commit.close()
 	}
 	errs := []error{db.watch.close()}
-	for _, s := range []*sql.Stmt{db.getRefreshR, db.advanceFam, db.insertToken, db.revokeFam, db.isDeniedStmt, db.getUserR, db.getClientR, db.getKeyR} {
+	for _, s := range []*sql.Stmt{db.getRefreshR, db.advanceFam, db.insertToken, db.revokeFam, db.isDeniedStmt, db.getUserR, db.getClientR, db.getKeyR, db.accessStateR, db.keyRevokedR} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
