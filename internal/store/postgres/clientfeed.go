@@ -94,6 +94,7 @@ func (db *DB) listenClients(ctx context.Context) {
 func (db *DB) listenOnce(ctx context.Context) bool {
 	f := &db.feed
 	cfg := db.pool.Config().ConnConfig
+	cfg.Tracer = nil // the pool's queries only
 	cctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout+time.Second)
 	conn, err := pgx.ConnectConfig(cctx, cfg)
 	cancel()

@@ -103,6 +103,10 @@ type Options struct {
 	// ConnectRetry is how long Open retries while the database cannot be
 	// reached before it gives up with an error. Negative means one attempt.
 	ConnectRetry time.Duration
+	// Tracer, when set, sees every query and batch of the pool's
+	// connections (pgx.QueryTracer, optionally pgx.BatchTracer): tests
+	// count round trips per grant with it.
+	Tracer pgx.QueryTracer
 }
 
 // DB is a store.Store backed by a PostgreSQL database. It is safe for
@@ -190,6 +194,9 @@ func parseConfig(dsn string, o Options) (*pgxpool.Config, time.Duration, error) 
 	}
 	rp["statement_timeout"] = strconv.FormatInt(max(st.Milliseconds(), 1), 10)
 
+	if o.Tracer != nil {
+		cfg.ConnConfig.Tracer = o.Tracer
+	}
 	if _, ok := rp["application_name"]; !ok {
 		rp["application_name"] = "tokengate"
 	}
