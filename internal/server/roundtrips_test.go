@@ -43,8 +43,8 @@ func (c *countingTracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatc
 func TestPostgresRoundTripsPerRequest(t *testing.T) {
 	dsn := pgTestSchema(t)
 	for _, tc := range []struct {
-		name          string
-		yaml          string
+		name           string
+		yaml           string
 		cc, introspect int64
 	}{
 		{"client cache on (default)", "", 0, 2},
