@@ -140,8 +140,10 @@ func (a *Clients) List(ctx context.Context) ([]store.Client, error) {
 	return cs, nil
 }
 
-// Update applies ch to client id and returns the result. Nodes with a
-// client cache (client_cache_ttl) see the change within that time.
+// Update applies ch to client id and returns the result. Every node's
+// client cache is invalidated by the store's change feed
+// (store.Clients.ClientsVersion), so the change applies within
+// milliseconds everywhere.
 func (a *Clients) Update(ctx context.Context, id string, ch ClientChange) (store.Client, error) {
 	c, err := a.Get(ctx, id)
 	if err != nil {

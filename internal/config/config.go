@@ -46,11 +46,13 @@ type Config struct {
 	// DeviceCodeTTL is how long an RFC 8628 device code and its user code
 	// may be used (expires_in); 0 means 10 minutes.
 	DeviceCodeTTL Duration `yaml:"device_code_ttl"`
-	SigningAlg    string   `yaml:"signing_alg"`
-	// ClientCacheTTL caches client records per node for this long (0, the
-	// default, reads the store on every request). With several nodes on
-	// PostgreSQL a second saves a round trip per token request; a deleted
-	// client or changed secret then takes up to that long to apply.
+	SigningAlg      string   `yaml:"signing_alg"`
+	// ClientCacheTTL is the longest a node keeps a client record in its
+	// cache (default 1m; 0 reads the store on every request). The cache
+	// is invalidated on every change to a client (PostgreSQL: a NOTIFY
+	// every node LISTENs on; SQLite: PRAGMA data_version), so a deleted
+	// client or changed secret applies within milliseconds; the TTL is a
+	// safety net should that change feed fail silently.
 	ClientCacheTTL Duration `yaml:"client_cache_ttl"`
 	// AdminScopeClients are the clients whose tokens for users (password,
 	// API key, external identity, token exchange) may carry the admin
@@ -278,6 +280,7 @@ func Default() Config {
 		AccessTokenTTL:  Duration(15 * time.Minute),
 		RefreshTokenTTL: Duration(30 * 24 * time.Hour),
 		SigningAlg:      "EdDSA",
+		ClientCacheTTL:  Duration(time.Minute),
 		Log:             Log{Format: "text", Level: "info"},
 		RateLimit:       RateLimit{Burst: 20, MaxTrackedIPs: 100000},
 		Web:             Web{SessionTTL: Duration(12 * time.Hour)},

@@ -142,8 +142,11 @@ type Options struct {
 	// Federation verifies external identity providers' tokens; nil
 	// disables external logins.
 	Federation Federation
-	// ClientCacheTTL, when positive, caches client records that long per
-	// node; changes to a client then take up to that long to apply.
+	// ClientCacheTTL, when positive, caches client records per node for
+	// at most that long. The cache is invalidated whenever the store's
+	// ClientsVersion changes, so changes to a client apply at once; the
+	// TTL bounds how long an entry lives should the store's change feed
+	// fail silently. Zero reads the store on every authentication.
 	ClientCacheTTL time.Duration
 	// AdminScopeClients may obtain admin scopes (IsAdminScope) in tokens
 	// for users; other clients get them only through client_credentials.

@@ -241,6 +241,13 @@ type Clients interface {
 	// It reports ErrStale when not (nothing is written),
 	// ErrNotFound when the client does not exist.
 	UpgradeClientSecret(ctx context.Context, id, oldLegacy string, newHash []byte) error
+	// ClientsVersion returns a value that changes whenever a client may
+	// have changed since it was last returned: created, updated or
+	// deleted by this process, by another process on the same database
+	// (the CLI) or by another node. ok is false while the store cannot
+	// tell (a lost change feed); a client cache must then read the
+	// store. It is cheap enough to call on every client look-up.
+	ClientsVersion(ctx context.Context) (v uint64, ok bool)
 }
 
 // APIKeys is the API key part of the store.

@@ -147,13 +147,9 @@ func (m *Manager) Sign(c Claims, typ string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("token: sign: %w", err)
 	}
-	jws, err := signer.Sign(payload)
+	out, err := signer.sign(payload)
 	if err != nil {
 		return "", fmt.Errorf("token: sign with key %s: %w", s.active.id, err)
-	}
-	out, err := jws.CompactSerialize()
-	if err != nil {
-		return "", fmt.Errorf("token: sign: serializing: %w", err)
 	}
 	return out, nil
 }
@@ -224,13 +220,9 @@ func (m *Manager) SignIDToken(c Claims, alg, accessToken string) (string, string
 	if err != nil {
 		return "", "", fmt.Errorf("token: sign ID token: %w", err)
 	}
-	jws, err := k.jwt.Sign(payload)
+	out, err := k.jwt.sign(payload)
 	if err != nil {
 		return "", "", fmt.Errorf("token: sign ID token with key %s: %w", k.id, err)
-	}
-	out, err := jws.CompactSerialize()
-	if err != nil {
-		return "", "", fmt.Errorf("token: sign ID token: serializing: %w", err)
 	}
 	return out, string(k.alg), nil
 }

@@ -195,16 +195,16 @@ type signingKey struct {
 	id   string
 	alg  jose.SignatureAlgorithm
 	priv crypto.Signer
-	// signers by typ header, for TypeAccess and TypeJWT. jose.Signer is
-	// immutable once built and safe for concurrent use.
-	access, jwt jose.Signer
+	// signers by typ header, for TypeAccess and TypeJWT, immutable once
+	// built and safe for concurrent use.
+	access, jwt *compactSigner
 	// macID and macKey make opaque refresh tokens (refreshMACKey).
 	macID  string
 	macKey []byte
 }
 
 // signer returns a signer producing the given typ header.
-func (k *signingKey) signer(typ string) (jose.Signer, error) {
+func (k *signingKey) signer(typ string) (*compactSigner, error) {
 	switch typ {
 	case TypeAccess:
 		return k.access, nil
@@ -212,18 +212,6 @@ func (k *signingKey) signer(typ string) (jose.Signer, error) {
 		return k.jwt, nil
 	}
 	return newSigner(k.id, k.alg, k.priv, typ)
-}
-
-func newSigner(kid string, alg jose.SignatureAlgorithm, priv crypto.Signer, typ string) (jose.Signer, error) {
-	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ))
-	s, err := jose.NewSigner(jose.SigningKey{
-		Algorithm: alg,
-		Key:       jose.JSONWebKey{Key: priv, KeyID: kid, Algorithm: string(alg)},
-	}, opts)
-	if err != nil {
-		return nil, fmt.Errorf("key %s: building %s signer: %w", kid, alg, err)
-	}
-	return s, nil
 }
 
 // verifyKey is a published public key.

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokengate/tokengate/internal/store"
@@ -48,6 +49,8 @@ type Store struct {
 	// deviceByUser maps a user code hash to its device code hash.
 	devices      map[string]store.DeviceAuthorization
 	deviceByUser map[string]string
+	// clientsVer changes with every client write (ClientsVersion).
+	clientsVer atomic.Uint64
 }
 
 // New returns an empty store.
@@ -232,6 +235,7 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	}
 	s.clients[c.ID] = cloneClient(c)
 	delete(s.deleted, [2]string{store.KindClient, c.ID})
+	s.clientsVer.Add(1)
 	return nil
 }
 
@@ -252,6 +256,7 @@ func (s *Store) CreateClients(ctx context.Context, cs []store.Client) error {
 		s.clients[c.ID] = cloneClient(c)
 		delete(s.deleted, [2]string{store.KindClient, c.ID})
 	}
+	s.clientsVer.Add(1)
 	return nil
 }
 
@@ -270,6 +275,7 @@ func (s *Store) UpgradeClientSecret(ctx context.Context, id, oldLegacy string, n
 	}
 	c.SecretHash, c.LegacySecretHash = slices.Clone(newHash), ""
 	s.clients[id] = c
+	s.clientsVer.Add(1)
 	return nil
 }
 
@@ -285,6 +291,7 @@ func (s *Store) UpdateClient(ctx context.Context, c store.Client) error {
 	}
 	c.CreatedAt = old.CreatedAt
 	s.clients[c.ID] = cloneClient(c)
+	s.clientsVer.Add(1)
 	return nil
 }
 
@@ -299,6 +306,12 @@ func (s *Store) GetClient(ctx context.Context, id string) (store.Client, error) 
 		return store.Client{}, notFound("get client")
 	}
 	return cloneClient(c), nil
+}
+
+// ClientsVersion implements store.Clients: the store is in this process
+// only, so the version changes with every client write here.
+func (s *Store) ClientsVersion(context.Context) (uint64, bool) {
+	return s.clientsVer.Load(), true
 }
 
 // ListClients implements store.Clients, ordered by id.
@@ -324,6 +337,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 		return notFound("delete client")
 	}
 	delete(s.clients, id)
+	s.clientsVer.Add(1)
 	s.deleted[[2]string{store.KindClient, id}] = true
 	s.revokeWhere(func(f store.Family) bool { return f.ClientID == id })
 	s.deleteKeysWhere(func(k store.APIKey) bool { return k.ClientID == id })

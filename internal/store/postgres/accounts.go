@@ -146,6 +146,7 @@ func (db *DB) DeleteUser(ctx context.Context, username string) error {
 
 // CreateClient stores a new client; ErrConflict when the id is taken.
 func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
+	defer db.clientsChanged()
 	args, err := sqlrow.ClientArgs(c)
 	if err != nil {
 		return fmt.Errorf("postgres: create client: %w", err)
@@ -161,6 +162,7 @@ func insertClientSQL(n int) string {
 // CreateClients stores new clients in one transaction, all or none;
 // ErrConflict when any id is taken.
 func (db *DB) CreateClients(ctx context.Context, cs []store.Client) error {
+	defer db.clientsChanged()
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
@@ -182,6 +184,7 @@ func (db *DB) CreateClients(ctx context.Context, cs []store.Client) error {
 // also tells a changed legacy hash (ErrStale) from a missing client
 // (ErrNotFound).
 func (db *DB) UpgradeClientSecret(ctx context.Context, id, oldLegacy string, newHash []byte) error {
+	defer db.clientsChanged()
 	var exists, replaced bool
 	err := db.queryRow(ctx, func(r pgx.Row) error { return r.Scan(&exists, &replaced) }, `WITH upd AS (
 			UPDATE clients SET secret_hash = $3, legacy_secret_hash = '' WHERE id = $1 AND legacy_secret_hash = $2 AND legacy_secret_hash <> '' AND secret_hash IS NULL RETURNING 1
@@ -201,6 +204,7 @@ func (db *DB) UpgradeClientSecret(ctx context.Context, id, oldLegacy string, new
 
 // UpdateClient implements store.Clients.
 func (db *DB) UpdateClient(ctx context.Context, c store.Client) error {
+	defer db.clientsChanged()
 	grants, scopes, resources, redirects, origins, err := sqlrow.ClientLists(c)
 	if err != nil {
 		return fmt.Errorf("postgres: update client: %w", err)
@@ -227,6 +231,7 @@ func (db *DB) ListClients(ctx context.Context) ([]store.Client, error) {
 // DeleteClient removes the client and its API keys and revokes every
 // family issued to it, in one statement; ErrNotFound when absent.
 func (db *DB) DeleteClient(ctx context.Context, id string) error {
+	defer db.clientsChanged()
 	err := db.execOne(ctx, `WITH gone AS (
 			DELETE FROM clients WHERE id = $1 RETURNING id
 		), revoked AS (

@@ -103,8 +103,9 @@ type Options struct {
 	// ConnectRetry is how long Open retries while the database cannot be
 	// reached before it gives up with an error. Negative means one attempt.
 	ConnectRetry time.Duration
-	// Tracer, when set, observes every query of every connection (a
-	// test counts round trips with it).
+	// Tracer, when set, sees every query and batch of the pool's
+	// connections (pgx.QueryTracer, optionally pgx.BatchTracer): tests
+	// count round trips per grant with it.
 	Tracer pgx.QueryTracer
 }
 
@@ -117,6 +118,8 @@ type DB struct {
 	// target names the database in messages: host:port/database, no
 	// credentials.
 	target string
+	// feed tells a client cache when clients changed (ClientsVersion).
+	feed clientFeed
 }
 
 // Open connects to the database dsn names, retrying for a bounded time
@@ -191,6 +194,9 @@ func parseConfig(dsn string, o Options) (*pgxpool.Config, time.Duration, error) 
 	}
 	rp["statement_timeout"] = strconv.FormatInt(max(st.Milliseconds(), 1), 10)
 
+	if o.Tracer != nil {
+		cfg.ConnConfig.Tracer = o.Tracer
+	}
 	if _, ok := rp["application_name"]; !ok {
 		rp["application_name"] = "tokengate"
 	}
@@ -269,6 +275,7 @@ func permanent(err error) bool {
 
 // Close closes the pool, waiting for connections in use to be returned.
 func (db *DB) Close() error {
+	db.feed.close()
 	db.pool.Close()
 	return nil
 }

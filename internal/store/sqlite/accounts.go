@@ -137,12 +137,14 @@ func (db *DB) DeleteUser(ctx context.Context, username string) error {
 
 // CreateClient stores a new client; ErrConflict when the id is taken.
 func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
+	defer db.clientsChanged()
 	return wrapErr("create client", insertClient(ctx, db.w, c))
 }
 
 // CreateClients stores new clients in one transaction, all or none;
 // ErrConflict when any id is taken.
 func (db *DB) CreateClients(ctx context.Context, cs []store.Client) error {
+	defer db.clientsChanged()
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		for _, c := range cs {
 			if err := insertClient(ctx, tx, c); err != nil {
@@ -170,6 +172,7 @@ func insertClient(ctx context.Context, x interface {
 // UpgradeClientSecret implements store.Clients with one conditional
 // UPDATE.
 func (db *DB) UpgradeClientSecret(ctx context.Context, id, oldLegacy string, newHash []byte) error {
+	defer db.clientsChanged()
 	res, err := db.w.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, legacy_secret_hash = '' WHERE id = ? AND legacy_secret_hash = ? AND legacy_secret_hash <> '' AND secret_hash IS NULL`,
 		newHash, id, oldLegacy)
 	if err != nil {
@@ -186,6 +189,7 @@ func (db *DB) UpgradeClientSecret(ctx context.Context, id, oldLegacy string, new
 
 // UpdateClient implements store.Clients.
 func (db *DB) UpdateClient(ctx context.Context, c store.Client) error {
+	defer db.clientsChanged()
 	grants, scopes, resources, redirects, origins, err := sqlrow.ClientLists(c)
 	if err != nil {
 		return fmt.Errorf("sqlite: update client: %w", err)
@@ -213,6 +217,7 @@ func (db *DB) ListClients(ctx context.Context) ([]store.Client, error) {
 // DeleteClient removes the client and revokes every family issued to it,
 // in one transaction; ErrNotFound when absent.
 func (db *DB) DeleteClient(ctx context.Context, id string) error {
+	defer db.clientsChanged()
 	return db.deleteAndRevoke(ctx, "delete client", `DELETE FROM clients WHERE id = ?`, revokeClientFamiliesSQL, id,
 		`DELETE FROM api_keys WHERE client_id = ?`)
 }

@@ -96,7 +96,7 @@ func (db *DB) RevokeSigningKey(ctx context.Context, kid string, at time.Time) er
 // SigningKeyRevoked reports whether kid is a stored, revoked key.
 func (db *DB) SigningKeyRevoked(ctx context.Context, kid string) (bool, error) {
 	var revoked bool
-	err := db.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM signing_keys WHERE kid = ? AND revoked_at <> 0)`, kid).Scan(&revoked)
+	err := db.keyRevokedR.QueryRowContext(ctx, kid).Scan(&revoked)
 	return revoked, wrapErr("check signing key revocation", err)
 }
 

@@ -147,6 +147,17 @@ func (db *DB) EndSessions(ctx context.Context, username string, at time.Time) (i
 	return int(n), nil
 }
 
+// accessStateSQL reads everything introspection needs in one statement
+// (prepared: a profile of introspection showed its parsing at ~20%).
+const accessStateSQL = `SELECT
+			EXISTS (SELECT 1 FROM denylist WHERE jti = ?1),
+			?2 <> '' AND NOT EXISTS (SELECT 1 FROM families WHERE id = ?2 AND revoked = 0),
+			EXISTS (SELECT 1 FROM users WHERE username = ?3),
+			COALESCE((SELECT disabled FROM users WHERE username = ?3), 0),
+			COALESCE((SELECT created_at FROM users WHERE username = ?3), 0),
+			COALESCE((SELECT not_before FROM users WHERE username = ?3), 0),
+			EXISTS (SELECT 1 FROM clients WHERE id = ?3)`
+
 // AccessState reads the denylist, the family and the subject's state in
 // one query.
 func (db *DB) AccessState(ctx context.Context, q store.AccessQuery) (store.AccessState, error) {
@@ -154,14 +165,7 @@ func (db *DB) AccessState(ctx context.Context, q store.AccessQuery) (store.Acces
 		st                 store.AccessState
 		created, notBefore int64
 	)
-	err := db.r.QueryRowContext(ctx, `SELECT
-			EXISTS (SELECT 1 FROM denylist WHERE jti = ?1),
-			?2 <> '' AND NOT EXISTS (SELECT 1 FROM families WHERE id = ?2 AND revoked = 0),
-			EXISTS (SELECT 1 FROM users WHERE username = ?3),
-			COALESCE((SELECT disabled FROM users WHERE username = ?3), 0),
-			COALESCE((SELECT created_at FROM users WHERE username = ?3), 0),
-			COALESCE((SELECT not_before FROM users WHERE username = ?3), 0),
-			EXISTS (SELECT 1 FROM clients WHERE id = ?3)`, q.JTI, q.FamilyID, q.Subject).
+	err := db.accessStateR.QueryRowContext(ctx, q.JTI, q.FamilyID, q.Subject).
 		Scan(&st.Denied, &st.FamilyRevoked, &st.UserExists, &st.UserDisabled, &created, &notBefore, &st.ClientExists)
 	if err != nil {
 		return store.AccessState{}, wrapErr("access state", err)

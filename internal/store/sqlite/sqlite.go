@@ -68,9 +68,13 @@ type DB struct {
 	getUserR     *sql.Stmt // reader
 	getClientR   *sql.Stmt // reader
 	getKeyR      *sql.Stmt // reader
+	accessStateR *sql.Stmt // reader
+	keyRevokedR  *sql.Stmt // reader
 
 	// commit batches the hot writes into group commits.
 	commit *committer
+	// watch tells a client cache when clients changed (ClientsVersion).
+	watch clientWatch
 }
 
 // Open opens or creates the database file at path with default options,
@@ -147,6 +151,7 @@ func OpenWithOptions(ctx context.Context, path string, o Options) (*DB, error) {
 	r.SetConnMaxIdleTime(0)
 
 	db := &DB{w: w, r: r}
+	db.watch.dsn = path + "?" + rq.Encode()
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -162,6 +167,7 @@ func OpenWithOptions(ctx context.Context, path string, o Options) (*DB, error) {
 		return nil, err
 	}
 	db.commit = newCommitter(w)
+	db.watch.once.Do(func() { db.watch.open(ctx) })
 	return db, nil
 }
 
@@ -187,6 +193,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.getUserR, db.r, `SELECT ` + sqlrow.UserSelect + ` FROM users WHERE username = ?`},
 		{&db.getClientR, db.r, `SELECT ` + sqlrow.ClientColumns + ` FROM clients WHERE id = ?`},
 		{&db.getKeyR, db.r, `SELECT ` + sqlrow.APIKeyColumns + ` FROM api_keys WHERE hash = ?`},
+		{&db.accessStateR, db.r, accessStateSQL},
+		{&db.keyRevokedR, db.r, `SELECT EXISTS (SELECT 1 FROM signing_keys WHERE kid = ? AND revoked_at <> 0)`},
 	}
 	for _, s := range stmts {
 		st, err := s.pool.PrepareContext(ctx, s.query)
@@ -203,8 +211,8 @@ func (db *DB) Close() error {
 	if db.commit != nil {
 		db.commit.close()
 	}
-	var errs []error
-	for _, s := range []*sql.Stmt{db.getRefreshR, db.advanceFam, db.getFamilyR, db.revokeFam, db.isDeniedStmt, db.getUserR, db.getClientR, db.getKeyR} {
+	errs := []error{db.watch.close()}
+	for _, s := range []*sql.Stmt{db.getRefreshR, db.advanceFam, db.getFamilyR, db.revokeFam, db.isDeniedStmt, db.getUserR, db.getClientR, db.getKeyR, db.accessStateR, db.keyRevokedR} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -290,3 +290,63 @@ func testProbeWrite(t *testing.T, s store.Store) {
 		must(t, s.ProbeWrite(ctx(t)))
 	}
 }
+
+// clientsVersion waits (at most 5 s: a change feed may still be
+// connecting) until the store can tell client changes, and returns its
+// version.
+func clientsVersion(t *testing.T, s store.Store) uint64 {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if v, ok := s.ClientsVersion(ctx(t)); ok {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ClientsVersion never became available")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// waitClientsChange waits until ClientsVersion differs from v and returns
+// how long that took; a change must show within a second.
+func waitClientsChange(t *testing.T, s store.Store, v uint64, what string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < time.Second {
+		if got, ok := s.ClientsVersion(ctx(t)); ok && got != v {
+			return time.Since(start)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	t.Fatalf("%s: ClientsVersion still %d after 1s", what, v)
+	return 0
+}
+
+// testClientsVersion: every client write changes ClientsVersion (what a
+// client cache is invalidated by), and other writes do not.
+func testClientsVersion(t *testing.T, s store.Store) {
+	// Writes to other records leave it alone, so that a cache is not
+	// emptied by every login or refresh. (First, while no client write
+	// may still be on its way: a store may see its own write twice, once
+	// at once and once through its change feed.)
+	v := clientsVersion(t, s)
+	must(t, s.CreateUser(ctx(t), store.User{Username: "u", PasswordHash: "x", CreatedAt: at(0)}))
+	newFamily(t, s, "f1", "u", "svc", "tok-1", at(0), time.Hour)
+	for end := time.Now().Add(20 * time.Millisecond); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		if got, ok := s.ClientsVersion(ctx(t)); ok && got != v {
+			t.Fatalf("ClientsVersion changed from %d to %d without a client write", v, got)
+		}
+	}
+
+	must(t, s.CreateClient(ctx(t), store.Client{ID: "svc", SecretHash: hash("s1"), Grants: []string{"client_credentials"}, CreatedAt: at(0)}))
+	t.Logf("create seen after %v", waitClientsChange(t, s, v, "create"))
+
+	v = clientsVersion(t, s)
+	must(t, s.UpdateClient(ctx(t), store.Client{ID: "svc", SecretHash: hash("s2"), Grants: []string{"client_credentials"}}))
+	t.Logf("update seen after %v", waitClientsChange(t, s, v, "update"))
+
+	v = clientsVersion(t, s)
+	must(t, s.DeleteClient(ctx(t), "svc"))
+	t.Logf("delete seen after %v", waitClientsChange(t, s, v, "delete"))
+}

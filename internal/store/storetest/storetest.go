@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CreateClients", testCreateClients},
 		{"UpgradeClientSecret", testUpgradeClientSecret},
 		{"UpgradeClientSecretConcurrent", testUpgradeClientSecretConcurrent},
+		{"ClientsVersion", testClientsVersion},
 		{"APIKeys", testAPIKeys},
 		{"RefreshRotation", testRefreshRotation},
 		{"RefreshSubjectActive", testRefreshSubjectActive},
