@@ -46,7 +46,7 @@ type Config struct {
 	// DeviceCodeTTL is how long an RFC 8628 device code and its user code
 	// may be used (expires_in); 0 means 10 minutes.
 	DeviceCodeTTL Duration `yaml:"device_code_ttl"`
-	SigningAlg      string   `yaml:"signing_alg"`
+	SigningAlg    string   `yaml:"signing_alg"`
 	// ClientCacheTTL is the longest a node keeps a client record in its
 	// cache (default 1m; 0 reads the store on every request). The cache
 	// is invalidated on every change to a client (PostgreSQL: a NOTIFY
