@@ -61,7 +61,16 @@ func TestAdminAPIOnTwoPostgresNodes(t *testing.T) {
 
 	nk := on(a).must(201, "", "POST", "/admin/v1/keys/rotate", "")
 	keys := on(b).must(200, "", "GET", "/admin/v1/keys", "")
-	if items := keys["items"].([]any); len(items) != 2 || items[0].(map[string]any)["kid"] != nk["kid"] {
+	// Two keys of each purpose (signing, ID token): the new active one
+	// and the one it retired; the new signing key is the one rotated.
+	activeSigning := ""
+	items := keys["items"].([]any)
+	for _, it := range items {
+		if k := it.(map[string]any); k["active"] == true && k["purpose"] == nil {
+			activeSigning, _ = k["kid"].(string)
+		}
+	}
+	if len(items) != 4 || activeSigning != nk["kid"] {
 		t.Fatalf("rotated on a, keys on b: %v", keys)
 	}
 	_, fresh := post(t, a.base, "/oauth/token", url.Values{"grant_type": {"client_credentials"}}, "ops", "ops-secret")

@@ -145,7 +145,19 @@ func TestRefreshRoundTrips(t *testing.T) {
 				}
 				rt = resp.RefreshToken
 			}
-			refresh() // warms the statement cache (and the client cache)
+			// The client cache is used only while the change feed listens
+			// (ClientsVersion ok); wait for it, then warm the statement
+			// cache and the client cache.
+			for deadline := time.Now().Add(10 * time.Second); ; {
+				if _, ok := db.ClientsVersion(ctx); ok {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the client change feed never started listening")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			refresh()
 			const n = 10
 			before := qc.n.Load()
 			for range n {
