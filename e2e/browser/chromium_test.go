@@ -43,6 +43,10 @@ func chromiumPath() string {
 type browser struct {
 	ctx context.Context // bounded by testBudget
 
+	// csp receives each logged message that names the Content Security
+	// Policy (those beyond its buffer stay in logs).
+	csp chan string
+
 	mu   sync.Mutex
 	logs []string
 	urls []string
@@ -83,7 +87,7 @@ func newBrowser(t *testing.T) *browser {
 	}
 	ctx, cancel := context.WithTimeout(root, testBudget)
 	t.Cleanup(cancel)
-	b := &browser{ctx: ctx}
+	b := &browser{ctx: ctx, csp: make(chan string, 64)}
 	if err := chromedp.Listen(root, b.record); err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +101,14 @@ func (b *browser) record(ev any) {
 	defer b.mu.Unlock()
 	switch e := ev.(type) {
 	case *log.EventEntryAdded:
-		b.logs = append(b.logs, fmt.Sprintf("[%s %s] %s %s", e.Entry.Source, e.Entry.Level, e.Entry.Text, e.Entry.URL))
+		line := fmt.Sprintf("[%s %s] %s %s", e.Entry.Source, e.Entry.Level, e.Entry.Text, e.Entry.URL)
+		b.logs = append(b.logs, line)
+		if strings.Contains(line, "Content Security Policy") {
+			select {
+			case b.csp <- line:
+			default:
+			}
+		}
 	case *runtime.EventConsoleAPICalled:
 		var parts []string
 		for _, a := range e.Args {
@@ -239,16 +250,25 @@ func (b *browser) cookie(t *testing.T, u, name string) *network.Cookie {
 // that the Content-Security-Policy blocked shows in its log.
 func waitCallback(t *testing.T, b *browser, app *clientApp, what string) url.Values {
 	t.Helper()
+	q, err := awaitCallback(b, app, stepTimeout)
+	if err != nil {
+		t.Fatalf("%s: %v (a redirect blocked by the server's Content-Security-Policy, such as form-action 'self' on a form whose answer redirects to the client, ends here)\nCSP messages: %v\n%s",
+			what, err, b.cspViolations(), b.state())
+	}
+	return q
+}
+
+// awaitCallback returns the next authorization response the client app
+// receives, or an error after d.
+func awaitCallback(b *browser, app *clientApp, d time.Duration) (url.Values, error) {
 	select {
 	case q := <-app.got:
-		return q
-	case <-time.After(stepTimeout):
-		t.Fatalf("%s: the client app received no authorization response within %v (a redirect blocked by the server's Content-Security-Policy, such as form-action 'self' on a form whose answer redirects to the client, ends here)\nCSP messages: %v\n%s",
-			what, stepTimeout, b.cspViolations(), b.state())
+		return q, nil
+	case <-time.After(d):
+		return nil, fmt.Errorf("the client app received no authorization response within %v", d)
 	case <-b.ctx.Done():
-		t.Fatalf("%s: test budget spent\n%s", what, b.state())
+		return nil, fmt.Errorf("test budget spent: %w", b.ctx.Err())
 	}
-	return nil
 }
 
 // pkce is a PKCE verifier and its S256 challenge (RFC 7636).
