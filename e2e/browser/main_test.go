@@ -210,30 +210,48 @@ var noRedirect = &http.Client{
 }
 
 // tokenRequest posts a form to the token endpoint (or another endpoint)
-// with optional HTTP Basic client authentication, and decodes the JSON
-// answer.
+// with HTTP Basic client authentication when secret is set, or client_id
+// in the body for a public client, and decodes the JSON answer.
 func tokenRequest(t *testing.T, endpoint string, form url.Values, clientID, secret string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if secret != "" {
-		req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(secret))
-	} else if clientID != "" && form.Get("client_id") == "" {
-		form.Set("client_id", clientID)
-		req, _ = http.NewRequest(http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	resp, err := noRedirect.Do(req)
+	st, body, err := postForm(context.Background(), endpoint, form, clientID, secret)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, body
+}
+
+// postForm is tokenRequest for goroutines: it returns its error.
+func postForm(ctx context.Context, endpoint string, form url.Values, clientID, secret string) (int, map[string]any, error) {
+	vals := url.Values{}
+	for k, v := range form {
+		vals[k] = v
+	}
+	if secret == "" && clientID != "" && vals.Get("client_id") == "" {
+		vals.Set("client_id", clientID)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(vals.Encode()))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if secret != "" {
+		req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(secret))
+	}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("POST %s: %w", endpoint, err)
+	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, nil, fmt.Errorf("POST %s: %w", endpoint, err)
+	}
 	var body map[string]any
 	if err := json.Unmarshal(raw, &body); err != nil {
 		body = map[string]any{"_raw": string(raw)}
 	}
-	return resp.StatusCode, body
+	return resp.StatusCode, body, nil
 }
 
 // str is the string field of a JSON object, or "".
