@@ -23,7 +23,7 @@ import (
 // knownGrant reports whether g is a grant type a client may be allowed.
 func knownGrant(g string) bool {
 	switch g {
-	case "password", "refresh_token", "client_credentials",
+	case "authorization_code", "password", "refresh_token", "client_credentials",
 		"urn:tokengate:params:oauth:grant-type:api-key",
 		"urn:ietf:params:oauth:grant-type:token-exchange",
 		"urn:ietf:params:oauth:grant-type:jwt-bearer":
@@ -140,8 +140,11 @@ type SeedClient struct {
 	RefreshTokenTTL      time.Duration
 	RefreshReuseInterval time.Duration
 	// Introspect false forbids RFC 7662 introspection; nil allows it.
-	Introspect *bool
-	Resources  []string
+	Introspect   *bool
+	Resources    []string
+	RedirectURIs []string
+	ThirdParty   bool
+	Origins      []string
 }
 
 // SeedAPIKey is an API key to import: Key (hashed here) or KeyHash (hex
@@ -200,6 +203,9 @@ func Bootstrap(ctx context.Context, st store.Store, b Seed, hash func(ctx contex
 	}
 	for _, c := range b.Clients {
 		if err := CheckGrants(c.Grants); err != nil {
+			return fmt.Errorf("bootstrap client %q: %w", c.ID, err)
+		}
+		if err := CheckBrowserClient(c.Grants, c.RedirectURIs, c.Origins); err != nil {
 			return fmt.Errorf("bootstrap client %q: %w", c.ID, err)
 		}
 		want := bootstrapClient(c, now)
@@ -306,6 +312,7 @@ func bootstrapClient(c SeedClient, now time.Time) store.Client {
 		AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL,
 		RefreshReuseInterval: c.RefreshReuseInterval, CreatedAt: now,
 		NoIntrospect: c.Introspect != nil && !*c.Introspect, Resources: c.Resources,
+		RedirectURIs: c.RedirectURIs, ThirdParty: c.ThirdParty, Origins: c.Origins,
 	}
 }
 
@@ -326,5 +333,6 @@ func clientDiffers(have, want store.Client, hasSecret bool) bool {
 	return have.Public != want.Public || !sameSet(have.Grants, want.Grants) || !sameSet(have.Scopes, want.Scopes) ||
 		have.AccessTokenTTL != want.AccessTokenTTL || have.RefreshTokenTTL != want.RefreshTokenTTL ||
 		have.RefreshReuseInterval != want.RefreshReuseInterval || have.NoIntrospect != want.NoIntrospect ||
-		!sameSet(have.Resources, want.Resources) || (hasSecret && subtle.ConstantTimeCompare(have.SecretHash, want.SecretHash) != 1)
+		!sameSet(have.Resources, want.Resources) || !sameSet(have.RedirectURIs, want.RedirectURIs) ||
+		have.ThirdParty != want.ThirdParty || !sameSet(have.Origins, want.Origins) || (hasSecret && subtle.ConstantTimeCompare(have.SecretHash, want.SecretHash) != 1)
 }

@@ -40,6 +40,14 @@ type NewClient struct {
 	// Resources are the audiences (RFC 8707) the client may ask tokens
 	// for; empty means the configured audience and exchange audiences.
 	Resources []string
+	// RedirectURIs are the client's registered redirection endpoints
+	// (authorization code flow); required with that grant.
+	RedirectURIs []string
+	// ThirdParty clients get the user's consent screen.
+	ThirdParty bool
+	// Origins are the browser origins allowed CORS at the token and
+	// revocation endpoints.
+	Origins []string
 }
 
 // ClientChange is a partial update of a client: nil fields stay.
@@ -49,6 +57,9 @@ type ClientChange struct {
 	AccessTokenTTL       *time.Duration
 	RefreshTokenTTL      *time.Duration
 	RefreshReuseInterval *time.Duration
+	RedirectURIs         *[]string
+	ThirdParty           *bool
+	Origins              *[]string
 }
 
 func (a *Clients) now() time.Time {
@@ -66,6 +77,7 @@ func checkClient(f *fields, c store.Client) {
 	if d := c.RefreshReuseInterval; d < 0 || d > store.MaxRefreshReuseInterval {
 		f.add("refresh_reuse_interval", "must be between 0 and %d seconds", int64(store.MaxRefreshReuseInterval/time.Second))
 	}
+	checkBrowser(f, c)
 }
 
 // Add creates a client. A confidential client without an imported secret
@@ -74,7 +86,7 @@ func checkClient(f *fields, c store.Client) {
 func (a *Clients) Add(ctx context.Context, n NewClient) (store.Client, string, error) {
 	c := store.Client{ID: n.ID, Public: n.Public, Grants: n.Grants, Scopes: n.Scopes, AccessTokenTTL: n.AccessTokenTTL,
 		RefreshTokenTTL: n.RefreshTokenTTL, RefreshReuseInterval: n.RefreshReuseInterval, CreatedAt: a.now(),
-		NoIntrospect: n.NoIntrospect, Resources: n.Resources}
+		NoIntrospect: n.NoIntrospect, Resources: n.Resources, RedirectURIs: n.RedirectURIs, ThirdParty: n.ThirdParty, Origins: n.Origins}
 	var f fields
 	if !nameOK(n.ID) {
 		f.add("client_id", "must be 1 to %d characters of letters, digits and . _ @ + - :", MaxNameLen)
@@ -149,6 +161,15 @@ func (a *Clients) Update(ctx context.Context, id string, ch ClientChange) (store
 	}
 	if ch.RefreshReuseInterval != nil {
 		c.RefreshReuseInterval = *ch.RefreshReuseInterval
+	}
+	if ch.RedirectURIs != nil {
+		c.RedirectURIs = *ch.RedirectURIs
+	}
+	if ch.ThirdParty != nil {
+		c.ThirdParty = *ch.ThirdParty
+	}
+	if ch.Origins != nil {
+		c.Origins = *ch.Origins
 	}
 	var f fields
 	checkClient(&f, c)

@@ -67,6 +67,8 @@ type Config struct {
 	// TrustedIssuers are external identity providers whose tokens may be
 	// exchanged for ours.
 	TrustedIssuers []TrustedIssuer `yaml:"trusted_issuers"`
+	// Web configures the browser pages (sign-in, consent).
+	Web Web `yaml:"web"`
 
 	// File is the path the config was read from ("" for none).
 	File string `yaml:"-"`
@@ -105,6 +107,21 @@ type RateLimit struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// MaxTrackedIPs bounds the limiter's memory.
 	MaxTrackedIPs int `yaml:"max_tracked_ips"`
+}
+
+// Web configures the browser pages: the sign-in and consent pages'
+// branding and the sign-in session.
+type Web struct {
+	// Title is shown in the pages' heading and title; default "tokengate".
+	Title string `yaml:"title"`
+	// LogoURL is an https image shown above the forms; empty for none.
+	LogoURL string `yaml:"logo_url"`
+	// TemplatesDir holds templates that replace the built-in ones of
+	// the same name (login.html, consent.html, logout.html, error.html,
+	// layout.html); empty for the built-in ones.
+	TemplatesDir string `yaml:"templates_dir"`
+	// SessionTTL is how long a sign-in lasts; default 12h.
+	SessionTTL Duration `yaml:"session_ttl"`
 }
 
 // Log configures logging.
@@ -171,6 +188,13 @@ type BootstrapClient struct {
 	// Resources are the audiences (RFC 8707 resource) the client may ask
 	// tokens for; default the audience and exchange_audiences.
 	Resources []string `yaml:"resources"`
+	// RedirectURIs are the client's redirect URIs (authorization code flow).
+	RedirectURIs []string `yaml:"redirect_uris"`
+	// ThirdParty clients get a consent screen.
+	ThirdParty bool `yaml:"third_party"`
+	// Origins are the browser origins allowed CORS at the token and
+	// revocation endpoints.
+	Origins []string `yaml:"origins"`
 }
 
 // BootstrapAPIKey imports an existing API key, as the literal key
@@ -253,6 +277,7 @@ func Default() Config {
 		SigningAlg:      "EdDSA",
 		Log:             Log{Format: "text", Level: "info"},
 		RateLimit:       RateLimit{Burst: 20, MaxTrackedIPs: 100000},
+		Web:             Web{SessionTTL: Duration(12 * time.Hour)},
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokengate/tokengate/internal/admin"
 	"github.com/tokengate/tokengate/internal/store"
 )
 
@@ -159,6 +160,7 @@ func (c *Config) Validate() error {
 		add(c.validateRoute(i, r))
 	}
 	errs = append(errs, c.validateFederation()...)
+	add(c.validateWeb())
 	errs = append(errs, c.validateBootstrap()...)
 	if len(errs) == 1 {
 		return errs[0]
@@ -274,6 +276,10 @@ func (c *Config) validateBootstrap() []error {
 			if len(cl.Grants) == 0 {
 				return c.KeyError(key+".grants", "list at least one grant type")
 			}
+			var ie *admin.InvalidError
+			if err := admin.CheckBrowserClient(cl.Grants, cl.RedirectURIs, cl.Origins); errors.As(err, &ie) {
+				return c.KeyError(key+"."+ie.Fields[0].Field, "%s", ie.Fields[0].Message)
+			}
 			if cl.RefreshReuseInterval.D() > MaxRefreshReuseInterval {
 				// The grace is for a retried request or two tabs waking up
 				// together; a long one would switch reuse detection off.
@@ -313,4 +319,27 @@ func AbsoluteURI(s string) bool {
 	}
 	u, err := url.Parse(s)
 	return err == nil && u.Scheme != "" && u.Fragment == "" && !strings.Contains(s, "#")
+}
+
+// validateWeb checks the web section.
+func (c *Config) validateWeb() error {
+	w := c.Web
+	if len(w.Title) > 200 {
+		return c.KeyError("web.title", "at most 200 characters")
+	}
+	if w.LogoURL != "" {
+		u, err := url.Parse(w.LogoURL)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || strings.ContainsAny(w.LogoURL, " '\"#;") {
+			return c.KeyError("web.logo_url", "must be an https URL (it is named in the pages' Content-Security-Policy), not %q", w.LogoURL)
+		}
+	}
+	if d := w.SessionTTL.D(); d < time.Minute || d > 30*24*time.Hour {
+		return c.KeyError("web.session_ttl", "must be between 1m and 720h")
+	}
+	if w.TemplatesDir != "" {
+		if st, err := os.Stat(w.TemplatesDir); err != nil || !st.IsDir() {
+			return c.KeyError("web.templates_dir", "not a readable directory: %q", w.TemplatesDir)
+		}
+	}
+	return nil
 }

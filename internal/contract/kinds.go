@@ -20,6 +20,9 @@ type Env struct {
 	JWKS func() []byte
 	// Metadata returns the RFC 8414 document.
 	Metadata func() []byte
+	// Authorize serves the authorization endpoint (GET, and POST for the
+	// consent form); nil answers 404.
+	Authorize http.Handler
 }
 
 // Option names a route option, for validation.
@@ -50,14 +53,20 @@ type Kind struct {
 	// Options lists the route options it accepts.
 	Options []Option
 	// Role is the RFC 8414 role the endpoint plays, if any ("token",
-	// "revocation", "introspection", "jwks").
+	// "revocation", "introspection", "jwks", "authorization").
 	Role string
 	// RateLimited puts the endpoint behind the per-IP rate limit when
 	// one is configured: every endpoint that takes a credential or a
 	// token is, so that none can be used to scan tokens or secrets.
 	// The public, cacheable documents (metadata, JWKS) are not.
 	RateLimited bool
-	build       func(env *Env, r Route, prof oauth.Profile) http.Handler
+	// AlsoMethods are further methods the same handler answers (the
+	// authorization endpoint's consent form is a POST).
+	AlsoMethods []string
+	// CORS lets browser clients call the endpoint from the origins their
+	// client registration lists.
+	CORS  bool
+	build func(env *Env, r Route, prof oauth.Profile) http.Handler
 }
 
 var issuing = []Option{OptRotate, OptRefreshFormat, OptClaims, OptDefaultClient}
@@ -69,17 +78,24 @@ var tokenOnlyRefresh = append(slices.Clip(issuing), OptRefreshClientAuth)
 // Kinds returns every endpoint kind by name. New contracts add entries here.
 func Kinds() map[string]Kind {
 	return map[string]Kind{
-		"token": {RateLimited: true, Method: http.MethodPost, Options: append(slices.Clip(issuing), OptBody), Role: "token",
+		"token": {RateLimited: true, CORS: true, Method: http.MethodPost, Options: append(slices.Clip(issuing), OptBody), Role: "token",
 			build: func(env *Env, r Route, p oauth.Profile) http.Handler {
 				return tokenEndpoint(env, p, r.Body == "form")
 			}},
-		"revoke": {RateLimited: true, Method: http.MethodPost, Options: []Option{OptResponse, OptDefaultClient, OptBody}, Role: "revocation",
+		"revoke": {RateLimited: true, CORS: true, Method: http.MethodPost, Options: []Option{OptResponse, OptDefaultClient, OptBody}, Role: "revocation",
 			build: func(env *Env, r Route, p oauth.Profile) http.Handler {
 				return revokeEndpoint(env, p, r.Response == "empty_html", r.Body == "form")
 			}},
 		"introspect": {RateLimited: true, Method: http.MethodPost, Options: []Option{OptBody}, Role: "introspection",
 			build: func(env *Env, r Route, p oauth.Profile) http.Handler {
 				return introspectEndpoint(env, p, r.Body == "form")
+			}},
+		"authorize": {RateLimited: true, Method: http.MethodGet, AlsoMethods: []string{http.MethodPost}, Role: "authorization",
+			build: func(env *Env, _ Route, _ oauth.Profile) http.Handler {
+				if env.Authorize == nil {
+					return http.NotFoundHandler()
+				}
+				return env.Authorize
 			}},
 		"jwks": {Method: http.MethodGet, Role: "jwks",
 			build: func(env *Env, _ Route, _ oauth.Profile) http.Handler {
@@ -106,6 +122,7 @@ func Kinds() map[string]Kind {
 func DefaultRoutes() []Route {
 	return []Route{
 		{Path: "/oauth/token", Endpoint: "token"},
+		{Path: "/oauth/authorize", Endpoint: "authorize"},
 		{Path: "/oauth/revoke", Endpoint: "revoke"},
 		{Path: "/oauth/introspect", Endpoint: "introspect"},
 		{Path: "/.well-known/oauth-authorization-server", Endpoint: "metadata"},

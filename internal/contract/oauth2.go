@@ -32,6 +32,9 @@ func tokenRequest(r *http.Request, p Params, ip RemoteIP) (*oauth.TokenRequest, 
 		Audience:         p.Get("audience"),
 		Assertion:        p.Get("assertion"),
 		Resource:         p.Get("resource"),
+		Code:             p.Get("code"),
+		RedirectURI:      p.Get("redirect_uri"),
+		CodeVerifier:     p.Get("code_verifier"),
 		RemoteIP:         ip(r),
 	}
 	return tr, nil

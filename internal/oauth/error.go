@@ -129,3 +129,40 @@ func errServer(cause error) *Error {
 func errStorageUnavailable() *Error {
 	return &Error{Code: CodeTemporarilyUnavailable, Description: "storage is unavailable, retry later", Status: http.StatusServiceUnavailable, RetryAfter: 5 * time.Second}
 }
+
+// Error codes of the authorization endpoint (RFC 6749 §4.1.2.1) and
+// OpenID Connect Core §3.1.2.6.
+const (
+	CodeAccessDenied            = "access_denied"
+	CodeUnsupportedResponseType = "unsupported_response_type"
+	CodeLoginRequired           = "login_required"
+	CodeConsentRequired         = "consent_required"
+)
+
+// ErrAccessDenied is access_denied: the user (or the server) refused the
+// authorization request.
+func ErrAccessDenied(desc string) *Error {
+	return &Error{Code: CodeAccessDenied, Description: desc, Status: http.StatusForbidden}
+}
+
+// ErrLoginRequired is login_required: prompt=none, and nobody is signed in
+// (or the sign-in is older than max_age).
+func ErrLoginRequired() *Error {
+	return &Error{Code: CodeLoginRequired, Description: "the user is not signed in", Status: http.StatusBadRequest}
+}
+
+// ErrConsentRequired is consent_required: prompt=none, and the client
+// needs the user's consent.
+func ErrConsentRequired() *Error {
+	return &Error{Code: CodeConsentRequired, Description: "the client needs the user's consent", Status: http.StatusBadRequest}
+}
+
+func errUnsupportedResponseType() *Error {
+	return &Error{Code: CodeUnsupportedResponseType, Description: "response_type must be code", Status: http.StatusBadRequest, Param: "response_type"}
+}
+
+// errInvalidParam is invalid_request naming a parameter that is present
+// but unusable.
+func errInvalidParam(param, desc string) *Error {
+	return errInvalidRequest(param, desc, ReasonMalformed)
+}

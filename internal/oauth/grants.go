@@ -48,6 +48,16 @@ func (s *Service) grantPassword(ctx context.Context, c *store.Client, r *TokenRe
 	return s.issue(ctx, c, u.Username, scopes, contains(c.Grants, GrantRefreshToken), p, audExtra(r))
 }
 
+// SignIn checks a username and password as the password grant does (the
+// same bounds, brute-force guard, hashing limit and unknown-user timing),
+// for the browser sign-in page. Any failure is an *Error.
+func (s *Service) SignIn(ctx context.Context, username, password, ip string) (*store.User, error) {
+	if username == "" || password == "" || len(username) > maxCredentialLen || len(password) > maxCredentialLen {
+		return nil, errBadCredentials
+	}
+	return s.CheckPassword(ctx, username, password, ip)
+}
+
 // CheckPassword verifies a user's password behind the brute-force guard
 // and the hashing limit. Contracts with their own login endpoints call it
 // through Login.

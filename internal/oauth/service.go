@@ -178,6 +178,7 @@ func NewService(o Options) (*Service, error) {
 		GrantRefreshToken:      s.grantRefresh,
 		GrantClientCredentials: s.grantClientCredentials,
 		GrantAPIKey:            s.grantAPIKey,
+		GrantAuthorizationCode: s.grantAuthorizationCode,
 	}
 	return s, nil
 }
@@ -206,7 +207,7 @@ func (s *Service) Settings() Settings { return s.settings }
 // SupportedGrants lists the grant types the service can run: the
 // built-in ones first, then registered extension grants in name order.
 func (s *Service) SupportedGrants() []string {
-	builtin := []string{GrantPassword, GrantRefreshToken, GrantClientCredentials, GrantAPIKey}
+	builtin := []string{GrantAuthorizationCode, GrantPassword, GrantRefreshToken, GrantClientCredentials, GrantAPIKey}
 	var ext []string
 	for g := range s.grants {
 		if !contains(builtin, g) {
@@ -278,6 +279,10 @@ type TokenRequest struct {
 	Resource string
 	// RemoteIP is the client's address, for brute-force accounting.
 	RemoteIP string
+	// Authorization code grant (RFC 6749 §4.1.3, RFC 7636 §4.5).
+	Code         string
+	RedirectURI  string
+	CodeVerifier string
 }
 
 // TokenResponse is the result of a successful grant.
@@ -290,6 +295,9 @@ type TokenResponse struct {
 	ExpiresAt    time.Time
 	// IssuedTokenType is set by token exchange (RFC 8693 §2.2.1).
 	IssuedTokenType string
+	// Code describes the authorization an authorization code grant
+	// redeemed; nil for other grants.
+	Code *CodeGrant
 }
 
 // Subject is who an extension grant authenticated.
@@ -395,6 +403,12 @@ func (s *Service) AuthenticateClient(ctx context.Context, id, sec string, basic 
 	}
 	reqinfo.SetClient(ctx, c.ID)
 	return &c, nil
+}
+
+// Client reads a client, through the per-node cache when one is
+// configured (the CORS check of the token endpoint's answer uses it).
+func (s *Service) Client(ctx context.Context, id string) (store.Client, error) {
+	return s.getClient(ctx, id)
 }
 
 // getClient reads a client, through the cache when one is configured.
@@ -528,10 +542,21 @@ func (s *Service) newRefreshValue(c *store.Client, subject string, now, exp time
 // issue makes an access token and, when withRefresh, a new refresh family
 // whose rotation policy and token form are the route's, fixed from now on.
 func (s *Service) issue(ctx context.Context, c *store.Client, subject string, scopes []string, withRefresh bool, p *Profile, extra map[string]string) (*TokenResponse, error) {
+	return s.issueFamily(ctx, c, subject, scopes, withRefresh, p, extra, "", time.Time{})
+}
+
+// issueFamily is issue with the family's id (famID, "" for a new random
+// one) and sign-in time (authTime, zero for now) chosen by the caller: an
+// authorization code names the family its redemption creates.
+func (s *Service) issueFamily(ctx context.Context, c *store.Client, subject string, scopes []string, withRefresh bool, p *Profile, extra map[string]string, famID string, authTime time.Time) (*TokenResponse, error) {
 	now := s.now()
+	if authTime.IsZero() {
+		authTime = now
+	}
 	withRefresh = withRefresh && !p.NoRefresh
-	var famID string
-	if withRefresh {
+	if !withRefresh {
+		famID = ""
+	} else if famID == "" {
 		var err error
 		if famID, err = secret.RandomString(s.rand, 22); err != nil {
 			return nil, errServer(err)
@@ -551,7 +576,7 @@ func (s *Service) issue(ctx context.Context, c *store.Client, subject string, sc
 	if err != nil {
 		return nil, errServer(err)
 	}
-	fam := store.Family{ID: famID, Subject: subject, ClientID: c.ID, Scopes: scopes, AuthTime: now, ExpiresAt: rexp, Extra: extra,
+	fam := store.Family{ID: famID, Subject: subject, ClientID: c.ID, Scopes: scopes, AuthTime: authTime, ExpiresAt: rexp, Extra: extra,
 		Rotation: rotation, Format: format}
 	if err := s.store.CreateFamily(ctx, fam, store.RefreshToken{Hash: secret.Hash(rt), FamilyID: famID, IssuedAt: now, ExpiresAt: rexp}); err != nil {
 		return nil, s.storeErr(err, errServer(err))

@@ -26,3 +26,11 @@ func SetClient(ctx context.Context, clientID string) {
 		info.ClientID = clientID
 	}
 }
+
+// Client returns the client SetClient recorded for ctx's request, or "".
+func Client(ctx context.Context) string {
+	if info, ok := ctx.Value(key{}).(*Info); ok {
+		return info.ClientID
+	}
+	return ""
+}

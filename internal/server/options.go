@@ -3,11 +3,17 @@ package server
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
 
 	"github.com/tokengate/tokengate/internal/admin"
 	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/internal/contract"
 	"github.com/tokengate/tokengate/internal/federation"
+	"github.com/tokengate/tokengate/internal/oauth"
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/web"
 )
 
 // This file is where the configuration becomes the option structs of the
@@ -75,6 +81,7 @@ func Seed(b config.Bootstrap) admin.Seed {
 			ID: c.ID, Secret: c.Secret, SecretHash: c.SecretHash, Public: c.Public, Grants: c.Grants, Scopes: c.Scopes,
 			AccessTokenTTL: c.AccessTokenTTL.D(), RefreshTokenTTL: c.RefreshTokenTTL.D(), RefreshReuseInterval: c.RefreshReuseInterval.D(),
 			Introspect: c.Introspect, Resources: c.Resources,
+			RedirectURIs: c.RedirectURIs, ThirdParty: c.ThirdParty, Origins: c.Origins,
 		})
 	}
 	for _, k := range b.APIKeys {
@@ -83,4 +90,12 @@ func Seed(b config.Bootstrap) admin.Seed {
 		})
 	}
 	return s
+}
+
+// webOptions translates the config's web section into the pages' options.
+func webOptions(cfg *config.Config, svc *oauth.Service, st store.Store, ip func(*http.Request) string, now func() time.Time, log *slog.Logger) web.Options {
+	return web.Options{
+		Service: svc, Store: st, Title: cfg.Web.Title, LogoURL: cfg.Web.LogoURL, TemplatesDir: cfg.Web.TemplatesDir,
+		SessionTTL: cfg.Web.SessionTTL.D(), RemoteIP: ip, Now: now, Logger: log,
+	}
 }

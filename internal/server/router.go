@@ -17,9 +17,15 @@ type router struct {
 	// prefixed serves every path under prefix (the admin API) when set.
 	prefix   string
 	prefixed http.Handler
+	// preflight answers CORS preflight requests (OPTIONS with
+	// Access-Control-Request-Method) per path; other OPTIONS requests
+	// are answered like any unlisted method.
+	preflight map[string]http.Handler
 }
 
-func newRouter() *router { return &router{routes: map[string]map[string]http.Handler{}} }
+func newRouter() *router {
+	return &router{routes: map[string]map[string]http.Handler{}, preflight: map[string]http.Handler{}}
+}
 
 func (rt *router) handle(method, path string, h http.Handler) {
 	m := rt.routes[path]
@@ -38,6 +44,10 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		rt.notFound.ServeHTTP(w, r)
+		return
+	}
+	if pf := rt.preflight[r.URL.Path]; pf != nil && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		pf.ServeHTTP(w, r)
 		return
 	}
 	h, ok := m[r.Method]

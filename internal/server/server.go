@@ -34,6 +34,7 @@ import (
 	"github.com/tokengate/tokengate/internal/secret"
 	"github.com/tokengate/tokengate/internal/store"
 	"github.com/tokengate/tokengate/internal/token"
+	"github.com/tokengate/tokengate/internal/web"
 )
 
 // MaxBodyBytes bounds every request body.
@@ -75,6 +76,8 @@ type Server struct {
 	// opsHandler serves metrics and health on metrics_addr; nil when
 	// they share the main listener.
 	opsHandler http.Handler
+	// web serves the sign-in, consent and sign-out pages.
+	web *web.Web
 
 	// The readiness write probe's latest result, reused for
 	// ReadyProbeInterval; readyMu also collapses concurrent probes into one.
@@ -229,6 +232,10 @@ func (s *Server) Service() *oauth.Service { return s.svc }
 // Hasher returns the password hasher.
 func (s *Server) Hasher() *secret.Hasher { return s.hasher }
 
+// Web returns the browser pages, whose session manager other pages (the
+// device page) share.
+func (s *Server) Web() *web.Web { return s.web }
+
 // Keys returns the signing key manager.
 func (s *Server) Keys() *token.Manager { return s.keys }
 
@@ -239,6 +246,12 @@ func (s *Server) mount() error {
 	ips := newIPResolver(s.cfg.RateLimit.TrustedProxies)
 	s.ips = ips
 	env := &contract.Env{Service: s.svc, Log: s.log, RemoteIP: ips.clientIP, JWKS: s.keys.JWKS}
+	pages, err := web.New(webOptions(&s.cfg, s.svc, s.store, ips.clientIP, s.now, s.log))
+	if err != nil {
+		return err
+	}
+	s.web = pages
+	env.Authorize = pages.Authorize()
 	built, err := BuildRoutes(&s.cfg, env)
 	if err != nil {
 		return err
@@ -251,13 +264,39 @@ func (s *Server) mount() error {
 		lim = newLimiter(rl.PerSecond, rl.Burst, rl.MaxTrackedIPs, rl.ExemptLoopback)
 	}
 	rt := newRouter()
+	cr := &cors{clients: s.svc.Client, list: s.store.ListClients, now: s.now}
+	limit := func(h http.Handler) http.Handler {
+		if lim != nil {
+			return rateLimited(lim, ips, h)
+		}
+		return h
+	}
 	for _, b := range built {
 		h := b.Handler
-		if lim != nil && b.Kind.RateLimited {
-			h = rateLimited(lim, ips, h)
+		if b.Kind.CORS {
+			h = cr.wrap(h)
+			if rt.preflight[b.Route.Path] == nil {
+				rt.preflight[b.Route.Path] = s.instrument(b.Route.Path, limit(cr.preflight()))
+			}
 		}
-		rt.handle(b.Method, b.Route.Path, s.instrument(b.Route.Path, h))
+		if b.Kind.RateLimited {
+			h = limit(h)
+		}
+		h = s.instrument(b.Route.Path, h)
+		rt.handle(b.Method, b.Route.Path, h)
+		for _, m := range b.Kind.AlsoMethods {
+			rt.handle(m, b.Route.Path, h)
+		}
 	}
+	// The sign-in pages, at fixed paths, behind the rate limit like the
+	// token endpoint whose password check they share.
+	login := s.instrument(web.LoginPath, limit(pages.Login()))
+	logout := s.instrument(web.LogoutPath, limit(pages.Logout()))
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		rt.handle(m, web.LoginPath, login)
+		rt.handle(m, web.LogoutPath, logout)
+	}
+	rt.handle(http.MethodGet, web.CSSPath, s.instrument(web.CSSPath, pages.Stylesheet()))
 	notFound := s.instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		contract.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such endpoint"})
 	}))
@@ -376,6 +415,7 @@ func (s *Server) metadataDoc(built []contract.Built) []byte {
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
 		"response_types_supported":              []string{},
 	}
+	hasAuthorize := false
 	base := s.cfg.Issuer
 	for _, b := range built {
 		var key string
@@ -388,12 +428,20 @@ func (s *Server) metadataDoc(built []contract.Built) []byte {
 			key = "introspection_endpoint"
 		case "jwks":
 			key = "jwks_uri"
+		case "authorization":
+			key, hasAuthorize = "authorization_endpoint", true
 		default:
 			continue
 		}
 		if _, done := doc[key]; !done {
 			doc[key] = base + b.Route.Path
 		}
+	}
+	if hasAuthorize {
+		doc["response_types_supported"] = []string{"code"}
+		doc["response_modes_supported"] = []string{"query"}
+		doc["code_challenge_methods_supported"] = []string{"S256"}
+		doc["authorization_response_iss_parameter_supported"] = true
 	}
 	if _, ok := doc["revocation_endpoint"]; ok {
 		doc["revocation_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post"}

@@ -70,6 +70,14 @@ type Client struct {
 	// the client may ask tokens for; empty means the server's configured
 	// audience and exchange audiences.
 	Resources []string
+	// RedirectURIs are the registered redirection endpoints of the
+	// authorization code flow (RFC 6749 §3.1.2), matched exactly.
+	RedirectURIs []string
+	// ThirdParty clients need the user's consent before a code is issued.
+	ThirdParty bool
+	// Origins are the browser origins (scheme://host[:port]) allowed to
+	// call the token and revocation endpoints with CORS.
+	Origins   []string
 	CreatedAt time.Time
 }
 
@@ -188,7 +196,8 @@ type Clients interface {
 	GetClient(ctx context.Context, id string) (Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
 	// UpdateClient replaces the secret hash, public flag, grants, scopes,
-	// lifetimes and reuse interval of the client c.ID; ErrNotFound when
+	// lifetimes, reuse interval, resources, redirect URIs, third-party
+	// flag and origins of the client c.ID; ErrNotFound when
 	// absent. CreatedAt is kept.
 	UpdateClient(ctx context.Context, c Client) error
 	// DeleteClient removes the client and its API keys and revokes every
@@ -347,9 +356,12 @@ type Store interface {
 	Attempts
 	Tombstones
 	Identities
+	AuthCodes
+	WebSessions
 	// DeleteExpired removes expired refresh tokens, families, denylist
-	// entries, signing keys and stale failure counters, returning how many
-	// rows went.
+	// entries, signing keys, stale failure counters, authorization codes
+	// past PurgeAt and expired browser sessions, returning how many rows
+	// went.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error

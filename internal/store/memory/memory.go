@@ -41,7 +41,9 @@ type Store struct {
 	signing   []store.SigningKey
 	attempts  map[string]*attempt
 	links     map[linkKey]store.IdentityLink
-	deleted   map[[2]string]bool // tombstones: {kind, name}
+	deleted   map[[2]string]bool          // tombstones: {kind, name}
+	codes     map[string]store.AuthCode   // by string(hash)
+	sessions  map[string]store.WebSession // by string(id hash)
 }
 
 // New returns an empty store.
@@ -52,6 +54,7 @@ func New() *Store {
 		families: map[string]store.Family{}, tokens: map[string]store.RefreshToken{},
 		deny: map[string]time.Time{}, attempts: map[string]*attempt{},
 		links: map[linkKey]store.IdentityLink{}, deleted: map[[2]string]bool{},
+		codes: map[string]store.AuthCode{}, sessions: map[string]store.WebSession{},
 	}
 }
 
@@ -83,6 +86,7 @@ func cloneUser(u store.User) store.User {
 func cloneClient(c store.Client) store.Client {
 	c.SecretHash = slices.Clone(c.SecretHash)
 	c.Grants, c.Scopes, c.Resources = slices.Clone(c.Grants), slices.Clone(c.Scopes), slices.Clone(c.Resources)
+	c.RedirectURIs, c.Origins = slices.Clone(c.RedirectURIs), slices.Clone(c.Origins)
 	return c
 }
 
@@ -205,6 +209,7 @@ func (s *Store) DeleteUser(ctx context.Context, username string) error {
 	delete(s.users, username)
 	s.deleted[[2]string{store.KindUser, username}] = true
 	s.deleteLinksOf(username)
+	s.deleteUserSessions(username)
 	s.revokeWhere(func(f store.Family) bool { return f.Subject == username })
 	s.deleteKeysWhere(func(k store.APIKey) bool { return k.Username == username })
 	return nil
@@ -719,6 +724,18 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	for key, a := range s.attempts {
 		if !a.windowStart.Add(a.windowLen).After(now) {
 			delete(s.attempts, key)
+			n++
+		}
+	}
+	for h, c := range s.codes {
+		if !c.PurgeAt.After(now) {
+			delete(s.codes, h)
+			n++
+		}
+	}
+	for h, w := range s.sessions {
+		if !w.ExpiresAt.After(now) {
+			delete(s.sessions, h)
 			n++
 		}
 	}

@@ -146,40 +146,24 @@ func (db *DB) DeleteUser(ctx context.Context, username string) error {
 
 // CreateClient stores a new client; ErrConflict when the id is taken.
 func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
-	grants, err := sqlrow.JoinList("grant type", c.Grants)
+	grants, scopes, resources, redirects, origins, err := sqlrow.ClientLists(c)
 	if err != nil {
 		return fmt.Errorf("postgres: create client: %w", err)
 	}
-	scopes, err := sqlrow.JoinList("scope", c.Scopes)
-	if err != nil {
-		return fmt.Errorf("postgres: create client: %w", err)
-	}
-	resources, err := sqlrow.JoinList("resource", c.Resources)
-	if err != nil {
-		return fmt.Errorf("postgres: create client: %w", err)
-	}
-	_, err = db.exec(ctx, `INSERT INTO clients (`+sqlrow.ClientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+	_, err = db.exec(ctx, `INSERT INTO clients (`+sqlrow.ClientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		c.ID, sqlrow.NullBytes(c.SecretHash), c.Public, grants, scopes,
-		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), sqlrow.Nanos(c.CreatedAt), c.NoIntrospect, resources)
+		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), sqlrow.Nanos(c.CreatedAt), c.NoIntrospect, resources, redirects, c.ThirdParty, origins)
 	return wrapErr("create client", err)
 }
 
 // UpdateClient implements store.Clients.
 func (db *DB) UpdateClient(ctx context.Context, c store.Client) error {
-	grants, err := sqlrow.JoinList("grant type", c.Grants)
+	grants, scopes, resources, redirects, origins, err := sqlrow.ClientLists(c)
 	if err != nil {
 		return fmt.Errorf("postgres: update client: %w", err)
 	}
-	scopes, err := sqlrow.JoinList("scope", c.Scopes)
-	if err != nil {
-		return fmt.Errorf("postgres: update client: %w", err)
-	}
-	resources, err := sqlrow.JoinList("resource", c.Resources)
-	if err != nil {
-		return fmt.Errorf("postgres: update client: %w", err)
-	}
-	err = db.execOne(ctx, `UPDATE clients SET secret_hash = $1, public = $2, grants = $3, scopes = $4, access_token_ttl = $5, refresh_token_ttl = $6, refresh_reuse_interval = $7, no_introspect = $8, resources = $9 WHERE id = $10`,
-		sqlrow.NullBytes(c.SecretHash), c.Public, grants, scopes, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), c.NoIntrospect, resources, c.ID)
+	err = db.execOne(ctx, `UPDATE clients SET secret_hash = $1, public = $2, grants = $3, scopes = $4, access_token_ttl = $5, refresh_token_ttl = $6, refresh_reuse_interval = $7, no_introspect = $8, resources = $9, redirect_uris = $10, third_party = $11, origins = $12 WHERE id = $13`,
+		sqlrow.NullBytes(c.SecretHash), c.Public, grants, scopes, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), c.NoIntrospect, resources, redirects, c.ThirdParty, origins, c.ID)
 	return wrapErr("update client", err)
 }
 

@@ -137,40 +137,24 @@ func (db *DB) DeleteUser(ctx context.Context, username string) error {
 
 // CreateClient stores a new client; ErrConflict when the id is taken.
 func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
-	grants, err := sqlrow.JoinList("grant type", c.Grants)
+	grants, scopes, resources, redirects, origins, err := sqlrow.ClientLists(c)
 	if err != nil {
 		return fmt.Errorf("sqlite: create client: %w", err)
 	}
-	scopes, err := sqlrow.JoinList("scope", c.Scopes)
-	if err != nil {
-		return fmt.Errorf("sqlite: create client: %w", err)
-	}
-	resources, err := sqlrow.JoinList("resource", c.Resources)
-	if err != nil {
-		return fmt.Errorf("sqlite: create client: %w", err)
-	}
-	_, err = db.w.ExecContext(ctx, `INSERT INTO clients (`+sqlrow.ClientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = db.w.ExecContext(ctx, `INSERT INTO clients (`+sqlrow.ClientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, sqlrow.NullBytes(c.SecretHash), c.Public, grants, scopes,
-		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), sqlrow.Nanos(c.CreatedAt), c.NoIntrospect, resources)
+		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), sqlrow.Nanos(c.CreatedAt), c.NoIntrospect, resources, redirects, c.ThirdParty, origins)
 	return wrapErr("create client", err)
 }
 
 // UpdateClient implements store.Clients.
 func (db *DB) UpdateClient(ctx context.Context, c store.Client) error {
-	grants, err := sqlrow.JoinList("grant type", c.Grants)
+	grants, scopes, resources, redirects, origins, err := sqlrow.ClientLists(c)
 	if err != nil {
 		return fmt.Errorf("sqlite: update client: %w", err)
 	}
-	scopes, err := sqlrow.JoinList("scope", c.Scopes)
-	if err != nil {
-		return fmt.Errorf("sqlite: update client: %w", err)
-	}
-	resources, err := sqlrow.JoinList("resource", c.Resources)
-	if err != nil {
-		return fmt.Errorf("sqlite: update client: %w", err)
-	}
-	res, err := db.w.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, public = ?, grants = ?, scopes = ?, access_token_ttl = ?, refresh_token_ttl = ?, refresh_reuse_interval = ?, no_introspect = ?, resources = ? WHERE id = ?`,
-		sqlrow.NullBytes(c.SecretHash), c.Public, grants, scopes, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), c.NoIntrospect, resources, c.ID)
+	res, err := db.w.ExecContext(ctx, `UPDATE clients SET secret_hash = ?, public = ?, grants = ?, scopes = ?, access_token_ttl = ?, refresh_token_ttl = ?, refresh_reuse_interval = ?, no_introspect = ?, resources = ?, redirect_uris = ?, third_party = ?, origins = ? WHERE id = ?`,
+		sqlrow.NullBytes(c.SecretHash), c.Public, grants, scopes, int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.RefreshReuseInterval), c.NoIntrospect, resources, redirects, c.ThirdParty, origins, c.ID)
 	if err == nil {
 		err = mustAffect(res)
 	}

@@ -62,20 +62,22 @@ func ScanUser(s Scanner) (store.User, error) {
 
 // ClientColumns are the clients columns, written by CreateClient and read
 // by ScanClient in this order.
-const ClientColumns = `id, secret_hash, public, grants, scopes, access_token_ttl, refresh_token_ttl, refresh_reuse_interval, created_at, no_introspect, resources`
+const ClientColumns = `id, secret_hash, public, grants, scopes, access_token_ttl, refresh_token_ttl, refresh_reuse_interval, created_at, no_introspect, resources, redirect_uris, third_party, origins`
 
 // ScanClient reads a row of ClientColumns.
 func ScanClient(s Scanner) (store.Client, error) {
 	var (
 		c                         store.Client
 		grants, scopes, resources string
+		redirects, origins        string
 		accessTTL, refreshTTL, ri int64
 		created                   int64
 	)
-	if err := s.Scan(&c.ID, &c.SecretHash, &c.Public, &grants, &scopes, &accessTTL, &refreshTTL, &ri, &created, &c.NoIntrospect, &resources); err != nil {
+	if err := s.Scan(&c.ID, &c.SecretHash, &c.Public, &grants, &scopes, &accessTTL, &refreshTTL, &ri, &created, &c.NoIntrospect, &resources, &redirects, &c.ThirdParty, &origins); err != nil {
 		return store.Client{}, err
 	}
 	c.Resources = SplitList(resources)
+	c.RedirectURIs, c.Origins = SplitList(redirects), SplitList(origins)
 	c.Grants, c.Scopes = SplitList(grants), SplitList(scopes)
 	c.AccessTokenTTL, c.RefreshTokenTTL, c.RefreshReuseInterval = time.Duration(accessTTL), time.Duration(refreshTTL), time.Duration(ri)
 	c.CreatedAt = FromNanos(created)
@@ -152,4 +154,70 @@ func ScanRefresh(s Scanner, hash []byte) (store.RefreshToken, store.Family, erro
 		}
 	}
 	return t, f, nil
+}
+
+// AuthCodeColumns are the auth_codes columns, written by CreateAuthCode
+// and read by ScanAuthCode in this order.
+const AuthCodeColumns = `hash, client_id, redirect_uri, challenge, username, scopes, nonce, auth_time, session_id, family_id, created_at, expires_at, purge_at, redemptions`
+
+// ScanAuthCode reads a row of AuthCodeColumns.
+func ScanAuthCode(s Scanner) (store.AuthCode, error) {
+	var (
+		c                             store.AuthCode
+		scopes                        string
+		auth, created, expires, purge int64
+	)
+	if err := s.Scan(&c.Hash, &c.ClientID, &c.RedirectURI, &c.Challenge, &c.Username, &scopes, &c.Nonce, &auth,
+		&c.SessionID, &c.FamilyID, &created, &expires, &purge, &c.Redemptions); err != nil {
+		return store.AuthCode{}, err
+	}
+	c.Scopes = SplitList(scopes)
+	c.AuthTime, c.CreatedAt, c.ExpiresAt, c.PurgeAt = FromNanos(auth), FromNanos(created), FromNanos(expires), FromNanos(purge)
+	return c, nil
+}
+
+// AuthCodeValues are the values of AuthCodeColumns for c.
+func AuthCodeValues(c store.AuthCode) ([]any, error) {
+	scopes, err := JoinList("scope", c.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	return []any{c.Hash, c.ClientID, c.RedirectURI, c.Challenge, c.Username, scopes, c.Nonce, Nanos(c.AuthTime),
+		c.SessionID, c.FamilyID, Nanos(c.CreatedAt), Nanos(c.ExpiresAt), Nanos(c.PurgeAt), c.Redemptions}, nil
+}
+
+// WebSessionColumns are the web_sessions columns, in the order
+// ScanWebSession reads them.
+const WebSessionColumns = `id_hash, username, auth_time, expires_at`
+
+// ScanWebSession reads a row of WebSessionColumns.
+func ScanWebSession(s Scanner) (store.WebSession, error) {
+	var (
+		w             store.WebSession
+		auth, expires int64
+	)
+	if err := s.Scan(&w.IDHash, &w.Username, &auth, &expires); err != nil {
+		return store.WebSession{}, err
+	}
+	w.AuthTime, w.ExpiresAt = FromNanos(auth), FromNanos(expires)
+	return w, nil
+}
+
+// ClientLists encodes a client's list fields (grants, scopes, resources,
+// redirect URIs, origins) for its columns.
+func ClientLists(c store.Client) (grants, scopes, resources, redirects, origins string, err error) {
+	if grants, err = JoinList("grant type", c.Grants); err != nil {
+		return
+	}
+	if scopes, err = JoinList("scope", c.Scopes); err != nil {
+		return
+	}
+	if resources, err = JoinList("resource", c.Resources); err != nil {
+		return
+	}
+	if redirects, err = JoinList("redirect URI", c.RedirectURIs); err != nil {
+		return
+	}
+	origins, err = JoinList("origin", c.Origins)
+	return
 }

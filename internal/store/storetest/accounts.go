@@ -104,6 +104,9 @@ func testClients(t *testing.T, s store.Store) {
 		RefreshReuseInterval: 2 * time.Second,
 		NoIntrospect:         true,
 		Resources:            []string{"https://api.example", "urn:example:other"},
+		RedirectURIs:         []string{"https://app.example/cb", "http://127.0.0.1/cb", "com.example.app:/cb"},
+		ThirdParty:           true,
+		Origins:              []string{"https://app.example", "http://localhost:3000"},
 		CreatedAt:            at(0),
 	}
 	cli := store.Client{ID: "cli", Public: true, Grants: []string{"password"}, CreatedAt: at(time.Minute)}
@@ -135,7 +138,7 @@ func testClients(t *testing.T, s store.Store) {
 	// UpdateClient replaces everything but the id and creation time.
 	upd := store.Client{ID: "web", SecretHash: hash("new-secret"), Grants: []string{"client_credentials"}, Scopes: []string{"tokengate:admin"},
 		AccessTokenTTL: time.Minute, RefreshTokenTTL: time.Hour, RefreshReuseInterval: 0, NoIntrospect: false, Resources: []string{"https://other.example"},
-		CreatedAt: at(time.Hour)}
+		RedirectURIs: []string{"https://new.example/cb"}, CreatedAt: at(time.Hour)}
 	must(t, s.UpdateClient(ctx(t), upd))
 	got, err = s.GetClient(ctx(t), "web")
 	must(t, err)

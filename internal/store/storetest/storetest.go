@@ -66,6 +66,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentProvision", testConcurrentProvision},
 		{"Tombstones", testTombstones},
 		{"ProbeWrite", testProbeWrite},
+		{"AuthCodes", testAuthCodes},
+		{"AuthCodeConcurrentRedemption", testAuthCodeConcurrentRedemption},
+		{"WebSessions", testWebSessions},
+		{"DeleteExpiredBrowser", testDeleteExpiredBrowser},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -120,7 +124,8 @@ func checkClient(t *testing.T, got, want store.Client) {
 		!slices.Equal(got.Grants, want.Grants) || !slices.Equal(got.Scopes, want.Scopes) ||
 		got.AccessTokenTTL != want.AccessTokenTTL || got.RefreshTokenTTL != want.RefreshTokenTTL ||
 		got.RefreshReuseInterval != want.RefreshReuseInterval || !got.CreatedAt.Equal(want.CreatedAt) ||
-		got.NoIntrospect != want.NoIntrospect || !slices.Equal(got.Resources, want.Resources) {
+		got.NoIntrospect != want.NoIntrospect || !slices.Equal(got.Resources, want.Resources) ||
+		!slices.Equal(got.RedirectURIs, want.RedirectURIs) || got.ThirdParty != want.ThirdParty || !slices.Equal(got.Origins, want.Origins) {
 		t.Errorf("client:\n got %+v\nwant %+v", got, want)
 	}
 }

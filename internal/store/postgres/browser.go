@@ -1,0 +1,61 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tokengate/tokengate/internal/store"
+	"github.com/tokengate/tokengate/internal/store/sqlrow"
+)
+
+// CreateAuthCode stores a new authorization code; ErrConflict when its
+// hash exists.
+func (db *DB) CreateAuthCode(ctx context.Context, c store.AuthCode) error {
+	vals, err := sqlrow.AuthCodeValues(c)
+	if err != nil {
+		return wrapErr("create auth code", err)
+	}
+	_, err = db.exec(ctx, `INSERT INTO auth_codes (`+sqlrow.AuthCodeColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, vals...)
+	return wrapErr("create auth code", err)
+}
+
+// GetAuthCode returns the code whose hash is hash; ErrNotFound when absent.
+func (db *DB) GetAuthCode(ctx context.Context, hash []byte) (store.AuthCode, error) {
+	var c store.AuthCode
+	err := db.queryRow(ctx, func(r pgx.Row) (err error) { c, err = sqlrow.ScanAuthCode(r); return err },
+		`SELECT `+sqlrow.AuthCodeColumns+` FROM auth_codes WHERE hash = $1`, hash)
+	return c, wrapErr("get auth code", err)
+}
+
+// RedeemAuthCode counts one redemption in one statement (the row lock
+// serialises concurrent ones, on any node) and returns the record after it.
+func (db *DB) RedeemAuthCode(ctx context.Context, hash []byte) (store.AuthCode, error) {
+	var c store.AuthCode
+	err := db.queryRow(ctx, func(r pgx.Row) (err error) { c, err = sqlrow.ScanAuthCode(r); return err },
+		`UPDATE auth_codes SET redemptions = redemptions + 1 WHERE hash = $1 RETURNING `+sqlrow.AuthCodeColumns, hash)
+	return c, wrapErr("redeem auth code", err)
+}
+
+// CreateWebSession stores a new browser session; ErrConflict when its
+// hash exists.
+func (db *DB) CreateWebSession(ctx context.Context, s store.WebSession) error {
+	_, err := db.exec(ctx, `INSERT INTO web_sessions (`+sqlrow.WebSessionColumns+`) VALUES ($1, $2, $3, $4)`,
+		s.IDHash, s.Username, sqlrow.Nanos(s.AuthTime), sqlrow.Nanos(s.ExpiresAt))
+	return wrapErr("create web session", err)
+}
+
+// GetWebSession returns the session whose id hashes to hash; ErrNotFound
+// when absent.
+func (db *DB) GetWebSession(ctx context.Context, hash []byte) (store.WebSession, error) {
+	var s store.WebSession
+	err := db.queryRow(ctx, func(r pgx.Row) (err error) { s, err = sqlrow.ScanWebSession(r); return err },
+		`SELECT `+sqlrow.WebSessionColumns+` FROM web_sessions WHERE id_hash = $1`, hash)
+	return s, wrapErr("get web session", err)
+}
+
+// DeleteWebSession removes a session; an unknown one is not an error.
+func (db *DB) DeleteWebSession(ctx context.Context, hash []byte) error {
+	_, err := db.exec(ctx, `DELETE FROM web_sessions WHERE id_hash = $1`, hash)
+	return wrapErr("delete web session", err)
+}
