@@ -37,18 +37,20 @@ const authcodeFeature = "the authorization code flow with its login page, sessio
 // the policy's form-action does not allow it, and the client app then
 // never receives the code.
 func TestBrowserAuthorizationCodeFlow(t *testing.T) {
-	s := startServer(t)
-	s.requireEndpoint(t, authcodeFeature, http.MethodGet, "/oauth/authorize")
-	b := newBrowser(t)
 	app := startClientApp(t)
+	// The clients come from the bootstrap config, which knows the client
+	// app's address before the server starts; TestOAuth4WebAPIClient
+	// registers its client with `tokengate client add` instead.
+	const partnerSecret = "partner-secret-0123456789abcdefghijklmnopqrstuvwxyz"
+	s := startServer(t, `
+bootstrap:
+  clients:
+    - {id: partner, secret: `+partnerSecret+`, grants: [authorization_code, refresh_token], scopes: [read], redirect_uris: [`+app.redirectURI()+`], third_party: true}
+    - {id: webapp, public: true, grants: [authorization_code, refresh_token], scopes: [read], redirect_uris: [`+app.redirectURI()+`]}
+`)
+	s.requireEndpoint(t, authcodeFeature, http.MethodGet, "/oauth/authorize")
 	s.addUser(t, "alice", "alice-password-1", "read")
-	partnerSecret := s.addClient(t, authcodeFeature, "partner", "--grants", "authorization_code,refresh_token",
-		"--redirect-uris", app.redirectURI(), "--scopes", "read", "--third-party")
-	if partnerSecret == "" {
-		t.Fatal("client add partner printed no client_secret")
-	}
-	s.addClient(t, authcodeFeature, "webapp", "--grants", "authorization_code,refresh_token",
-		"--redirect-uris", app.redirectURI(), "--scopes", "read", "--public")
+	b := newBrowser(t)
 	token := s.base + "/oauth/token"
 
 	// 1. Third-party client: login page, consent, redirect, exchange, refresh.
@@ -75,6 +77,7 @@ func TestBrowserAuthorizationCodeFlow(t *testing.T) {
 	if text := run(t, b, "reading the consent screen", chromedp.Text(chromedp.CSS("body"))); !strings.Contains(text, "read") {
 		t.Errorf("the consent screen does not list the requested scope read:\n%s", text)
 	}
+	screenshot(t, b, "consent.png")
 	app.noCallback(t, "before consent")
 	if c := b.cookie(t, s.base, sessionCookie); c == nil {
 		t.Errorf("no %s cookie after signing in\n%s", sessionCookie, b.state())

@@ -26,7 +26,7 @@ const deviceGrant = "urn:ietf:params:oauth:grant-type:device_code"
 // polling ends with access_denied; the first user code, used once, is not
 // accepted again.
 func TestBrowserDeviceFlow(t *testing.T) {
-	s := startServer(t)
+	s := startServer(t, "")
 	s.requireEndpoint(t, deviceFeature, http.MethodPost, "/oauth/device_authorization")
 	s.requireEndpoint(t, deviceFeature, http.MethodGet, "/device")
 	s.addUser(t, "alice", "alice-password-1", "read")

@@ -81,9 +81,10 @@ const testConfig = `
 password_hashing: {memory_kib: 1024, time: 1}
 `
 
-// startServer writes the config, runs `tokengate serve` on a free loopback
-// port and waits for /readyz. The server stops when the test ends.
-func startServer(t *testing.T) *server {
+// startServer writes the config (testConfig and extra, such as a bootstrap
+// section), runs `tokengate serve` on a free loopback port and waits for
+// /readyz. The server stops when the test ends.
+func startServer(t *testing.T, extra string) *server {
 	t.Helper()
 	dir := t.TempDir()
 	s := &server{
@@ -92,7 +93,7 @@ func startServer(t *testing.T) *server {
 		stderr: &syncBuffer{},
 		done:   make(chan error, 1),
 	}
-	if err := os.WriteFile(s.config, []byte(testConfig), 0o600); err != nil {
+	if err := os.WriteFile(s.config, []byte(testConfig+extra), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)

@@ -46,7 +46,7 @@ func TestOAuth4WebAPIClient(t *testing.T) {
 		skipOrFail(t, "node not found: the strict OpenID Connect client runs with Node.js")
 	}
 	modules := nodeModules(t)
-	s := startServer(t)
+	s := startServer(t, "")
 	s.requireEndpoint(t, authcodeFeature, http.MethodGet, "/oauth/authorize")
 	s.requireEndpoint(t, oidcFeature, http.MethodGet, "/.well-known/openid-configuration")
 	app := startClientApp(t) // registered, never visited: the client stops at the redirect
