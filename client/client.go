@@ -246,35 +246,11 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	ct, err := findContract(cfg.Contract)
+	c, err := newClient(cfg)
 	if err != nil {
 		return nil, err
 	}
-	var base *url.URL
-	if cfg.BaseURL != "" {
-		base, err = url.Parse(cfg.BaseURL)
-		if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-			return nil, fmt.Errorf("client: BaseURL %q is not an http(s) URL", cfg.BaseURL)
-		}
-		base.RawQuery, base.Fragment = "", ""
-	}
-	c := &Client{cfg: cfg, contract: ct, hc: cfg.HTTPClient, now: cfg.Now}
-	if c.now == nil {
-		c.now = time.Now
-	}
-	if c.hc == nil {
-		c.hc = &http.Client{Timeout: 30 * time.Second}
-	}
-	c.hc = noRedirects(c.hc)
-	switch {
-	case cfg.RefreshMargin == 0:
-		c.margin = DefaultRefreshMargin
-	case cfg.RefreshMargin > 0:
-		c.margin = cfg.RefreshMargin
-	}
-	if c.ep, err = resolveEndpoints(base, cfg.Endpoints, ct.endpoints); err != nil {
-		return nil, err
-	}
+	ct := c.contract
 	if cfg.Store != nil && cfg.AccessToken == "" && cfg.RefreshToken == "" {
 		saved, err := cfg.Store.Load()
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -313,6 +289,41 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, ErrNoCredentials
 	}
 	if _, err := c.tokens(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// newClient checks cfg and returns a Client without a session: the
+// contract, endpoints, HTTP client and clock set.
+func newClient(cfg Config) (*Client, error) {
+	ct, err := findContract(cfg.Contract)
+	if err != nil {
+		return nil, err
+	}
+	var base *url.URL
+	if cfg.BaseURL != "" {
+		base, err = url.Parse(cfg.BaseURL)
+		if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+			return nil, fmt.Errorf("client: BaseURL %q is not an http(s) URL", cfg.BaseURL)
+		}
+		base.RawQuery, base.Fragment = "", ""
+	}
+	c := &Client{cfg: cfg, contract: ct, hc: cfg.HTTPClient, now: cfg.Now}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.hc == nil {
+		c.hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	c.hc = noRedirects(c.hc)
+	switch {
+	case cfg.RefreshMargin == 0:
+		c.margin = DefaultRefreshMargin
+	case cfg.RefreshMargin > 0:
+		c.margin = cfg.RefreshMargin
+	}
+	if c.ep, err = resolveEndpoints(base, cfg.Endpoints, ct.endpoints); err != nil {
 		return nil, err
 	}
 	return c, nil

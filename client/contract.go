@@ -50,6 +50,9 @@ const (
 	GrantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
 	// TokenTypeJWT is the subject_token_type of an external JWT.
 	TokenTypeJWT = "urn:ietf:params:oauth:token-type:jwt"
+	// GrantDeviceCode is the RFC 8628 device authorization grant, used
+	// by DeviceLogin.
+	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 )
 
 // Endpoints are a contract's endpoints: paths relative to Config.BaseURL
@@ -65,6 +68,10 @@ type Endpoints struct {
 	// APIKey is where an API key is exchanged, for contracts that have a
 	// separate endpoint for it (FastAPI).
 	APIKey string
+	// DeviceAuthorization is the RFC 8628 device authorization endpoint
+	// that DeviceLogin asks for a user code (tokengate's
+	// /oauth/device_authorization with the OAuth 2.0 contract).
+	DeviceAuthorization string
 }
 
 // style is how a contract puts credentials on the wire.
@@ -87,7 +94,7 @@ type contract struct {
 }
 
 var contracts = []contract{
-	{name: ContractOAuth2, endpoints: Endpoints{Login: "/oauth/token", Refresh: "/oauth/token"}},
+	{name: ContractOAuth2, endpoints: Endpoints{Login: "/oauth/token", Refresh: "/oauth/token", DeviceAuthorization: "/oauth/device_authorization"}},
 	{name: ContractSpringOAuth2, endpoints: Endpoints{Login: "/auth/oauth/token", Refresh: "/auth/oauth/token"}},
 	{name: ContractDjangoOAuthToolkit, endpoints: Endpoints{Login: "/oauth/token/", Refresh: "/oauth/token/"}, bodyClient: true},
 	{name: ContractLaravelPassport, endpoints: Endpoints{Login: "/oauth/token", Refresh: "/oauth/token"}, jsonBody: true, bodyClient: true},
@@ -214,6 +221,7 @@ func resolveEndpoints(base *url.URL, set, defaults Endpoints) (Endpoints, error)
 		{&out.Login, set.Login, defaults.Login},
 		{&out.Refresh, set.Refresh, defaults.Refresh},
 		{&out.APIKey, set.APIKey, defaults.APIKey},
+		{&out.DeviceAuthorization, set.DeviceAuthorization, defaults.DeviceAuthorization},
 	} {
 		p := cmp.Or(f.set, f.dflt)
 		if p == "" {

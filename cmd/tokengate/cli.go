@@ -93,7 +93,7 @@ commands:
   apikey    create|list|revoke API keys
   keys      list|rotate|revoke KID signing keys
   token     print a valid access token (--url, credentials from TOKENGATE_* env), cached and refreshed;
-            token logout: forget it; token revoke --user NAME: revoke every refresh token of a user
+            token --device: a person approves a printed code in the browser (RFC 8628); token logout: forget it; token revoke --user NAME: revoke every refresh token of a user
   backup    write a consistent copy of the SQLite store to a new file while the server runs
   healthcheck  exit 0 when the server's /readyz answers 200 (for container health checks)
   version   print the version, commit and Go version (also --version)

@@ -36,6 +36,7 @@ func (m *Main) tokenPrint(ctx context.Context, args []string, logout bool) error
 	username := flags.String("username", "", "user name (env TOKENGATE_USERNAME; password in TOKENGATE_PASSWORD, else read from stdin)")
 	scope := flags.String("scope", "", "space-separated scopes to request")
 	cache := flags.String("cache", "", "token cache file (default: one per server and identity under the user config dir)")
+	device := flags.Bool("device", false, "sign in with the device flow (RFC 8628): open the printed address on any device, sign in there and enter the code; needs only the client id")
 	if _, err := flags.parse(args); err != nil {
 		return err
 	}
@@ -59,6 +60,16 @@ func (m *Main) tokenPrint(ctx context.Context, args []string, logout bool) error
 		fmt.Fprintln(m.Stderr, "tokengate token: give the server with --url or TOKENGATE_URL")
 		return errUsage
 	}
+	if *device && !logout {
+		if cfg.Username != "" || cfg.Password != "" || cfg.APIKey != "" {
+			fmt.Fprintln(m.Stderr, "tokengate token --device: the person signs in in the browser; give no username, password or API key")
+			return errUsage
+		}
+		if cfg.ClientID == "" {
+			fmt.Fprintln(m.Stderr, "tokengate token --device: give the client with --client-id or TOKENGATE_CLIENT_ID")
+			return errUsage
+		}
+	}
 	path := *cache
 	if path == "" {
 		def, err := client.DefaultCachePath()
@@ -67,7 +78,11 @@ func (m *Main) tokenPrint(ctx context.Context, args []string, logout bool) error
 		}
 		// One cache per server and identity, named by a hash so that no
 		// user name or URL appears in the file name.
-		id := sha256.Sum256([]byte(strings.Join([]string{cfg.BaseURL, string(cfg.Contract), cfg.ClientID, cfg.Username, hashIfSet(cfg.APIKey)}, "\x00")))
+		parts := []string{cfg.BaseURL, string(cfg.Contract), cfg.ClientID, cfg.Username, hashIfSet(cfg.APIKey)}
+		if *device {
+			parts = append(parts, "device") // a person's session, not the client's own
+		}
+		id := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 		path = filepath.Join(filepath.Dir(def), "tokens-"+hex.EncodeToString(id[:8])+".json")
 	}
 	store := client.FileStore(path)
@@ -95,6 +110,9 @@ func (m *Main) tokenPrint(ctx context.Context, args []string, logout bool) error
 	// under its lock, and a refresh whose answer was lost is retried
 	// once (the server's refresh_reuse_interval must exceed the
 	// client's 30 s timeout for that retry to be accepted).
+	if *device {
+		return m.deviceToken(ctx, cfg, store, saved)
+	}
 	cfg.AccessToken, cfg.RefreshToken, cfg.Expiry = saved.AccessToken, saved.RefreshToken, saved.Expiry
 	cfg.Store = store
 	if cfg.Username != "" && cfg.Password == "" && cfg.RefreshToken == "" {
@@ -105,6 +123,40 @@ func (m *Main) tokenPrint(ctx context.Context, args []string, logout bool) error
 		cfg.Password = pw
 	}
 	c, err := client.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	tok, err := c.Token(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(m.Stdout, tok)
+	return nil
+}
+
+// deviceToken prints an access token of the person's device-flow
+// session: the cached one (refreshed when needed) or, when there is none
+// or it has ended, a new one after the person approves the printed code.
+func (m *Main) deviceToken(ctx context.Context, cfg client.Config, store client.FileStore, saved client.Tokens) error {
+	cfg.Store = store
+	if saved.RefreshToken != "" {
+		resumed := cfg
+		resumed.AccessToken, resumed.RefreshToken, resumed.Expiry = saved.AccessToken, saved.RefreshToken, saved.Expiry
+		c, err := client.New(ctx, resumed)
+		if err == nil {
+			var tok string
+			if tok, err = c.Token(ctx); err == nil {
+				fmt.Fprintln(m.Stdout, tok)
+				return nil
+			}
+		}
+		if !errors.Is(err, client.ErrSessionExpired) {
+			return err
+		}
+	}
+	c, err := client.DeviceLogin(ctx, cfg, func(uri, code string) {
+		fmt.Fprintf(m.Stderr, "To sign in, open %s and enter the code %s\nWaiting for approval...\n", uri, code)
+	})
 	if err != nil {
 		return err
 	}

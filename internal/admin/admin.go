@@ -26,7 +26,8 @@ func knownGrant(g string) bool {
 	case "authorization_code", "password", "refresh_token", "client_credentials",
 		"urn:tokengate:params:oauth:grant-type:api-key",
 		"urn:ietf:params:oauth:grant-type:token-exchange",
-		"urn:ietf:params:oauth:grant-type:jwt-bearer":
+		"urn:ietf:params:oauth:grant-type:jwt-bearer",
+		"urn:ietf:params:oauth:grant-type:device_code":
 		return true
 	}
 	return false

@@ -43,7 +43,10 @@ type Config struct {
 
 	AccessTokenTTL  Duration `yaml:"access_token_ttl"`
 	RefreshTokenTTL Duration `yaml:"refresh_token_ttl"`
-	SigningAlg      string   `yaml:"signing_alg"`
+	// DeviceCodeTTL is how long an RFC 8628 device code and its user code
+	// may be used (expires_in); 0 means 10 minutes.
+	DeviceCodeTTL Duration `yaml:"device_code_ttl"`
+	SigningAlg    string   `yaml:"signing_alg"`
 	// ClientCacheTTL caches client records per node for this long (0, the
 	// default, reads the store on every request). With several nodes on
 	// PostgreSQL a second saves a round trip per token request; a deleted

@@ -117,6 +117,11 @@ func (c *Config) Validate() error {
 	if c.RefreshTokenTTL.D() < time.Second {
 		add(c.KeyError("refresh_token_ttl", "must be at least 1s"))
 	}
+	if d := c.DeviceCodeTTL.D(); d != 0 && (d < 30*time.Second || d > time.Hour) {
+		// A user code lives this long: long enough to type it, short
+		// enough to keep the guessable space thin (RFC 8628 §5.1).
+		add(c.KeyError("device_code_ttl", "must be between 30s and 1h"))
+	}
 	if c.ClientCacheTTL.D() > time.Minute {
 		add(c.KeyError("client_cache_ttl", "must be at most 1m: client changes must apply soon"))
 	}

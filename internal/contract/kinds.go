@@ -53,7 +53,8 @@ type Kind struct {
 	// Options lists the route options it accepts.
 	Options []Option
 	// Role is the RFC 8414 role the endpoint plays, if any ("token",
-	// "revocation", "introspection", "jwks", "authorization").
+	// "revocation", "introspection", "jwks", "authorization",
+	// "device_authorization").
 	Role string
 	// RateLimited puts the endpoint behind the per-IP rate limit when
 	// one is configured: every endpoint that takes a credential or a
@@ -111,6 +112,8 @@ func Kinds() map[string]Kind {
 			build: func(env *Env, _ Route, p oauth.Profile) http.Handler { return datarheiLogin(env, p) }},
 		"datarhei.refresh": {RateLimited: true, Method: http.MethodGet, Options: tokenOnlyRefresh,
 			build: func(env *Env, _ Route, p oauth.Profile) http.Handler { return datarheiRefresh(env, p) }},
+		"device_authorization": {RateLimited: true, Method: http.MethodPost, Options: []Option{OptDefaultClient}, Role: "device_authorization",
+			build: func(env *Env, _ Route, p oauth.Profile) http.Handler { return deviceAuthorizationEndpoint(env, p) }},
 		"metadata": {Method: http.MethodGet,
 			build: func(env *Env, _ Route, _ oauth.Profile) http.Handler {
 				return staticJSON(func() []byte { return env.Metadata() }, "public, max-age=3600")
@@ -125,6 +128,7 @@ func DefaultRoutes() []Route {
 		{Path: "/oauth/authorize", Endpoint: "authorize"},
 		{Path: "/oauth/revoke", Endpoint: "revoke"},
 		{Path: "/oauth/introspect", Endpoint: "introspect"},
+		{Path: "/oauth/device_authorization", Endpoint: "device_authorization"},
 		{Path: "/.well-known/oauth-authorization-server", Endpoint: "metadata"},
 		{Path: "/.well-known/jwks.json", Endpoint: "jwks"},
 	}

@@ -35,6 +35,7 @@ func tokenRequest(r *http.Request, p Params, ip RemoteIP) (*oauth.TokenRequest, 
 		Code:             p.Get("code"),
 		RedirectURI:      p.Get("redirect_uri"),
 		CodeVerifier:     p.Get("code_verifier"),
+		DeviceCode:       p.Get("device_code"),
 		RemoteIP:         ip(r),
 	}
 	return tr, nil

@@ -51,6 +51,7 @@ func checkTokenRequest(r *TokenRequest) *Error {
 		{"subject_token", r.SubjectToken}, {"subject_token_type", r.SubjectTokenType},
 		{"audience", r.Audience}, {"assertion", r.Assertion}, {"resource", r.Resource},
 		{"code", r.Code}, {"redirect_uri", r.RedirectURI}, {"code_verifier", r.CodeVerifier},
+		{"device_code", r.DeviceCode},
 	} {
 		if !validText(f.v) {
 			return errBadText(f.name)

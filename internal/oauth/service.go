@@ -72,6 +72,12 @@ type Settings struct {
 	Targets         []string
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
+	// DeviceCodeTTL is how long a device authorization lives (RFC 8628
+	// expires_in); zero means DefaultDeviceCodeTTL.
+	DeviceCodeTTL time.Duration
+	// VerificationURI is where users enter device user codes; empty means
+	// Issuer + VerificationPath.
+	VerificationURI string
 }
 
 // Hooks let the server observe grants without the core knowing about
@@ -179,6 +185,7 @@ func NewService(o Options) (*Service, error) {
 		GrantClientCredentials: s.grantClientCredentials,
 		GrantAPIKey:            s.grantAPIKey,
 		GrantAuthorizationCode: s.grantAuthorizationCode,
+		GrantDeviceCode:        s.grantDeviceCode,
 	}
 	return s, nil
 }
@@ -207,7 +214,7 @@ func (s *Service) Settings() Settings { return s.settings }
 // SupportedGrants lists the grant types the service can run: the
 // built-in ones first, then registered extension grants in name order.
 func (s *Service) SupportedGrants() []string {
-	builtin := []string{GrantAuthorizationCode, GrantPassword, GrantRefreshToken, GrantClientCredentials, GrantAPIKey}
+	builtin := []string{GrantAuthorizationCode, GrantPassword, GrantRefreshToken, GrantClientCredentials, GrantAPIKey, GrantDeviceCode}
 	var ext []string
 	for g := range s.grants {
 		if !contains(builtin, g) {
@@ -274,6 +281,8 @@ type TokenRequest struct {
 	SubjectTokenType string
 	Audience         string
 	Assertion        string
+	// DeviceCode is the RFC 8628 device_code being polled.
+	DeviceCode string
 	// Resource is the RFC 8707 resource indicator: the API the token is
 	// for. It becomes the token's aud.
 	Resource string
@@ -553,36 +562,49 @@ func (s *Service) issueFamily(ctx context.Context, c *store.Client, subject stri
 	if authTime.IsZero() {
 		authTime = now
 	}
+	resp, nf, err := s.mint(c, subject, scopes, withRefresh, p, extra, famID, now, authTime)
+	if err != nil || nf == nil {
+		return resp, err
+	}
+	if err := s.store.CreateFamily(ctx, nf.Family, nf.Token); err != nil {
+		return nil, s.storeErr(err, errServer(err))
+	}
+	return resp, nil
+}
+
+// mint makes the tokens issue hands out without storing anything: an
+// access token and, when withRefresh (and the route allows it), the
+// refresh token with the new family that the caller must store before
+// answering (nil without one). famID names the family ("" for a new random
+// one); authTime is when the subject authenticated.
+func (s *Service) mint(c *store.Client, subject string, scopes []string, withRefresh bool, p *Profile, extra map[string]string, famID string, now, authTime time.Time) (*TokenResponse, *store.NewFamily, error) {
 	withRefresh = withRefresh && !p.NoRefresh
 	if !withRefresh {
 		famID = ""
 	} else if famID == "" {
 		var err error
 		if famID, err = secret.RandomString(s.rand, 22); err != nil {
-			return nil, errServer(err)
+			return nil, nil, errServer(err)
 		}
 	}
 	at, exp, err := s.signAccess(c, subject, scopes, extra["aud"], famID, now, p)
 	if err != nil {
-		return nil, errServer(err)
+		return nil, nil, errServer(err)
 	}
 	resp := &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(now) / time.Second), Scope: strings.Join(scopes, " "), ExpiresAt: exp}
 	if !withRefresh {
-		return resp, nil
+		return resp, nil, nil
 	}
 	rotation, format := policyOf(p)
 	rexp := now.Add(s.refreshTTL(c))
 	rt, err := s.newRefreshValue(c, subject, now, rexp, format == FormatJWT, p)
 	if err != nil {
-		return nil, errServer(err)
+		return nil, nil, errServer(err)
 	}
 	fam := store.Family{ID: famID, Subject: subject, ClientID: c.ID, Scopes: scopes, AuthTime: authTime, ExpiresAt: rexp, Extra: extra,
 		Rotation: rotation, Format: format}
-	if err := s.store.CreateFamily(ctx, fam, store.RefreshToken{Hash: secret.Hash(rt), FamilyID: famID, IssuedAt: now, ExpiresAt: rexp}); err != nil {
-		return nil, s.storeErr(err, errServer(err))
-	}
 	resp.RefreshToken = rt
-	return resp, nil
+	return resp, &store.NewFamily{Family: fam, Token: store.RefreshToken{Hash: secret.Hash(rt), FamilyID: famID, IssuedAt: now, ExpiresAt: rexp}}, nil
 }
 
 // IssueForSubject issues tokens for a subject an extension grant has

@@ -28,6 +28,7 @@ import (
 	"github.com/tokengate/tokengate/internal/adminapi"
 	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/internal/contract"
+	"github.com/tokengate/tokengate/internal/devicepage"
 	"github.com/tokengate/tokengate/internal/federation"
 	"github.com/tokengate/tokengate/internal/oauth"
 	"github.com/tokengate/tokengate/internal/reqinfo"
@@ -56,6 +57,10 @@ type Options struct {
 	KeyReload time.Duration
 	// CleanupEvery is how often expired rows are deleted. Default 10m.
 	CleanupEvery time.Duration
+	// DeviceSessions is the login session the device verification page
+	// (oauth.VerificationPath, RFC 8628) signs users in with; nil leaves
+	// the page unmounted, and device codes then cannot be approved.
+	DeviceSessions devicepage.Sessions
 }
 
 // Server is a ready tokengate server.
@@ -73,6 +78,7 @@ type Server struct {
 	reload  time.Duration
 	cleanup time.Duration
 	ips     *ipResolver
+	device  devicepage.Sessions
 	// opsHandler serves metrics and health on metrics_addr; nil when
 	// they share the main listener.
 	opsHandler http.Handler
@@ -176,7 +182,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.CleanupEvery <= 0 {
 		o.CleanupEvery = 10 * time.Minute
 	}
-	s := &Server{cfg: cfg, store: o.Store, log: o.Logger, reg: o.Registry, now: o.Now, reload: o.KeyReload, cleanup: o.CleanupEvery}
+	s := &Server{cfg: cfg, store: o.Store, log: o.Logger, reg: o.Registry, now: o.Now, reload: o.KeyReload, cleanup: o.CleanupEvery, device: o.DeviceSessions}
 	var err error
 	if s.keys, err = newKeyManager(&cfg, o.Store, o.Now, o.KeyReload); err != nil {
 		return nil, err
@@ -208,8 +214,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.svc, err = oauth.NewService(oauth.Options{
 		Store: o.Store, Signer: s.keys, Hasher: s.hasher, Logger: o.Logger, Now: o.Now, Guard: guard,
 		ClientCacheTTL: cfg.ClientCacheTTL.D(), Federation: ext, AdminScopeClients: cfg.AdminScopeClients,
-		Settings: oauth.Settings{Issuer: cfg.Issuer, Audience: cfg.Audience, Targets: cfg.ExchangeAudiences, AccessTokenTTL: cfg.AccessTokenTTL.D(), RefreshTokenTTL: cfg.RefreshTokenTTL.D()},
-		Hooks:    oauth.Hooks{GrantDone: s.metrics.grantDone},
+		Settings: oauth.Settings{Issuer: cfg.Issuer, Audience: cfg.Audience, Targets: cfg.ExchangeAudiences, AccessTokenTTL: cfg.AccessTokenTTL.D(), RefreshTokenTTL: cfg.RefreshTokenTTL.D(),
+			DeviceCodeTTL: cfg.DeviceCodeTTL.D()},
+		Hooks: oauth.Hooks{GrantDone: s.metrics.grantDone},
 	})
 	if err != nil {
 		return nil, err
@@ -297,6 +304,9 @@ func (s *Server) mount() error {
 		rt.handle(m, web.LogoutPath, logout)
 	}
 	rt.handle(http.MethodGet, web.CSSPath, s.instrument(web.CSSPath, pages.Stylesheet()))
+	if err := s.mountDevicePage(rt, lim, built); err != nil {
+		return err
+	}
 	notFound := s.instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		contract.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such endpoint"})
 	}))
@@ -367,6 +377,38 @@ func (s *Server) mountAdmin(rt *router, lim *limiter) error {
 	return nil
 }
 
+// mountDevicePage serves the RFC 8628 verification page (GET shows the
+// form, POST enters a code and decides) behind the rate limit, when a
+// login session is wired.
+func (s *Server) mountDevicePage(rt *router, lim *limiter, built []contract.Built) error {
+	if s.device == nil {
+		for _, b := range built {
+			if b.Kind.Role == "device_authorization" {
+				s.log.Warn("the device authorization endpoint is served but no login session is configured: the verification page is not mounted and device codes cannot be approved", "path", b.Route.Path)
+				break
+			}
+		}
+		return nil
+	}
+	for i, b := range built {
+		if b.Route.Path == oauth.VerificationPath {
+			return s.cfg.KeyError(fmt.Sprintf("routes[%d].path", i), "%s is the device verification page", oauth.VerificationPath)
+		}
+	}
+	page, err := devicepage.New(devicepage.Options{Devices: s.svc, Sessions: s.device, RemoteIP: s.ips.clientIP, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	var h http.Handler = page
+	if lim != nil {
+		h = rateLimited(lim, s.ips, h)
+	}
+	h = s.instrument(oauth.VerificationPath, h)
+	rt.handle(http.MethodGet, oauth.VerificationPath, h)
+	rt.handle(http.MethodPost, oauth.VerificationPath, h)
+	return nil
+}
+
 // OpsHandler returns the handler of the metrics_addr listener (/metrics,
 // and /healthz and /readyz as on the main listener), or nil when
 // metrics_addr is not configured and the main handler serves /metrics.
@@ -430,6 +472,8 @@ func (s *Server) metadataDoc(built []contract.Built) []byte {
 			key = "jwks_uri"
 		case "authorization":
 			key, hasAuthorize = "authorization_endpoint", true
+		case "device_authorization":
+			key = "device_authorization_endpoint" // RFC 8628 §4
 		default:
 			continue
 		}

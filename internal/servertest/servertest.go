@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/devicepage"
 	"github.com/tokengate/tokengate/internal/server"
 	"github.com/tokengate/tokengate/internal/store/sqlite"
 )
@@ -54,6 +55,9 @@ type Options struct {
 	Observe func(r *http.Request)
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// DeviceSessions, when set, mounts the device verification page
+	// with this login session.
+	DeviceSessions devicepage.Sessions
 }
 
 // Server is a running test server.
@@ -123,7 +127,7 @@ func start(t testing.TB, cfg config.Config, o Options) (*Server, error) {
 		return nil, err
 	}
 	t.Cleanup(func() { st.Close() })
-	srv, err := server.New(ctx, server.Options{Config: cfg, Store: st, Now: o.Now, Logger: o.Logger})
+	srv, err := server.New(ctx, server.Options{Config: cfg, Store: st, Now: o.Now, Logger: o.Logger, DeviceSessions: o.DeviceSessions})
 	if err != nil {
 		hs.Listener.Close()
 		return nil, err

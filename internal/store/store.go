@@ -358,10 +358,11 @@ type Store interface {
 	Identities
 	AuthCodes
 	WebSessions
+	DeviceAuthorizations
 	// DeleteExpired removes expired refresh tokens, families, denylist
 	// entries, signing keys, stale failure counters, authorization codes
-	// past PurgeAt and expired browser sessions, returning how many rows
-	// went.
+	// past PurgeAt, expired browser sessions and device authorizations,
+	// returning how many rows went.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error

@@ -44,6 +44,10 @@ type Store struct {
 	deleted   map[[2]string]bool          // tombstones: {kind, name}
 	codes     map[string]store.AuthCode   // by string(hash)
 	sessions  map[string]store.WebSession // by string(id hash)
+	// devices holds device authorizations by string(device code hash);
+	// deviceByUser maps a user code hash to its device code hash.
+	devices      map[string]store.DeviceAuthorization
+	deviceByUser map[string]string
 }
 
 // New returns an empty store.
@@ -55,6 +59,7 @@ func New() *Store {
 		deny: map[string]time.Time{}, attempts: map[string]*attempt{},
 		links: map[linkKey]store.IdentityLink{}, deleted: map[[2]string]bool{},
 		codes: map[string]store.AuthCode{}, sessions: map[string]store.WebSession{},
+		devices: map[string]store.DeviceAuthorization{}, deviceByUser: map[string]string{},
 	}
 }
 
@@ -739,6 +744,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 			n++
 		}
 	}
+	n += s.deleteExpiredDevices(now)
 	return n, nil
 }
 

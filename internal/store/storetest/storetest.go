@@ -70,6 +70,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AuthCodeConcurrentRedemption", testAuthCodeConcurrentRedemption},
 		{"WebSessions", testWebSessions},
 		{"DeleteExpiredBrowser", testDeleteExpiredBrowser},
+		{"DeviceAuthorizations", testDeviceAuthorizations},
+		{"DeviceUpdateCompareAndSet", testDeviceUpdateCompareAndSet},
+		{"DeviceConcurrentRedeem", testDeviceConcurrentRedeem},
+		{"DeviceDeleteExpired", testDeviceDeleteExpired},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
