@@ -381,6 +381,9 @@ func (s *Server) mountAdmin(rt *router, lim *limiter) error {
 // form, POST enters a code and decides) behind the rate limit, when a
 // login session is wired.
 func (s *Server) mountDevicePage(rt *router, lim *limiter, built []contract.Built) error {
+	if s.device == nil && s.web != nil {
+		s.device = webDeviceSessions{s.web.Sessions()}
+	}
 	if s.device == nil {
 		for _, b := range built {
 			if b.Kind.Role == "device_authorization" {
