@@ -1,10 +1,15 @@
 package browser
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -170,4 +175,79 @@ func pollDevice(ctx context.Context, token, clientID string, da deviceAuthz) <-c
 		}
 	}()
 	return out
+}
+
+// TestBrowserTokenDevice runs `tokengate token --device`, the CLI a
+// person uses to get a token without typing a password into a terminal:
+// it prints the verification URI and the user code, the person enters the
+// code in Chromium (signing in there) and approves, and the command prints
+// an access token. A second run answers from its cache, asking nothing.
+func TestBrowserTokenDevice(t *testing.T) {
+	s := startServer(t, "")
+	s.requireEndpoint(t, deviceFeature, http.MethodPost, "/oauth/device_authorization")
+	s.requireEndpoint(t, deviceFeature, http.MethodGet, "/device")
+	s.addUser(t, "alice", "alice-password-1", "read")
+	s.addClient(t, deviceFeature, "cli", "--grants", deviceGrant+",refresh_token", "--scopes", "read", "--public")
+	b := newBrowser(t)
+	cache := filepath.Join(t.TempDir(), "tokens.json")
+	args := []string{"token", "--device", "--url", s.base, "--client-id", "cli", "--scope", "read", "--cache", cache}
+
+	cmd := exec.CommandContext(b.ctx, binPath, args...)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	prompt := make(chan [2]string, 1)
+	var errText syncBuffer
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(&errText, line)
+			if rest, ok := strings.CutPrefix(line, "To sign in, open "); ok {
+				if uri, code, ok := strings.Cut(rest, " and enter the code "); ok {
+					prompt <- [2]string{uri, code}
+				}
+			}
+		}
+	}()
+	var p [2]string
+	select {
+	case p = <-prompt:
+	case <-time.After(stepTimeout):
+		t.Fatalf("tokengate token --device printed no verification URI and code:\n%s", errText.String())
+	}
+	b.navigate(t, p[0])
+	b.signIn(t, "alice", "alice-password-1")
+	b.do(t, "entering the CLI's user code",
+		chromedp.WaitVisible(chromedp.CSS("#user_code")),
+		chromedp.SendKeys(chromedp.CSS("#user_code"), p[1]),
+		chromedp.Click(chromedp.CSS("#device-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#approve")),
+		chromedp.Click(chromedp.CSS("#approve")),
+	)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("tokengate token --device: %v\n%s\n%s", err, stdout.String(), errText.String())
+	}
+	tok := strings.TrimSpace(stdout.String())
+	if strings.Count(tok, ".") != 2 {
+		t.Fatalf("tokengate token --device printed %q; want an access token (JWT)", tok)
+	}
+
+	// Again: the cached session answers, nothing to approve.
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	again := exec.CommandContext(ctx, binPath, args...)
+	again.Env = cmd.Env
+	var out2, err2 bytes.Buffer
+	again.Stdout, again.Stderr = &out2, &err2
+	if err := again.Run(); err != nil || strings.Count(strings.TrimSpace(out2.String()), ".") != 2 || strings.Contains(err2.String(), "To sign in") {
+		t.Fatalf("second tokengate token --device: %v, stdout %q, stderr %q; want a token from the cache without a prompt", err, out2.String(), err2.String())
+	}
 }
