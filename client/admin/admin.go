@@ -297,6 +297,9 @@ type OAuthClient struct {
 	AccessTokenTTL       int64     `json:"access_token_ttl"`
 	RefreshTokenTTL      int64     `json:"refresh_token_ttl"`
 	RefreshReuseInterval int64     `json:"refresh_reuse_interval"`
+	RedirectURIs         []string  `json:"redirect_uris"`
+	ThirdParty           bool      `json:"third_party"`
+	Origins              []string  `json:"origins"`
 	CreatedAt            time.Time `json:"created_at"`
 }
 
@@ -309,6 +312,9 @@ type NewOAuthClient struct {
 	AccessTokenTTL       int64    `json:"access_token_ttl,omitempty"`
 	RefreshTokenTTL      int64    `json:"refresh_token_ttl,omitempty"`
 	RefreshReuseInterval int64    `json:"refresh_reuse_interval,omitempty"`
+	RedirectURIs         []string `json:"redirect_uris,omitempty"`
+	ThirdParty           bool     `json:"third_party,omitempty"`
+	Origins              []string `json:"origins,omitempty"`
 }
 
 // OAuthClientChange is a partial update; nil fields stay.
@@ -318,6 +324,9 @@ type OAuthClientChange struct {
 	AccessTokenTTL       *int64    `json:"access_token_ttl,omitempty"`
 	RefreshTokenTTL      *int64    `json:"refresh_token_ttl,omitempty"`
 	RefreshReuseInterval *int64    `json:"refresh_reuse_interval,omitempty"`
+	RedirectURIs         *[]string `json:"redirect_uris,omitempty"`
+	ThirdParty           *bool     `json:"third_party,omitempty"`
+	Origins              *[]string `json:"origins,omitempty"`
 }
 
 // CreateClient creates a client and returns it with its generated secret

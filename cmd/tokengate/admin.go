@@ -256,6 +256,9 @@ func (m *Main) client(ctx context.Context, args []string) error {
 	secretStdin := fs.boolean("add", "secret-stdin", "import an existing secret from stdin instead of generating one")
 	noIntrospect := fs.boolean("add", "no-introspect", "withhold token introspection from this confidential client")
 	resources := fs.str("add", "resources", "", "space-separated audiences (RFC 8707 resource) the client may ask tokens for (default the configured audience)")
+	redirectURIs := fs.str("add", "redirect-uris", "", "comma-separated redirect URIs (authorization_code grant; required with it)")
+	thirdParty := fs.boolean("add", "third-party", "ask users for consent before this client gets a code")
+	origins := fs.str("add", "origins", "", "comma-separated browser origins allowed CORS at the token and revocation endpoints, e.g. https://app.example")
 	asJSON := fs.boolean("list|get", "json", "JSON output")
 	var rf remoteFlags
 	rf.register(fs.FlagSet)
@@ -273,7 +276,8 @@ func (m *Main) client(ctx context.Context, args []string) error {
 			fmt.Fprintln(m.Stderr, "tokengate client add: --grants is required, e.g. --grants password,refresh_token")
 			return errUsage
 		}
-		return m.remoteClient(ctx, rf, verb, pos, splitComma(*grants), *scopes, *public, *secretStdin, *asJSON)
+		return m.remoteClient(ctx, rf, verb, pos, clientAddFlags{grants: splitComma(*grants), scopes: *scopes, public: *public,
+			redirectURIs: splitComma(*redirectURIs), thirdParty: *thirdParty, origins: splitComma(*origins)}, *secretStdin, *asJSON)
 	}
 	switch verb {
 	case "list":
@@ -369,7 +373,8 @@ func (m *Main) client(ctx context.Context, args []string) error {
 			}
 		}
 		_, sec, err := (&admin.Clients{Store: st}).Add(ctx, admin.NewClient{ID: id, Public: *public, Secret: imported, Grants: gl, Scopes: strings.Fields(*scopes),
-			NoIntrospect: *noIntrospect, Resources: strings.Fields(*resources)})
+			NoIntrospect: *noIntrospect, Resources: strings.Fields(*resources),
+			RedirectURIs: splitComma(*redirectURIs), ThirdParty: *thirdParty, Origins: splitComma(*origins)})
 		if err != nil {
 			return err
 		}

@@ -119,7 +119,17 @@ func (m *Main) remoteUser(ctx context.Context, r remoteFlags, verb string, pos [
 }
 
 // remoteClient runs a client command over the admin API.
-func (m *Main) remoteClient(ctx context.Context, r remoteFlags, verb string, pos []string, grants []string, scopes string, public, secretStdin, asJSON bool) error {
+// clientAddFlags are the flags of client add that the admin API takes.
+type clientAddFlags struct {
+	grants       []string
+	scopes       string
+	public       bool
+	redirectURIs []string
+	thirdParty   bool
+	origins      []string
+}
+
+func (m *Main) remoteClient(ctx context.Context, r remoteFlags, verb string, pos []string, f clientAddFlags, secretStdin, asJSON bool) error {
 	if secretStdin {
 		return errors.New("--secret-stdin is not available with --server: the admin API generates secrets")
 	}
@@ -148,7 +158,8 @@ func (m *Main) remoteClient(ctx context.Context, r remoteFlags, verb string, pos
 	}
 	switch verb {
 	case "add":
-		_, sec, err := adm.CreateClient(ctx, admin.NewOAuthClient{ClientID: id, Public: public, Grants: grants, Scopes: strings.Fields(scopes)})
+		_, sec, err := adm.CreateClient(ctx, admin.NewOAuthClient{ClientID: id, Public: f.public, Grants: f.grants, Scopes: strings.Fields(f.scopes),
+			RedirectURIs: f.redirectURIs, ThirdParty: f.thirdParty, Origins: f.origins})
 		if err != nil {
 			return err
 		}

@@ -425,13 +425,17 @@ type clientJSON struct {
 	AccessTokenTTL       int64     `json:"access_token_ttl"`
 	RefreshTokenTTL      int64     `json:"refresh_token_ttl"`
 	RefreshReuseInterval int64     `json:"refresh_reuse_interval"`
+	RedirectURIs         []string  `json:"redirect_uris"`
+	ThirdParty           bool      `json:"third_party"`
+	Origins              []string  `json:"origins"`
 	CreatedAt            time.Time `json:"created_at"`
 }
 
 func clientOut(cl store.Client) clientJSON {
 	return clientJSON{ClientID: cl.ID, Public: cl.Public, Grants: nonNil(cl.Grants), Scopes: nonNil(cl.Scopes),
 		AccessTokenTTL: int64(cl.AccessTokenTTL / time.Second), RefreshTokenTTL: int64(cl.RefreshTokenTTL / time.Second),
-		RefreshReuseInterval: int64(cl.RefreshReuseInterval / time.Second), CreatedAt: cl.CreatedAt.UTC()}
+		RefreshReuseInterval: int64(cl.RefreshReuseInterval / time.Second), CreatedAt: cl.CreatedAt.UTC(),
+		RedirectURIs: nonNil(cl.RedirectURIs), ThirdParty: cl.ThirdParty, Origins: nonNil(cl.Origins)}
 }
 
 // seconds converts a lifetime in seconds; out-of-range values stay out of
@@ -461,13 +465,17 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request, c *call) erro
 		AccessTokenTTL       *int64   `json:"access_token_ttl"`
 		RefreshTokenTTL      *int64   `json:"refresh_token_ttl"`
 		RefreshReuseInterval *int64   `json:"refresh_reuse_interval"`
+		RedirectURIs         []string `json:"redirect_uris"`
+		ThirdParty           bool     `json:"third_party"`
+		Origins              []string `json:"origins"`
 	}
 	if err := decode(r, &in); err != nil {
 		return err
 	}
 	n := admin.NewClient{ID: in.ClientID, Public: in.Public, Grants: in.Grants, Scopes: in.Scopes,
 		AccessTokenTTL: orZero(seconds(in.AccessTokenTTL)), RefreshTokenTTL: orZero(seconds(in.RefreshTokenTTL)),
-		RefreshReuseInterval: orZero(seconds(in.RefreshReuseInterval))}
+		RefreshReuseInterval: orZero(seconds(in.RefreshReuseInterval)),
+		RedirectURIs:         in.RedirectURIs, ThirdParty: in.ThirdParty, Origins: in.Origins}
 	cl, sec, err := a.o.Clients.Add(r.Context(), n)
 	if err != nil {
 		return named("client", err)
@@ -516,12 +524,16 @@ func (a *API) patchClient(w http.ResponseWriter, r *http.Request, c *call) error
 		AccessTokenTTL       *int64    `json:"access_token_ttl"`
 		RefreshTokenTTL      *int64    `json:"refresh_token_ttl"`
 		RefreshReuseInterval *int64    `json:"refresh_reuse_interval"`
+		RedirectURIs         *[]string `json:"redirect_uris"`
+		ThirdParty           *bool     `json:"third_party"`
+		Origins              *[]string `json:"origins"`
 	}
 	if err := decode(r, &in); err != nil {
 		return err
 	}
 	ch := admin.ClientChange{Grants: in.Grants, Scopes: in.Scopes, AccessTokenTTL: seconds(in.AccessTokenTTL),
-		RefreshTokenTTL: seconds(in.RefreshTokenTTL), RefreshReuseInterval: seconds(in.RefreshReuseInterval)}
+		RefreshTokenTTL: seconds(in.RefreshTokenTTL), RefreshReuseInterval: seconds(in.RefreshReuseInterval),
+		RedirectURIs: in.RedirectURIs, ThirdParty: in.ThirdParty, Origins: in.Origins}
 	cl, err := a.o.Clients.Update(r.Context(), c.params[0], ch)
 	if err != nil {
 		return named("client", err)

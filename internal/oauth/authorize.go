@@ -364,9 +364,11 @@ func (s *Service) grantAuthorizationCode(ctx context.Context, c *store.Client, r
 		return nil, err
 	}
 	// A second use that came while the tokens were issued found no family
-	// to revoke yet: look again, now that the family exists.
+	// to revoke yet: look again, now that the family exists, and revoke
+	// it. The answer stands, as if the uses had come one after the other:
+	// this one first, with tokens that the next one revoked.
 	if again, gerr := s.store.GetAuthCode(context.WithoutCancel(ctx), h); gerr == nil && again.Redemptions > 1 {
-		return nil, s.codeReused(ctx, c, again)
+		_ = s.codeReused(ctx, c, again)
 	}
 	resp.Code = &CodeGrant{Subject: code.Username, Scopes: code.Scopes, Nonce: code.Nonce, AuthTime: code.AuthTime, SessionID: code.SessionID}
 	return resp, nil
