@@ -64,8 +64,9 @@ func TestRequireAcceptsTokengateAccessToken(t *testing.T) {
 	if got.Sub != "alice" || got.ClientID != "app" || strings.Join(got.Scopes, " ") != "read write" || len(got.Aud) != 1 || got.Aud[0] != "api://orders" {
 		t.Fatalf("claims reaching the handler: %+v", got)
 	}
-	if n := tg.count("GET /.well-known/oauth-authorization-server"); n != 1 {
-		t.Fatalf("metadata fetched %d times, want 1", n)
+	// tokengate serves OpenID Connect discovery, tried first: one fetch.
+	if n, m := tg.count("GET /.well-known/openid-configuration"), tg.count("GET /.well-known/oauth-authorization-server"); n != 1 || m != 0 {
+		t.Fatalf("discovery fetched %d times, RFC 8414 metadata %d times, want 1 and 0", n, m)
 	}
 	// The scheme is case-insensitive (RFC 7235 §2.1).
 	if rec := get(protected(v), "bearer "+at); rec.Code != http.StatusOK {
@@ -537,7 +538,7 @@ func TestNewVerifierRefusesBadConfigs(t *testing.T) {
 		{"issuer without metadata", bearer.Config{Issuer: tg.URL + "/tenant", Audience: "api://orders"}, "404"},
 		{"metadata of another issuer", bearer.Config{Issuer: strings.Replace(tg.URL, "127.0.0.1", "localhost", 1), Audience: "api://orders"}, "names issuer"},
 		{"introspection without client", bearer.Config{IntrospectionURL: tg.URL + "/oauth/introspect", Audience: "api://orders"}, "ClientID"},
-		{"only disallowed keys", bearer.Config{Issuer: tg.URL, Audience: "api://orders", Algorithms: []string{"RS256"}}, "no usable signing key"},
+		{"only disallowed keys", bearer.Config{Issuer: tg.URL, Audience: "api://orders", Algorithms: []string{"ES256"}}, "no usable signing key"},
 		{"no audience", bearer.Config{Issuer: tg.URL}, "give Audience"},
 		{"no issuer with a JWKS URL", bearer.Config{JWKSURL: tg.URL + "/.well-known/jwks.json", Audience: "api://orders"}, "give Issuer"},
 		{"no issuer with static keys", bearer.Config{StaticKeys: []jwks.Key{newTestKey(t, "k").key()}, Audience: "api://orders"}, "give Issuer"},

@@ -377,8 +377,12 @@ func (c *Client) RotateClientSecret(ctx context.Context, id string) (string, err
 
 // SigningKey describes a signing key.
 type SigningKey struct {
-	KID       string     `json:"kid"`
-	Algorithm string     `json:"alg"`
+	KID       string `json:"kid"`
+	Algorithm string `json:"alg"`
+	// Purpose is "" for the keys of access and refresh tokens and
+	// "id_token" for the RS256 keys that sign only OpenID Connect ID
+	// tokens; each purpose has one active key.
+	Purpose   string     `json:"purpose,omitempty"`
 	Active    bool       `json:"active"`
 	Encrypted bool       `json:"encrypted"`
 	CreatedAt time.Time  `json:"created_at"`

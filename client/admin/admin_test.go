@@ -3,6 +3,7 @@ package admin_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -95,7 +96,8 @@ bootstrap:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if keys, err := adm.ListKeys(ctx); err != nil || len(keys) != 2 || keys[0].KID != k.KID {
+	// Two default keys and two ID token keys (rotated together).
+	if keys, err := adm.ListKeys(ctx); err != nil || len(keys) != 4 || !slices.ContainsFunc(keys, func(x admin.SigningKey) bool { return x.KID == k.KID && x.Active && x.Purpose == "" }) {
 		t.Fatalf("keys: %v %v", keys, err)
 	}
 	if err := adm.DeleteUser(ctx, "u1"); err != nil {

@@ -609,9 +609,9 @@ func (m *Main) keysCmd(ctx context.Context, args []string) error {
 			return m.printJSON(infos)
 		}
 		tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "KID\tALG\tACTIVE\tCREATED\tRETIRED\tEXPIRES\tREVOKED")
+		fmt.Fprintln(tw, "KID\tALG\tACTIVE\tCREATED\tRETIRED\tEXPIRES\tREVOKED\tPURPOSE")
 		for _, k := range infos {
-			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.Active, fmtTime(k.CreatedAt), fmtTime(k.RetiredAt), fmtTime(k.ExpiresAt), fmtTime(k.RevokedAt))
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.Active, fmtTime(k.CreatedAt), fmtTime(k.RetiredAt), fmtTime(k.ExpiresAt), fmtTime(k.RevokedAt), keyPurpose(k.Purpose))
 		}
 		return tw.Flush()
 	})

@@ -202,7 +202,7 @@ func TestAdminAPIEndToEnd(t *testing.T) {
 	if jwtKid(t, webTok2["access_token"].(string)) != nk["kid"] || !active(webTok["access_token"].(string)) {
 		t.Fatal("tokens do not follow the rotation")
 	}
-	if l := c.must(200, "", "GET", "/admin/v1/keys", ""); len(l["items"].([]any)) != 2 {
+	if l := c.must(200, "", "GET", "/admin/v1/keys", ""); len(l["items"].([]any)) != 4 { // the default and the ID token key, each rotated
 		t.Fatalf("keys: %v", l)
 	}
 
@@ -345,7 +345,7 @@ func TestCLIRemoteMode(t *testing.T) {
 	}
 	run("", "apikey", "revoke", id)
 	run("", "keys", "rotate")
-	if out := run("", "keys", "list", "--json"); strings.Count(out, `"kid"`) != 2 {
+	if out := run("", "keys", "list", "--json"); strings.Count(out, `"kid"`) != 4 || strings.Count(out, `"purpose": "id_token"`) != 2 {
 		t.Fatalf("keys list: %s", out)
 	}
 	run("", "client", "delete", "web")

@@ -300,7 +300,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	out, _, _ = cli(t, "", "keys", "list", "--json", "--db", db, "--config", cfgPath)
 	var keys []map[string]any
-	if json.Unmarshal([]byte(out), &keys) != nil || len(keys) != 2 {
+	if json.Unmarshal([]byte(out), &keys) != nil || len(keys) != 4 { // the default and the ID token key, each rotated
 		t.Fatalf("keys list: %s", out)
 	}
 

@@ -257,11 +257,19 @@ func (m *Main) remoteKeys(ctx context.Context, r remoteFlags, verb string, asJSO
 		return m.printJSON(keys)
 	}
 	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KID\tALG\tACTIVE\tCREATED\tRETIRED\tEXPIRES")
+	fmt.Fprintln(tw, "KID\tALG\tACTIVE\tCREATED\tRETIRED\tEXPIRES\tPURPOSE")
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", k.KID, k.Algorithm, k.Active, fmtTime(k.CreatedAt), fmtTime(optT(k.RetiredAt)), fmtTime(optT(k.ExpiresAt)))
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%s\n", k.KID, k.Algorithm, k.Active, fmtTime(k.CreatedAt), fmtTime(optT(k.RetiredAt)), fmtTime(optT(k.ExpiresAt)), keyPurpose(k.Purpose))
 	}
 	return tw.Flush()
+}
+
+// keyPurpose names what a signing key signs, for key listings.
+func keyPurpose(p string) string {
+	if p == "" {
+		return "tokens"
+	}
+	return p // id_token: OpenID Connect ID tokens only
 }
 
 // remoteRevokeUser ends every session of a user over the admin API.

@@ -570,6 +570,7 @@ func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request, c *call) erro
 type keyJSON struct {
 	KID       string     `json:"kid"`
 	Algorithm string     `json:"alg"`
+	Purpose   string     `json:"purpose,omitempty"` // id_token: signs only OpenID Connect ID tokens
 	Active    bool       `json:"active"`
 	Encrypted bool       `json:"encrypted"`
 	CreatedAt time.Time  `json:"created_at"`
@@ -578,7 +579,7 @@ type keyJSON struct {
 }
 
 func keyOut(k token.KeyInfo) keyJSON {
-	return keyJSON{KID: k.ID, Algorithm: k.Algorithm, Active: k.Active, Encrypted: k.Encrypted,
+	return keyJSON{KID: k.ID, Algorithm: k.Algorithm, Purpose: k.Purpose, Active: k.Active, Encrypted: k.Encrypted,
 		CreatedAt: k.CreatedAt.UTC(), RetiredAt: optTime(k.RetiredAt), ExpiresAt: optTime(k.ExpiresAt)}
 }
 

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tokengate/tokengate/internal/oauth"
@@ -20,6 +21,8 @@ type Env struct {
 	JWKS func() []byte
 	// Metadata returns the RFC 8414 document.
 	Metadata func() []byte
+	// OIDCDiscovery returns the OpenID Connect Discovery 1.0 document.
+	OIDCDiscovery func() []byte
 	// Authorize serves the authorization endpoint (GET, and POST for the
 	// consent form); nil answers 404.
 	Authorize http.Handler
@@ -50,20 +53,23 @@ const OptBody Option = "body"
 type Kind struct {
 	// Method is the HTTP method the endpoint answers.
 	Method string
+	// AlsoMethods are further methods the same handler answers on the
+	// same path when the route names no method (the authorization
+	// endpoint's consent form is a POST; userinfo answers GET and POST).
+	AlsoMethods []string
 	// Options lists the route options it accepts.
 	Options []Option
-	// Role is the RFC 8414 role the endpoint plays, if any ("token",
-	// "revocation", "introspection", "jwks", "authorization",
-	// "device_authorization").
+	// Role is the RFC 8414 (or OpenID Connect Discovery) role the
+	// endpoint plays, if any ("token", "revocation", "introspection",
+	// "jwks", "authorization", "device_authorization",
+	// "userinfo"): the discovery documents name
+	// endpoints by it.
 	Role string
 	// RateLimited puts the endpoint behind the per-IP rate limit when
 	// one is configured: every endpoint that takes a credential or a
 	// token is, so that none can be used to scan tokens or secrets.
 	// The public, cacheable documents (metadata, JWKS) are not.
 	RateLimited bool
-	// AlsoMethods are further methods the same handler answers (the
-	// authorization endpoint's consent form is a POST).
-	AlsoMethods []string
 	// CORS lets browser clients call the endpoint from the origins their
 	// client registration lists.
 	CORS  bool
@@ -118,6 +124,12 @@ func Kinds() map[string]Kind {
 			build: func(env *Env, _ Route, _ oauth.Profile) http.Handler {
 				return staticJSON(func() []byte { return env.Metadata() }, "public, max-age=3600")
 			}},
+		"oidc_discovery": {Method: http.MethodGet,
+			build: func(env *Env, _ Route, _ oauth.Profile) http.Handler {
+				return staticJSON(func() []byte { return env.OIDCDiscovery() }, "public, max-age=3600")
+			}},
+		"userinfo": {RateLimited: true, CORS: true, Method: http.MethodGet, AlsoMethods: []string{http.MethodPost}, Role: "userinfo",
+			build: func(env *Env, _ Route, _ oauth.Profile) http.Handler { return userinfoEndpoint(env) }},
 	}
 }
 
@@ -131,6 +143,8 @@ func DefaultRoutes() []Route {
 		{Path: "/oauth/device_authorization", Endpoint: "device_authorization"},
 		{Path: "/.well-known/oauth-authorization-server", Endpoint: "metadata"},
 		{Path: "/.well-known/jwks.json", Endpoint: "jwks"},
+		{Path: "/.well-known/openid-configuration", Endpoint: "oidc_discovery"},
+		{Path: "/oauth/userinfo", Endpoint: "userinfo"},
 	}
 }
 
@@ -283,15 +297,21 @@ func Build(env *Env, routes []Route) ([]Built, error) {
 					"path", r.Path, "endpoint", r.Endpoint, "default_client", r.DefaultClient)
 			}
 		}
-		method := k.Method
-		if r.Method != "" && r.Method != k.Method {
-			return nil, routeError(i, "method", "endpoint %q answers %s, not %s", r.Endpoint, k.Method, r.Method)
+		methods := append([]string{k.Method}, k.AlsoMethods...)
+		if r.Method != "" {
+			if !slices.Contains(methods, r.Method) {
+				return nil, routeError(i, "method", "endpoint %q answers %s, not %s", r.Endpoint, strings.Join(methods, " and "), r.Method)
+			}
+			methods = []string{r.Method}
 		}
-		if j, dup := seen[pathMethod{r.Path, method}]; dup {
-			return nil, routeError(i, "path", "%s %s is already served by routes[%d]", method, r.Path, j)
+		h := k.build(env, r, ProfileOf(r))
+		for _, method := range methods {
+			if j, dup := seen[pathMethod{r.Path, method}]; dup {
+				return nil, routeError(i, "path", "%s %s is already served by routes[%d]", method, r.Path, j)
+			}
+			seen[pathMethod{r.Path, method}] = i
+			out = append(out, Built{Route: r, Method: method, Kind: k, Handler: h})
 		}
-		seen[pathMethod{r.Path, method}] = i
-		out = append(out, Built{Route: r, Method: method, Kind: k, Handler: k.build(env, r, ProfileOf(r))})
 	}
 	return out, nil
 }

@@ -64,8 +64,10 @@ type tokenBody struct {
 	Scope        string `json:"scope,omitempty"`
 	// IssuedTokenType answers token exchange (RFC 8693 §2.2.1).
 	IssuedTokenType string `json:"issued_token_type,omitempty"`
+	// IDToken is the OpenID Connect ID token (OIDC Core §3.1.3.3).
+	IDToken string `json:"id_token,omitempty"`
 }
 
 func writeToken(w http.ResponseWriter, t *oauth.TokenResponse) {
-	WriteJSON(w, http.StatusOK, tokenBody{t.AccessToken, t.TokenType, t.ExpiresIn, t.RefreshToken, t.Scope, t.IssuedTokenType})
+	WriteJSON(w, http.StatusOK, tokenBody{t.AccessToken, t.TokenType, t.ExpiresIn, t.RefreshToken, t.Scope, t.IssuedTokenType, t.IDToken})
 }

@@ -359,7 +359,7 @@ func (s *Service) grantAuthorizationCode(ctx context.Context, c *store.Client, r
 	if err != nil || u.Disabled || u.CreatedAt.After(code.AuthTime) || u.NotBefore.After(code.AuthTime) {
 		return nil, errInvalidGrant("the user may no longer sign in", ReasonTokenRevoked)
 	}
-	resp, err := s.issueFamily(ctx, c, code.Username, code.Scopes, contains(c.Grants, GrantRefreshToken), p, audExtra(r), code.FamilyID, code.AuthTime)
+	resp, err := s.issueFamily(ctx, c, code.Username, code.Scopes, contains(c.Grants, GrantRefreshToken), p, markIDTokenFamily(audExtra(r), code.Scopes), code.FamilyID, code.AuthTime)
 	if err != nil {
 		return nil, err
 	}
@@ -371,6 +371,9 @@ func (s *Service) grantAuthorizationCode(ctx context.Context, c *store.Client, r
 		_ = s.codeReused(ctx, c, again)
 	}
 	resp.Code = &CodeGrant{Subject: code.Username, Scopes: code.Scopes, Nonce: code.Nonce, AuthTime: code.AuthTime, SessionID: code.SessionID}
+	if err := s.codeIDToken(ctx, c, resp); err != nil {
+		return nil, err
+	}
 	return resp, nil
 }
 

@@ -135,6 +135,25 @@ func errStorageUnavailable() *Error {
 	return &Error{Code: CodeTemporarilyUnavailable, Description: "storage is unavailable, retry later", Status: http.StatusServiceUnavailable, RetryAfter: 5 * time.Second}
 }
 
+// RFC 6750 §3.1 error codes of protected resources (the userinfo
+// endpoint): 401 and 403 at the edge, with WWW-Authenticate: Bearer.
+const (
+	CodeInvalidToken      = "invalid_token"
+	CodeInsufficientScope = "insufficient_scope"
+)
+
+// errInvalidToken is RFC 6750 invalid_token: the bearer token is
+// malformed, expired, revoked or otherwise not accepted.
+func errInvalidToken(desc string) *Error {
+	return &Error{Code: CodeInvalidToken, Description: desc, Status: http.StatusUnauthorized}
+}
+
+// errInsufficientScope is RFC 6750 insufficient_scope; Param names the
+// scope the request needs.
+func errInsufficientScope(scope string) *Error {
+	return &Error{Code: CodeInsufficientScope, Description: "the access token lacks the " + scope + " scope", Status: http.StatusForbidden, Param: scope}
+}
+
 // Error codes of the authorization endpoint (RFC 6749 §4.1.2.1) and
 // OpenID Connect Core §3.1.2.6.
 // CodeAccessDenied (RFC 6749 §4.1.2.1) is declared with the device

@@ -266,6 +266,9 @@ func (s *Service) refreshLoaded(ctx context.Context, c *store.Client, tok store.
 			return nil, errServer(err)
 		}
 		resp := &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(now) / time.Second), Scope: joinScopes(scopes), ExpiresAt: exp}
+		if err := s.refreshIDToken(ctx, c, fam, resp); err != nil {
+			return nil, err
+		}
 		if out == RefreshKeep {
 			return resp, nil
 		}

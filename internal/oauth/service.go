@@ -92,6 +92,7 @@ type Hooks struct {
 type Service struct {
 	store    store.Store
 	signer   Signer
+	idSigner IDTokenSigner // nil: no ID tokens
 	hasher   *secret.Hasher
 	settings Settings
 	log      *slog.Logger
@@ -143,6 +144,10 @@ type Options struct {
 	// AdminScopeClients may obtain admin scopes (IsAdminScope) in tokens
 	// for users; other clients get them only through client_credentials.
 	AdminScopeClients []string
+	// IDTokens signs OpenID Connect ID tokens; nil means the Signer's own
+	// when it implements IDTokenSigner (*token.Manager does), and no ID
+	// tokens otherwise.
+	IDTokens IDTokenSigner
 }
 
 // NewService returns a ready Service.
@@ -174,7 +179,10 @@ func NewService(o Options) (*Service, error) {
 	s := &Service{
 		store: o.Store, signer: o.Signer, hasher: o.Hasher, settings: o.Settings,
 		log: o.Logger, hooks: o.Hooks, now: o.Now, rand: o.Rand, guard: o.Guard, external: o.Federation,
-		adminClients: slices.Clone(o.AdminScopeClients),
+		adminClients: slices.Clone(o.AdminScopeClients), idSigner: o.IDTokens,
+	}
+	if s.idSigner == nil {
+		s.idSigner, _ = o.Signer.(IDTokenSigner)
 	}
 	if o.ClientCacheTTL > 0 {
 		s.clients = newClientCache(o.ClientCacheTTL, 10000, o.Now)
@@ -304,6 +312,9 @@ type TokenResponse struct {
 	ExpiresAt    time.Time
 	// IssuedTokenType is set by token exchange (RFC 8693 §2.2.1).
 	IssuedTokenType string
+	// IDToken is the OpenID Connect ID token, when the grant signs a
+	// user in with the openid scope (AttachIDToken).
+	IDToken string
 	// Code describes the authorization an authorization code grant
 	// redeemed; nil for other grants.
 	Code *CodeGrant

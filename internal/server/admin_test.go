@@ -355,7 +355,12 @@ func TestAdminAPIKeysAndClients(t *testing.T) {
 	// Signing keys.
 	r = e.call(t, "GET", "/admin/v1/keys", "")
 	want(t, r, 200, "")
-	before := r.body["items"].([]any)[0].(map[string]any)["kid"]
+	var before any
+	for _, it := range r.body["items"].([]any) {
+		if k := it.(map[string]any); k["purpose"] == nil {
+			before = k["kid"]
+		}
+	}
 	r = e.call(t, "POST", "/admin/v1/keys/rotate", "")
 	want(t, r, 201, "")
 	if r.str("kid") == before || r.body["active"] != true {
@@ -363,8 +368,20 @@ func TestAdminAPIKeysAndClients(t *testing.T) {
 	}
 	kid := r.str("kid")
 	r = e.call(t, "GET", "/admin/v1/keys", "")
-	if items := r.body["items"].([]any); len(items) != 2 || items[0].(map[string]any)["kid"] != kid || items[1].(map[string]any)["retired_at"] == nil {
+	// The default keys, and the ID token keys (purpose id_token), rotated with them.
+	var defaults, idKeys []map[string]any
+	for _, it := range r.body["items"].([]any) {
+		if k := it.(map[string]any); k["purpose"] == "id_token" {
+			idKeys = append(idKeys, k)
+		} else {
+			defaults = append(defaults, k)
+		}
+	}
+	if len(defaults) != 2 || defaults[0]["kid"] != kid || defaults[1]["kid"] != before || defaults[1]["retired_at"] == nil {
 		t.Fatalf("keys after rotation: %s", r.raw)
+	}
+	if len(idKeys) != 2 || idKeys[0]["active"] != true || idKeys[0]["alg"] != "RS256" || idKeys[1]["retired_at"] == nil {
+		t.Fatalf("ID token keys after rotation: %s", r.raw)
 	}
 	// The old admin token (signed by the previous key) still works.
 	want(t, e.call(t, "GET", "/admin/v1/keys", ""), 200, "")

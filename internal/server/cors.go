@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 // answers preflight requests, is kept per node.
 const corsOriginsTTL = 10 * time.Second
 
-// cors answers CORS for the token and revocation endpoints: only origins
+// cors answers CORS for the token, revocation and userinfo endpoints: only origins
 // a client registered (store.Client.Origins) get Access-Control-Allow-*
 // headers, nothing by default. A preflight, which carries no client, is
 // allowed for an origin that some client registered; the actual answer
@@ -51,17 +52,18 @@ func (c *cors) anyClientAllows(ctx context.Context, origin string) bool {
 	return ok
 }
 
-// preflight answers OPTIONS for a CORS endpoint.
-func (c *cors) preflight() http.Handler {
+// preflight answers OPTIONS for a CORS endpoint that answers methods.
+func (c *cors) preflight(methods []string) http.Handler {
+	allow := strings.Join(methods, ", ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Add("Vary", "Origin")
 		h.Add("Vary", "Access-Control-Request-Method")
 		h.Add("Vary", "Access-Control-Request-Headers")
 		origin := r.Header.Get("Origin")
-		if origin != "" && r.Header.Get("Access-Control-Request-Method") == http.MethodPost && c.anyClientAllows(r.Context(), origin) {
+		if origin != "" && slices.Contains(methods, r.Header.Get("Access-Control-Request-Method")) && c.anyClientAllows(r.Context(), origin) {
 			h.Set("Access-Control-Allow-Origin", origin)
-			h.Set("Access-Control-Allow-Methods", "POST")
+			h.Set("Access-Control-Allow-Methods", allow)
 			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, DPoP")
 			h.Set("Access-Control-Max-Age", "600")
 		}

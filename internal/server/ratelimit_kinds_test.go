@@ -13,7 +13,7 @@ import (
 // a credential or a token says so, and the server limits it (the
 // introspection endpoint was once left out because it took no options).
 func TestEveryCredentialEndpointIsRateLimited(t *testing.T) {
-	public := map[string]bool{"metadata": true, "jwks": true}
+	public := map[string]bool{"metadata": true, "jwks": true, "oidc_discovery": true}
 	for name, k := range contract.Kinds() {
 		if k.RateLimited == public[name] {
 			t.Errorf("kind %s: RateLimited = %v", name, k.RateLimited)

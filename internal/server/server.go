@@ -137,8 +137,12 @@ func newKeyManager(cfg *config.Config, st store.Store, now func() time.Time, rel
 	access, refresh := maxLifetimes(cfg)
 	return token.NewManager(st, token.Options{
 		Algorithm: cfg.SigningAlg, MasterKey: mk, MaxTokenTTL: max(access, refresh), Now: now,
-		MaxLifetimes:   map[string]time.Duration{token.TypeAccess: access, token.TypeJWT: refresh},
-		ReloadInterval: reload,
+		// OpenID Connect is always on: ID tokens are signed by an RS256
+		// key of their own (OIDC Core §15.1), published beside the
+		// default key and rotated with it.
+		IDTokenAlgorithm: token.AlgRS256,
+		MaxLifetimes:     map[string]time.Duration{token.TypeAccess: access, token.TypeJWT: refresh},
+		ReloadInterval:   reload,
 	})
 }
 
@@ -265,6 +269,8 @@ func (s *Server) mount() error {
 	}
 	meta := s.metadataDoc(built)
 	env.Metadata = func() []byte { return meta }
+	oidc := s.oidcDiscoveryDoc(built)
+	env.OIDCDiscovery = func() []byte { return oidc }
 
 	var lim *limiter
 	if rl := s.cfg.RateLimit; rl.PerSecond > 0 {
@@ -283,7 +289,7 @@ func (s *Server) mount() error {
 		if b.Kind.CORS {
 			h = cr.wrap(h)
 			if rt.preflight[b.Route.Path] == nil {
-				rt.preflight[b.Route.Path] = s.instrument(b.Route.Path, limit(cr.preflight()))
+				rt.preflight[b.Route.Path] = s.instrument(b.Route.Path, limit(cr.preflight(append([]string{b.Kind.Method}, b.Kind.AlsoMethods...))))
 			}
 		}
 		if b.Kind.RateLimited {
@@ -291,9 +297,6 @@ func (s *Server) mount() error {
 		}
 		h = s.instrument(b.Route.Path, h)
 		rt.handle(b.Method, b.Route.Path, h)
-		for _, m := range b.Kind.AlsoMethods {
-			rt.handle(m, b.Route.Path, h)
-		}
 	}
 	// The sign-in pages, at fixed paths, behind the rate limit like the
 	// token endpoint whose password check they share.

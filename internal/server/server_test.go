@@ -325,7 +325,8 @@ func TestMetadataAndJWKS(t *testing.T) {
 	}
 	j := ts.do(t, "GET", "/.well-known/jwks.json", "", "", nil)
 	keys, _ := j.body["keys"].([]any)
-	if len(keys) != 1 {
+	// The default key and the RS256 key of ID tokens (OpenID Connect).
+	if len(keys) != 2 || keys[0].(map[string]any)["alg"] != "EdDSA" || keys[1].(map[string]any)["alg"] != "RS256" {
 		t.Fatalf("jwks: %s", j.raw)
 	}
 	if strings.Contains(j.raw, `"d"`) {

@@ -153,6 +153,11 @@ type Advance struct {
 type SigningKey struct {
 	ID        string // kid
 	Algorithm string // EdDSA, ES256 or RS256
+	// Purpose is the key's slot: "" for the key that signs access and
+	// refresh tokens, PurposeIDToken for the key that signs only OpenID
+	// Connect ID tokens. Each purpose has its own active key, rotated and
+	// retired on its own.
+	Purpose   string
 	Private   []byte
 	Encrypted bool
 	CreatedAt time.Time
@@ -165,6 +170,9 @@ type SigningKey struct {
 	// was not. A revoked key is neither published nor trusted.
 	RevokedAt time.Time
 }
+
+// PurposeIDToken is the SigningKey.Purpose of ID token keys.
+const PurposeIDToken = "id_token"
 
 // Users is the user part of the store.
 type Users interface {
@@ -283,16 +291,18 @@ type Denylist interface {
 type Keys interface {
 	// ListSigningKeys returns every stored key, newest first.
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
-	// AddSigningKey stores k as the active key and retires the previously
-	// active key (RetiredAt = k.CreatedAt, ExpiresAt = retireUntil) in one
-	// transaction. The swap happens only if expectActive is the active
-	// key's id ("" meaning no key is active); otherwise it reports
+	// AddSigningKey stores k as the active key of its purpose
+	// (k.Purpose) and retires the previously active key of that purpose
+	// (RetiredAt = k.CreatedAt, ExpiresAt = retireUntil) in one
+	// transaction; keys of other purposes are untouched. The swap happens
+	// only if expectActive is the id of the active key of k.Purpose (""
+	// meaning that purpose has no active key); otherwise it reports
 	// ErrConflict, so two nodes rotating (or starting on an empty store)
 	// together make one new key, not two. A duplicate id is ErrConflict too.
 	AddSigningKey(ctx context.Context, k SigningKey, expectActive string, retireUntil time.Time) error
 	// RevokeSigningKey marks a retired key revoked at at (a compromised
 	// key: every token it signed is void). ErrNotFound when kid is
-	// unknown; ErrConflict when it is the active key (rotate first).
+	// unknown; ErrConflict when it is an active key, of any purpose (rotate first).
 	// Revoking twice is not an error and keeps the first time.
 	RevokeSigningKey(ctx context.Context, kid string, at time.Time) error
 	// SigningKeyRevoked reports whether kid is a stored key that has been

@@ -1,6 +1,9 @@
 package token
 
 import (
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +14,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // Claims of a tokengate JWT. Zero fields are left out of the token.
@@ -153,6 +158,100 @@ func (m *Manager) Sign(c Claims, typ string) (string, error) {
 	return out, nil
 }
 
+// ClaimATHash is the OpenID Connect ID token claim binding an access
+// token (OIDC Core §3.1.3.6); SignIDToken sets it.
+const ClaimATHash = "at_hash"
+
+// ErrNoIDTokenKey means SignIDToken was asked for an algorithm that
+// neither the ID token key nor the default key has.
+var ErrNoIDTokenKey = errors.New("no signing key for the requested ID token algorithm")
+
+// IDTokenAlgorithms lists the algorithms SignIDToken can sign with now:
+// the ID token key's first (the default), then the default key's when it
+// differs. Empty before Init.
+func (m *Manager) IDTokenAlgorithms() []string {
+	s := m.snap.Load()
+	if s == nil {
+		return nil
+	}
+	var out []string
+	if s.idActive != nil {
+		out = append(out, string(s.idActive.alg))
+	}
+	if a := string(s.active.alg); !slices.Contains(out, a) {
+		out = append(out, a)
+	}
+	return out
+}
+
+// SignIDToken signs an OpenID Connect ID token (typ JWT) with the key for
+// alg: the ID token key when alg is "" or its algorithm, else the default
+// key when alg is its algorithm (ErrNoIDTokenKey otherwise). When
+// accessToken is not empty it sets the at_hash claim (OIDC Core §3.1.3.6):
+// the left half of the hash of the token's ASCII bytes that the signing
+// algorithm uses (SHA-256 for RS256 and ES256, SHA-512 for EdDSA, as
+// OpenID Connect and go-oidc have it), base64url without padding. It
+// returns the token and the algorithm used.
+func (m *Manager) SignIDToken(c Claims, alg, accessToken string) (string, string, error) {
+	s := m.snap.Load()
+	if s == nil {
+		return "", "", fmt.Errorf("token: sign ID token: %w", ErrNotInitialized)
+	}
+	var k *signingKey
+	switch {
+	case s.idActive != nil && (alg == "" || alg == string(s.idActive.alg)):
+		k = s.idActive
+	case alg == "" || alg == string(s.active.alg):
+		k = s.active
+	default:
+		return "", "", fmt.Errorf("token: sign ID token: %w: %q", ErrNoIDTokenKey, alg)
+	}
+	if c.Issuer == "" || c.ExpiresAt.IsZero() {
+		return "", "", errors.New("token: sign ID token: claims need iss and exp")
+	}
+	if accessToken != "" {
+		h, err := HalfHash(string(k.alg), accessToken)
+		if err != nil {
+			return "", "", fmt.Errorf("token: sign ID token: %w", err)
+		}
+		c.Extra = maps.Clone(c.Extra)
+		if c.Extra == nil {
+			c.Extra = map[string]any{}
+		}
+		c.Extra[ClaimATHash] = h
+	}
+	payload, err := marshalClaims(&c)
+	if err != nil {
+		return "", "", fmt.Errorf("token: sign ID token: %w", err)
+	}
+	jws, err := k.jwt.Sign(payload)
+	if err != nil {
+		return "", "", fmt.Errorf("token: sign ID token with key %s: %w", k.id, err)
+	}
+	out, err := jws.CompactSerialize()
+	if err != nil {
+		return "", "", fmt.Errorf("token: sign ID token: serializing: %w", err)
+	}
+	return out, string(k.alg), nil
+}
+
+// HalfHash is the OpenID Connect at_hash (and c_hash) of value for a token
+// signed with alg: the left half of its hash, base64url without padding.
+func HalfHash(alg, value string) (string, error) {
+	var sum []byte
+	switch alg {
+	case AlgRS256, AlgES256:
+		h := sha256.Sum256([]byte(value))
+		sum = h[:]
+	case AlgEdDSA:
+		h := sha512.Sum512([]byte(value))
+		sum = h[:]
+	default:
+		return "", fmt.Errorf("no hash for algorithm %q", alg)
+	}
+	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2]), nil
+}
+
 // VerifyOptions say what Verify expects of a token.
 type VerifyOptions struct {
 	// Issuer must equal iss. Required.
@@ -168,6 +267,10 @@ type VerifyOptions struct {
 	Leeway time.Duration
 	// Now is the verification time; zero means the Manager's clock.
 	Now time.Time
+	// IDToken accepts a token signed by the ID token key (an OpenID
+	// Connect ID token); without it such a token is ErrUnknownKey, so
+	// that the ID token key never vouches for an access or refresh token.
+	IDToken bool
 }
 
 // Verify checks a compact JWS signed by one of the published keys and
@@ -223,6 +326,9 @@ func (m *Manager) verifyKey(raw string, o VerifyOptions) (Claims, *verifyKey, er
 	key := s.verify[h.KeyID]
 	if key == nil {
 		return Claims{}, nil, fmt.Errorf("token: verify: %w: kid %.40q", ErrUnknownKey, h.KeyID)
+	}
+	if key.purpose != "" && (key.purpose != store.PurposeIDToken || !o.IDToken) {
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: key %s signs only ID tokens", ErrUnknownKey, key.id)
 	}
 	if h.Algorithm != string(key.alg) {
 		return Claims{}, nil, fmt.Errorf("token: verify: %w: %.16q on a %s key", ErrAlgorithm, h.Algorithm, key.alg)

@@ -55,9 +55,9 @@ func joseAlg(alg string) (jose.SignatureAlgorithm, bool) {
 	return "", false
 }
 
-// newKey generates a key of the configured algorithm, encrypting it when
+// newKey generates a key of algorithm alg for purpose, encrypting it when
 // a master key is set. An empty kid means a random one.
-func (m *Manager) newKey(kid string, now time.Time) (store.SigningKey, error) {
+func (m *Manager) newKey(kid, alg, purpose string, now time.Time) (store.SigningKey, error) {
 	if kid == "" {
 		b := make([]byte, 16)
 		if _, err := io.ReadFull(m.rand, b); err != nil {
@@ -67,7 +67,7 @@ func (m *Manager) newKey(kid string, now time.Time) (store.SigningKey, error) {
 	}
 	var priv crypto.Signer
 	var err error
-	switch m.alg {
+	switch alg {
 	case AlgEdDSA:
 		_, priv, err = ed25519.GenerateKey(m.rand)
 	case AlgES256:
@@ -75,16 +75,16 @@ func (m *Manager) newKey(kid string, now time.Time) (store.SigningKey, error) {
 	case AlgRS256:
 		priv, err = rsa.GenerateKey(m.rand, rsaBits)
 	default:
-		err = fmt.Errorf("unsupported algorithm %q", m.alg)
+		err = fmt.Errorf("unsupported algorithm %q", alg)
 	}
 	if err != nil {
-		return store.SigningKey{}, fmt.Errorf("generating %s key: %w", m.alg, err)
+		return store.SigningKey{}, fmt.Errorf("generating %s key: %w", alg, err)
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
-		return store.SigningKey{}, fmt.Errorf("encoding %s key: %w", m.alg, err)
+		return store.SigningKey{}, fmt.Errorf("encoding %s key: %w", alg, err)
 	}
-	k := store.SigningKey{ID: kid, Algorithm: m.alg, Private: der, CreatedAt: now}
+	k := store.SigningKey{ID: kid, Algorithm: alg, Purpose: purpose, Private: der, CreatedAt: now}
 	if m.masterKey != nil {
 		k.Private, err = m.seal(der, kid)
 		if err != nil {
@@ -174,6 +174,9 @@ func (m *Manager) parsePrivate(k store.SigningKey) (crypto.Signer, error) {
 // snapshots.
 type snapshot struct {
 	active *signingKey
+	// idActive is the active ID token key (store.PurposeIDToken); nil
+	// when the store holds none.
+	idActive *signingKey
 	// verify holds the published keys by kid.
 	verify map[string]*verifyKey
 	// algs are the algorithms of the published keys: the only ones
@@ -219,19 +222,20 @@ func newSigner(kid string, alg jose.SignatureAlgorithm, priv crypto.Signer, typ 
 // verifyKey is a published public key.
 type verifyKey struct {
 	id        string
+	purpose   string // store.SigningKey.Purpose
 	alg       jose.SignatureAlgorithm
 	public    crypto.PublicKey
 	retiredAt time.Time // zero for the active key
 	expiresAt time.Time // zero for the active key
 }
 
-// activeIndex returns the index of the active key (neither retired nor
-// revoked; the newest if, against the store's contract, there are
-// several), or -1.
-func activeIndex(keys []store.SigningKey) int {
+// activeIndex returns the index of the active key of purpose (neither
+// retired nor revoked; the newest if, against the store's contract, there
+// are several), or -1.
+func activeIndex(keys []store.SigningKey, purpose string) int {
 	best := -1
 	for i := range keys {
-		if keys[i].RetiredAt.IsZero() && keys[i].RevokedAt.IsZero() && (best < 0 || keys[i].CreatedAt.After(keys[best].CreatedAt)) {
+		if keys[i].Purpose == purpose && keys[i].RetiredAt.IsZero() && keys[i].RevokedAt.IsZero() && (best < 0 || keys[i].CreatedAt.After(keys[best].CreatedAt)) {
 			best = i
 		}
 	}
@@ -240,23 +244,34 @@ func activeIndex(keys []store.SigningKey) int {
 
 // build makes a snapshot of the stored keys as of now. Keys retired and
 // expired, and revoked keys, are listed but neither parsed nor published.
+// The active ID token key, when there is one, is published and signs ID
+// tokens only; keys of a purpose this version does not know are published
+// while active or unexpired but sign nothing.
 func (m *Manager) build(keys []store.SigningKey, now time.Time) (*snapshot, error) {
-	ai := activeIndex(keys)
+	ai := activeIndex(keys, "")
 	if ai < 0 {
 		return nil, ErrNoActiveKey
 	}
+	idi := activeIndex(keys, store.PurposeIDToken)
 	s := &snapshot{
 		verify: make(map[string]*verifyKey, len(keys)),
 		infos:  make([]KeyInfo, len(keys)),
 	}
+	activeOf := map[string]int{}
+	for _, k := range keys {
+		if _, done := activeOf[k.Purpose]; !done {
+			activeOf[k.Purpose] = activeIndex(keys, k.Purpose)
+		}
+	}
+	isActive := func(i int) bool { return activeOf[keys[i].Purpose] == i }
 	published := func(i int) bool {
-		return i == ai || (keys[i].RevokedAt.IsZero() && !keys[i].ExpiresAt.IsZero() && now.Before(keys[i].ExpiresAt))
+		return isActive(i) || (keys[i].RevokedAt.IsZero() && !keys[i].ExpiresAt.IsZero() && now.Before(keys[i].ExpiresAt))
 	}
 	for i, k := range keys {
 		s.infos[i] = KeyInfo{
-			ID: k.ID, Algorithm: k.Algorithm, Encrypted: k.Encrypted,
+			ID: k.ID, Algorithm: k.Algorithm, Purpose: k.Purpose, Encrypted: k.Encrypted,
 			CreatedAt: k.CreatedAt, RetiredAt: k.RetiredAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt,
-			Active: i == ai, Published: published(i),
+			Active: isActive(i), Published: published(i),
 		}
 	}
 	// Publish the active key first, then the others in store order
@@ -271,7 +286,7 @@ func (m *Manager) build(keys []store.SigningKey, now time.Time) (*snapshot, erro
 	}
 	for _, i := range order {
 		k := keys[i]
-		active := i == ai
+		active := isActive(i)
 		if _, dup := s.verify[k.ID]; dup {
 			return nil, fmt.Errorf("key id %s appears twice", k.ID)
 		}
@@ -284,7 +299,7 @@ func (m *Manager) build(keys []store.SigningKey, now time.Time) (*snapshot, erro
 			return nil, err
 		}
 		pub := priv.Public()
-		vk := &verifyKey{id: k.ID, alg: alg, public: pub}
+		vk := &verifyKey{id: k.ID, purpose: k.Purpose, alg: alg, public: pub}
 		if !active {
 			vk.retiredAt, vk.expiresAt = k.RetiredAt, k.ExpiresAt
 		}
@@ -293,7 +308,14 @@ func (m *Manager) build(keys []store.SigningKey, now time.Time) (*snapshot, erro
 			s.algs = append(s.algs, alg)
 		}
 		set.Keys = append(set.Keys, jose.JSONWebKey{Key: pub, KeyID: k.ID, Algorithm: string(alg), Use: "sig"})
-		if active {
+		if i == idi {
+			sk := &signingKey{id: k.ID, alg: alg, priv: priv}
+			if sk.jwt, err = newSigner(k.ID, alg, priv, TypeJWT); err != nil {
+				return nil, err
+			}
+			s.idActive = sk
+		}
+		if i == ai {
 			sk := &signingKey{id: k.ID, alg: alg, priv: priv}
 			if sk.access, err = newSigner(k.ID, alg, priv, TypeAccess); err != nil {
 				return nil, err

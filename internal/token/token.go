@@ -116,6 +116,13 @@ type Options struct {
 	// AlgES256 or AlgRS256. Stored keys of any of these verify whatever
 	// the setting.
 	Algorithm string
+	// IDTokenAlgorithm, when set (OpenID Connect requires AlgRS256),
+	// makes the Manager keep a second active key of that algorithm
+	// (purpose store.PurposeIDToken) beside the default one: made by
+	// Init, rotated by Rotate, retired and published like the default
+	// key, and used only by SignIDToken. Tokens it signs verify only with
+	// VerifyOptions.IDToken.
+	IDTokenAlgorithm string
 	// MaxTokenTTL is the longest lifetime of any token the Manager signs;
 	// a retired key's public half stays published (and verifying) for
 	// that long, plus ReloadInterval, after it stops signing. Required.
@@ -147,6 +154,9 @@ type KeyInfo struct {
 	ID string
 	// Algorithm is AlgEdDSA, AlgES256 or AlgRS256.
 	Algorithm string
+	// Purpose is "" for the key of access and refresh tokens,
+	// store.PurposeIDToken for an ID token key.
+	Purpose string
 	// Encrypted says whether the private key is stored encrypted.
 	Encrypted bool
 	// CreatedAt is when the key was generated.
@@ -158,7 +168,8 @@ type KeyInfo struct {
 	ExpiresAt time.Time
 	// RevokedAt is when the key was revoked as compromised; zero if never.
 	RevokedAt time.Time
-	// Active is true for the key that signs.
+	// Active is true for a key that signs (the active key of its
+	// purpose).
 	Active bool
 	// Published is true when the public key is in the JWKS (the active
 	// key and the retired keys neither expired nor revoked at the last
@@ -170,6 +181,7 @@ type KeyInfo struct {
 type Manager struct {
 	ks          KeyStore
 	alg         string
+	idAlg       string // "": no ID token key
 	masterKey   []byte
 	maxTTL      time.Duration
 	lifetimes   map[string]time.Duration
@@ -235,6 +247,9 @@ func NewManager(ks KeyStore, opts Options) (*Manager, error) {
 	if _, ok := joseAlg(alg); !ok {
 		return nil, fmt.Errorf("token: unsupported algorithm %q (want %s, %s or %s)", alg, AlgEdDSA, AlgES256, AlgRS256)
 	}
+	if _, ok := joseAlg(opts.IDTokenAlgorithm); opts.IDTokenAlgorithm != "" && !ok {
+		return nil, fmt.Errorf("token: unsupported ID token algorithm %q", opts.IDTokenAlgorithm)
+	}
 	if opts.MasterKey != nil && len(opts.MasterKey) != 32 {
 		return nil, fmt.Errorf("token: master key is %d bytes, want 32 (use DeriveMasterKey)", len(opts.MasterKey))
 	}
@@ -252,6 +267,7 @@ func NewManager(ks KeyStore, opts Options) (*Manager, error) {
 	m := &Manager{
 		ks:          ks,
 		alg:         alg,
+		idAlg:       opts.IDTokenAlgorithm,
 		maxTTL:      opts.MaxTokenTTL,
 		lifetimes:   maps.Clone(opts.MaxLifetimes),
 		reloadEvery: opts.ReloadInterval,
@@ -270,23 +286,28 @@ func NewManager(ks KeyStore, opts Options) (*Manager, error) {
 	return m, nil
 }
 
-// Init loads the keys, generating and storing the first one when the store
-// has none. It is safe to run on several nodes at once over one store.
-// The store adds a key with no expected active key only while none is
-// active, so racing nodes end up sharing one first key.
+// Init loads the keys, generating and storing the first one (and the
+// first ID token key, when IDTokenAlgorithm is set) when the store has
+// none. It is safe to run on several nodes at once over one store.
+// The store adds a key with no expected active key only while none of its
+// purpose is active, so racing nodes end up sharing one first key.
 func (m *Manager) Init(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for attempt := 0; attempt < 3; attempt++ {
+	for attempt := 0; attempt < 6; attempt++ {
 		keys, err := m.ks.ListSigningKeys(ctx)
 		if err != nil {
 			return fmt.Errorf("token: init: listing signing keys: %w", err)
 		}
-		if activeIndex(keys) >= 0 {
-			return m.install(keys)
+		purpose, alg := "", m.alg
+		if activeIndex(keys, "") >= 0 {
+			if m.idAlg == "" || activeIndex(keys, store.PurposeIDToken) >= 0 {
+				return m.install(keys)
+			}
+			purpose, alg = store.PurposeIDToken, m.idAlg
 		}
 		now := m.now().UTC()
-		k, err := m.newKey("", now)
+		k, err := m.newKey("", alg, purpose, now)
 		if err != nil {
 			return fmt.Errorf("token: init: %w", err)
 		}
@@ -298,7 +319,7 @@ func (m *Manager) Init(ctx context.Context) error {
 		}
 		// Stored, or another node stored one first: load what is there.
 	}
-	return fmt.Errorf("token: init: %w after 3 attempts", ErrNoActiveKey)
+	return fmt.Errorf("token: init: %w after 6 attempts", ErrNoActiveKey)
 }
 
 // Reload re-reads the keys from the store (another node may have rotated)
@@ -336,6 +357,8 @@ func (m *Manager) retireUntil(now time.Time) time.Time {
 // Rotate generates a key with the configured algorithm and makes it the
 // active one, retiring the current key: its public half stays published
 // until now + ReloadInterval + MaxTokenTTL. The result's Private is nil.
+// With IDTokenAlgorithm set, the ID token key is then rotated too, in the
+// same way (RotateIDToken).
 //
 // When another node rotated first (the active key in the store is not
 // the one this Manager knew), nothing is stored, the Manager reloads, and
@@ -343,18 +366,46 @@ func (m *Manager) retireUntil(now time.Time) time.Time {
 // key. If the key was stored but the reload after it failed, Rotate
 // returns the key and the error.
 func (m *Manager) Rotate(ctx context.Context) (store.SigningKey, error) {
+	k, err := m.rotate(ctx, "")
+	if err != nil || m.idAlg == "" {
+		return k, err
+	}
+	if _, err := m.rotate(ctx, store.PurposeIDToken); err != nil && !errors.Is(err, store.ErrConflict) {
+		return k, fmt.Errorf("token: rotate: key %s stored, ID token key not rotated: %w", k.ID, err)
+	}
+	return k, nil
+}
+
+// RotateIDToken rotates the ID token key alone, as Rotate does the
+// default key. Without IDTokenAlgorithm it is an error.
+func (m *Manager) RotateIDToken(ctx context.Context) (store.SigningKey, error) {
+	if m.idAlg == "" {
+		return store.SigningKey{}, errors.New("token: rotate: no ID token key configured")
+	}
+	return m.rotate(ctx, store.PurposeIDToken)
+}
+
+// rotate replaces the active key of purpose.
+func (m *Manager) rotate(ctx context.Context, purpose string) (store.SigningKey, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cur := m.snap.Load()
 	if cur == nil {
 		return store.SigningKey{}, fmt.Errorf("token: rotate: %w", ErrNotInitialized)
 	}
+	alg, expect := m.alg, cur.active.id
+	if purpose == store.PurposeIDToken {
+		alg, expect = m.idAlg, ""
+		if cur.idActive != nil {
+			expect = cur.idActive.id
+		}
+	}
 	now := m.now().UTC()
-	k, err := m.newKey("", now)
+	k, err := m.newKey("", alg, purpose, now)
 	if err != nil {
 		return store.SigningKey{}, fmt.Errorf("token: rotate: %w", err)
 	}
-	err = m.ks.AddSigningKey(ctx, k, cur.active.id, m.retireUntil(now))
+	err = m.ks.AddSigningKey(ctx, k, expect, m.retireUntil(now))
 	if errors.Is(err, store.ErrConflict) {
 		if rerr := m.reload(ctx); rerr != nil {
 			return store.SigningKey{}, fmt.Errorf("token: rotate: active key changed concurrently (%w); %w", err, rerr)
@@ -373,9 +424,10 @@ func (m *Manager) Rotate(ctx context.Context) (store.SigningKey, error) {
 
 // Revoke revokes a compromised key: it leaves the JWKS, and every token
 // it signed fails VerifyFresh at once on every node (and Verify on each
-// node after its next reload). When kid is the active key, Revoke first
-// rotates to a new key and returns it (Private nil); otherwise the
-// returned key is zero. An unknown kid is store.ErrNotFound.
+// node after its next reload). When kid is an active key (the default or
+// the ID token key), Revoke first rotates that key to a new one and
+// returns it (Private nil); otherwise the returned key is zero. An
+// unknown kid is store.ErrNotFound.
 func (m *Manager) Revoke(ctx context.Context, kid string) (store.SigningKey, error) {
 	var rotated store.SigningKey
 	for attempt := 0; ; attempt++ {
@@ -391,8 +443,8 @@ func (m *Manager) Revoke(ctx context.Context, kid string) (store.SigningKey, err
 		if err := m.Reload(ctx); err != nil {
 			return rotated, fmt.Errorf("token: revoke %s: %w", kid, err)
 		}
-		if m.ActiveKeyID() == kid {
-			k, err := m.Rotate(ctx)
+		if purpose, active := m.activePurpose(kid); active {
+			k, err := m.rotate(ctx, purpose)
 			if err != nil && !errors.Is(err, store.ErrConflict) {
 				return rotated, fmt.Errorf("token: revoke %s: rotating first: %w", kid, err)
 			}
@@ -405,6 +457,30 @@ func (m *Manager) Revoke(ctx context.Context, kid string) (store.SigningKey, err
 		return rotated, fmt.Errorf("token: revoke %s: revoked: %w", kid, err)
 	}
 	return rotated, nil
+}
+
+// activePurpose reports whether kid is an active key, and its purpose.
+func (m *Manager) activePurpose(kid string) (string, bool) {
+	s := m.snap.Load()
+	switch {
+	case s == nil:
+		return "", false
+	case s.active.id == kid:
+		return "", true
+	case s.idActive != nil && s.idActive.id == kid:
+		return store.PurposeIDToken, true
+	}
+	return "", false
+}
+
+// IDTokenKeyID returns the kid of the active ID token key, "" when there
+// is none.
+func (m *Manager) IDTokenKeyID() string {
+	s := m.snap.Load()
+	if s == nil || s.idActive == nil {
+		return ""
+	}
+	return s.idActive.id
 }
 
 // ActiveKeyID returns the kid of the signing key, "" before Init.

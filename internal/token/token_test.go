@@ -55,7 +55,7 @@ func (f *fakeKeys) AddSigningKey(_ context.Context, k store.SigningKey, expectAc
 		if f.keys[i].ID == k.ID {
 			return fmt.Errorf("fake: kid %s: %w", k.ID, store.ErrConflict)
 		}
-		if f.keys[i].RetiredAt.IsZero() {
+		if f.keys[i].RetiredAt.IsZero() && f.keys[i].Purpose == k.Purpose {
 			active = i
 		}
 	}

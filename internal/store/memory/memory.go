@@ -560,7 +560,7 @@ func (s *Store) AddSigningKey(ctx context.Context, k store.SigningKey, expectAct
 		if old.ID == k.ID {
 			return conflict("add signing key")
 		}
-		if old.RetiredAt.IsZero() {
+		if old.RetiredAt.IsZero() && old.Purpose == k.Purpose {
 			active = i
 		}
 	}

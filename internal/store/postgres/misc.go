@@ -43,11 +43,12 @@ func (db *DB) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 // errNotActive is the failed compare-and-swap of AddSigningKey.
 var errNotActive = fmt.Errorf("active key is not the expected one: %w", store.ErrConflict)
 
-// AddSigningKey stores k as the active key (its RetiredAt and ExpiresAt
-// are ignored) and retires the previously active key, in one transaction.
-// The swap is a compare-and-swap: the UPDATE retiring expectActive must
-// find it active, and with expectActive "" the insert succeeds only while
-// no key is active (a partial unique index allows one active key). Either
+// AddSigningKey stores k as the active key of its purpose (its RetiredAt
+// and ExpiresAt are ignored) and retires the previously active key of that
+// purpose, in one transaction. The swap is a compare-and-swap: the UPDATE
+// retiring expectActive must find it active in k.Purpose, and with
+// expectActive "" the insert succeeds only while that purpose has no
+// active key (a partial unique index allows one active key per purpose). Either
 // failure, or a duplicate k.ID, is ErrConflict and changes nothing.
 func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey, expectActive string, retireUntil time.Time) error {
 	const op = "add signing key"
@@ -58,8 +59,8 @@ func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey, expectActiv
 	defer cancel()
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if expectActive != "" {
-			tag, err := tx.Exec(ctx, `UPDATE signing_keys SET retired_at = $1, expires_at = $2 WHERE kid = $3 AND retired_at = 0`,
-				sqlrow.Nanos(k.CreatedAt), sqlrow.Nanos(retireUntil), expectActive)
+			tag, err := tx.Exec(ctx, `UPDATE signing_keys SET retired_at = $1, expires_at = $2 WHERE kid = $3 AND retired_at = 0 AND purpose = $4`,
+				sqlrow.Nanos(k.CreatedAt), sqlrow.Nanos(retireUntil), expectActive, k.Purpose)
 			if err != nil {
 				return err
 			}
@@ -67,8 +68,8 @@ func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey, expectActiv
 				return errNotActive
 			}
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO signing_keys (kid, algorithm, private, encrypted, created_at, retired_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, 0, 0)`, k.ID, k.Algorithm, k.Private, k.Encrypted, sqlrow.Nanos(k.CreatedAt))
+		_, err := tx.Exec(ctx, `INSERT INTO signing_keys (kid, algorithm, private, encrypted, created_at, retired_at, expires_at, purpose)
+			VALUES ($1, $2, $3, $4, $5, 0, 0, $6)`, k.ID, k.Algorithm, k.Private, k.Encrypted, sqlrow.Nanos(k.CreatedAt), k.Purpose)
 		return err
 	})
 	if errors.Is(err, errNotActive) {

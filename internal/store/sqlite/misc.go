@@ -40,10 +40,10 @@ func (db *DB) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 	return ks, wrapErr("list signing keys", err)
 }
 
-// AddSigningKey stores k as the active key (its RetiredAt and ExpiresAt
-// are ignored) and retires the previously active key, in one transaction.
-// With expectActive non-empty, ErrConflict unless that key is the active
-// one. ErrConflict too when k.ID exists.
+// AddSigningKey stores k as the active key of its purpose (its RetiredAt
+// and ExpiresAt are ignored) and retires the previously active key of that
+// purpose, in one transaction. ErrConflict unless expectActive is that
+// purpose's active key ("" for none); ErrConflict too when k.ID exists.
 func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey, expectActive string, retireUntil time.Time) error {
 	const op = "add signing key"
 	if k.CreatedAt.IsZero() {
@@ -51,19 +51,19 @@ func (db *DB) AddSigningKey(ctx context.Context, k store.SigningKey, expectActiv
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var active string
-		err := tx.QueryRowContext(ctx, `SELECT kid FROM signing_keys WHERE retired_at = 0 ORDER BY created_at DESC LIMIT 1`).Scan(&active)
+		err := tx.QueryRowContext(ctx, `SELECT kid FROM signing_keys WHERE retired_at = 0 AND purpose = ? ORDER BY created_at DESC LIMIT 1`, k.Purpose).Scan(&active)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		if active != expectActive {
 			return fmt.Errorf("active key is not the expected one: %w", store.ErrConflict)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET retired_at = ?, expires_at = ? WHERE retired_at = 0`,
-			sqlrow.Nanos(k.CreatedAt), sqlrow.Nanos(retireUntil)); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET retired_at = ?, expires_at = ? WHERE retired_at = 0 AND purpose = ?`,
+			sqlrow.Nanos(k.CreatedAt), sqlrow.Nanos(retireUntil), k.Purpose); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, algorithm, private, encrypted, created_at, retired_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, 0, 0)`, k.ID, k.Algorithm, k.Private, k.Encrypted, sqlrow.Nanos(k.CreatedAt))
+		_, err = tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, algorithm, private, encrypted, created_at, retired_at, expires_at, purpose)
+			VALUES (?, ?, ?, ?, ?, 0, 0, ?)`, k.ID, k.Algorithm, k.Private, k.Encrypted, sqlrow.Nanos(k.CreatedAt), k.Purpose)
 		return err
 	})
 	return wrapErr(op, err)

@@ -106,7 +106,7 @@ func ScanAPIKey(s Scanner) (store.APIKey, error) {
 
 // SigningKeyColumns are the signing_keys columns that ScanSigningKey
 // reads, in its order.
-const SigningKeyColumns = `kid, algorithm, private, encrypted, created_at, retired_at, expires_at, revoked_at`
+const SigningKeyColumns = `kid, algorithm, private, encrypted, created_at, retired_at, expires_at, revoked_at, purpose`
 
 // ScanSigningKey reads a row of SigningKeyColumns.
 func ScanSigningKey(s Scanner) (store.SigningKey, error) {
@@ -114,7 +114,7 @@ func ScanSigningKey(s Scanner) (store.SigningKey, error) {
 		k                                  store.SigningKey
 		created, retired, expires, revoked int64
 	)
-	if err := s.Scan(&k.ID, &k.Algorithm, &k.Private, &k.Encrypted, &created, &retired, &expires, &revoked); err != nil {
+	if err := s.Scan(&k.ID, &k.Algorithm, &k.Private, &k.Encrypted, &created, &retired, &expires, &revoked, &k.Purpose); err != nil {
 		return store.SigningKey{}, err
 	}
 	k.CreatedAt, k.RetiredAt, k.ExpiresAt = FromNanos(created), FromNanos(retired), FromNanos(expires)

@@ -102,6 +102,47 @@ func testSigningKeys(t *testing.T, s store.Store) {
 	}
 }
 
+// testSigningKeyPurposes: the ID token key (store.PurposeIDToken) has
+// its own active key beside the default one; adding or rotating one never
+// retires the other, and the compare-and-swap is per purpose.
+func testSigningKeyPurposes(t *testing.T, s store.Store) {
+	k1 := signingKey("k1", at(0))
+	must(t, s.AddSigningKey(ctx(t), k1, "", time.Time{}))
+	i1 := signingKey("i1", at(time.Minute))
+	i1.Algorithm, i1.Purpose = "RS256", store.PurposeIDToken
+	// "" means no active ID token key, though k1 is active.
+	must(t, s.AddSigningKey(ctx(t), i1, "", time.Time{}))
+	listKeys(t, s, i1, k1)
+	// A second first ID token key loses, as a second first key would.
+	i0 := signingKey("i0", at(2*time.Minute))
+	i0.Purpose = store.PurposeIDToken
+	wantErr(t, s.AddSigningKey(ctx(t), i0, "", time.Time{}), store.ErrConflict)
+
+	// Rotating the default key leaves the ID token key active.
+	k2 := signingKey("k2", at(time.Hour))
+	must(t, s.AddSigningKey(ctx(t), k2, "k1", at(3*time.Hour)))
+	k1.RetiredAt, k1.ExpiresAt = k2.CreatedAt, at(3*time.Hour)
+	listKeys(t, s, k2, i1, k1)
+
+	// The expected key must be the active key of the new key's purpose.
+	i2 := signingKey("i2", at(2*time.Hour))
+	i2.Algorithm, i2.Purpose = "RS256", store.PurposeIDToken
+	wantErr(t, s.AddSigningKey(ctx(t), i2, "k2", at(4*time.Hour)), store.ErrConflict)
+	k3 := signingKey("k3", at(2*time.Hour))
+	wantErr(t, s.AddSigningKey(ctx(t), k3, "i1", at(4*time.Hour)), store.ErrConflict)
+	listKeys(t, s, k2, i1, k1)
+	must(t, s.AddSigningKey(ctx(t), i2, "i1", at(4*time.Hour)))
+	i1.RetiredAt, i1.ExpiresAt = i2.CreatedAt, at(4*time.Hour)
+	listKeys(t, s, i2, k2, i1, k1)
+
+	// Neither active key can be revoked; a retired ID token key can.
+	wantErr(t, s.RevokeSigningKey(ctx(t), "i2", at(5*time.Hour)), store.ErrConflict)
+	wantErr(t, s.RevokeSigningKey(ctx(t), "k2", at(5*time.Hour)), store.ErrConflict)
+	must(t, s.RevokeSigningKey(ctx(t), "i1", at(5*time.Hour)))
+	i1.RevokedAt = at(5 * time.Hour)
+	listKeys(t, s, i2, k2, i1, k1)
+}
+
 func revokedKey(t *testing.T, s store.Store, kid string) bool {
 	t.Helper()
 	ok, err := s.SigningKeyRevoked(ctx(t), kid)

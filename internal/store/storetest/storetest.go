@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ReserveAttemptConcurrent", testReserveAttemptConcurrent},
 		{"Denylist", testDenylist},
 		{"SigningKeys", testSigningKeys},
+		{"SigningKeyPurposes", testSigningKeyPurposes},
 		{"Attempts", testAttempts},
 		{"DeleteExpired", testDeleteExpired},
 		{"Ping", testPing},
@@ -166,7 +167,7 @@ func checkToken(t *testing.T, got, want store.RefreshToken) {
 
 func checkSigningKey(t *testing.T, got, want store.SigningKey) {
 	t.Helper()
-	if got.ID != want.ID || got.Algorithm != want.Algorithm || !slices.Equal(got.Private, want.Private) ||
+	if got.ID != want.ID || got.Algorithm != want.Algorithm || got.Purpose != want.Purpose || !slices.Equal(got.Private, want.Private) ||
 		got.Encrypted != want.Encrypted || !got.CreatedAt.Equal(want.CreatedAt) ||
 		!got.RetiredAt.Equal(want.RetiredAt) || !got.ExpiresAt.Equal(want.ExpiresAt) || !got.RevokedAt.Equal(want.RevokedAt) {
 		t.Errorf("signing key:\n got %+v\nwant %+v", got, want)
