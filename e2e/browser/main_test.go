@@ -198,7 +198,7 @@ func (s *server) requireEndpoint(t *testing.T, feature, method, path string) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed && method == http.MethodGet {
+	if resp.StatusCode == http.StatusNotFound || (resp.StatusCode == http.StatusMethodNotAllowed && method == http.MethodGet) {
 		missingFeature(t, feature, fmt.Sprintf("%s %s answers %d", method, path, resp.StatusCode))
 	}
 }
