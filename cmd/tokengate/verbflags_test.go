@@ -50,8 +50,8 @@ func TestEveryVerbTakesOnlyItsFlagsAndArguments(t *testing.T) {
 		{[]string{"keys", "rotate"}, nil, remote},
 		{[]string{"keys", "revoke"}, []string{"KID"}, local},
 		{[]string{"token", "revoke"}, nil, with(remote, "user")},
-		{[]string{"token", "print"}, nil, []string{"url", "contract", "client-id", "username", "scope", "cache"}},
-		{[]string{"token", "logout"}, nil, []string{"url", "contract", "client-id", "username", "scope", "cache"}},
+		{[]string{"token", "print"}, nil, []string{"url", "contract", "client-id", "username", "scope", "cache", "device"}},
+		{[]string{"token", "logout"}, nil, []string{"url", "contract", "client-id", "username", "scope", "cache", "device"}},
 		{[]string{"migrate"}, nil, local},
 		{[]string{"serve"}, nil, with(local, "addr", "dev", "log-format", "log-level", "tls-cert", "tls-key")},
 	}

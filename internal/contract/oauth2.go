@@ -32,10 +32,10 @@ func tokenRequest(r *http.Request, p Params, ip RemoteIP) (*oauth.TokenRequest, 
 		Audience:         p.Get("audience"),
 		Assertion:        p.Get("assertion"),
 		Resource:         p.Get("resource"),
+		DeviceCode:       p.Get("device_code"),
 		Code:             p.Get("code"),
 		RedirectURI:      p.Get("redirect_uri"),
 		CodeVerifier:     p.Get("code_verifier"),
-		DeviceCode:       p.Get("device_code"),
 		RemoteIP:         ip(r),
 	}
 	return tr, nil

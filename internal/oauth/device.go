@@ -312,7 +312,7 @@ func (s *Service) redeemDevice(ctx context.Context, c *store.Client, d store.Dev
 	if oerr != nil {
 		return nil, oerr
 	}
-	resp, nf, err := s.mint(c, u.Username, scopes, contains(c.Grants, GrantRefreshToken), p, nil, "", now, d.AuthTime)
+	resp, nf, err := s.mint(c, u.Username, scopes, contains(c.Grants, GrantRefreshToken), p, nil, now, d.AuthTime, "")
 	if err != nil {
 		return nil, err
 	}

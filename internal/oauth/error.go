@@ -22,7 +22,6 @@ const (
 	CodeSlowDown               = "slow_down"
 	// RFC 8628 §3.5: the device flow's polling answers.
 	CodeAuthorizationPending = "authorization_pending"
-	CodeAccessDenied         = "access_denied"
 	CodeExpiredToken         = "expired_token"
 )
 
@@ -135,6 +134,28 @@ func errStorageUnavailable() *Error {
 	return &Error{Code: CodeTemporarilyUnavailable, Description: "storage is unavailable, retry later", Status: http.StatusServiceUnavailable, RetryAfter: 5 * time.Second}
 }
 
+// errAuthorizationPending answers a device flow poll before the user has
+// decided (RFC 8628 §3.5).
+func errAuthorizationPending() *Error {
+	return &Error{Code: CodeAuthorizationPending, Description: "the user has not yet approved this device", Status: http.StatusBadRequest}
+}
+
+// errSlowDown answers a device flow poll that came sooner than the
+// interval; interval is the new one (RFC 8628 §3.5).
+func errSlowDown(interval time.Duration) *Error {
+	return &Error{Code: CodeSlowDown, Description: fmt.Sprintf("polling too fast: wait at least %d seconds between requests", int64(interval/time.Second)), Status: http.StatusBadRequest}
+}
+
+// errExpiredToken answers a device flow poll with an expired device code.
+func errExpiredToken() *Error {
+	return &Error{Code: CodeExpiredToken, Description: "the device code has expired", Status: http.StatusBadRequest, Reason: ReasonTokenExpired}
+}
+
+// errAccessDenied answers a device flow poll the user denied.
+func errAccessDenied(desc string) *Error {
+	return &Error{Code: CodeAccessDenied, Description: desc, Status: http.StatusBadRequest}
+}
+
 // RFC 6750 §3.1 error codes of protected resources (the userinfo
 // endpoint): 401 and 403 at the edge, with WWW-Authenticate: Bearer.
 const (
@@ -156,9 +177,8 @@ func errInsufficientScope(scope string) *Error {
 
 // Error codes of the authorization endpoint (RFC 6749 §4.1.2.1) and
 // OpenID Connect Core §3.1.2.6.
-// CodeAccessDenied (RFC 6749 §4.1.2.1) is declared with the device
-// flow's codes above.
 const (
+	CodeAccessDenied            = "access_denied"
 	CodeUnsupportedResponseType = "unsupported_response_type"
 	CodeLoginRequired           = "login_required"
 	CodeConsentRequired         = "consent_required"
@@ -190,26 +210,4 @@ func errUnsupportedResponseType() *Error {
 // but unusable.
 func errInvalidParam(param, desc string) *Error {
 	return errInvalidRequest(param, desc, ReasonMalformed)
-}
-
-// errAuthorizationPending answers a device flow poll before the user has
-// decided (RFC 8628 §3.5).
-func errAuthorizationPending() *Error {
-	return &Error{Code: CodeAuthorizationPending, Description: "the user has not yet approved this device", Status: http.StatusBadRequest}
-}
-
-// errSlowDown answers a device flow poll that came sooner than the
-// interval; interval is the new one (RFC 8628 §3.5).
-func errSlowDown(interval time.Duration) *Error {
-	return &Error{Code: CodeSlowDown, Description: fmt.Sprintf("polling too fast: wait at least %d seconds between requests", int64(interval/time.Second)), Status: http.StatusBadRequest}
-}
-
-// errExpiredToken answers a device flow poll with an expired device code.
-func errExpiredToken() *Error {
-	return &Error{Code: CodeExpiredToken, Description: "the device code has expired", Status: http.StatusBadRequest, Reason: ReasonTokenExpired}
-}
-
-// errAccessDenied answers a device flow poll the user denied.
-func errAccessDenied(desc string) *Error {
-	return &Error{Code: CodeAccessDenied, Description: desc, Status: http.StatusBadRequest}
 }

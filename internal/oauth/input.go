@@ -50,8 +50,8 @@ func checkTokenRequest(r *TokenRequest) *Error {
 		{"scope", r.Scope},
 		{"subject_token", r.SubjectToken}, {"subject_token_type", r.SubjectTokenType},
 		{"audience", r.Audience}, {"assertion", r.Assertion}, {"resource", r.Resource},
-		{"code", r.Code}, {"redirect_uri", r.RedirectURI}, {"code_verifier", r.CodeVerifier},
 		{"device_code", r.DeviceCode},
+		{"code", r.Code}, {"redirect_uri", r.RedirectURI}, {"code_verifier", r.CodeVerifier},
 	} {
 		if !validText(f.v) {
 			return errBadText(f.name)

@@ -192,8 +192,8 @@ func NewService(o Options) (*Service, error) {
 		GrantRefreshToken:      s.grantRefresh,
 		GrantClientCredentials: s.grantClientCredentials,
 		GrantAPIKey:            s.grantAPIKey,
-		GrantAuthorizationCode: s.grantAuthorizationCode,
 		GrantDeviceCode:        s.grantDeviceCode,
+		GrantAuthorizationCode: s.grantAuthorizationCode,
 	}
 	return s, nil
 }
@@ -573,7 +573,7 @@ func (s *Service) issueFamily(ctx context.Context, c *store.Client, subject stri
 	if authTime.IsZero() {
 		authTime = now
 	}
-	resp, nf, err := s.mint(c, subject, scopes, withRefresh, p, extra, famID, now, authTime)
+	resp, nf, err := s.mint(c, subject, scopes, withRefresh, p, extra, now, authTime, famID)
 	if err != nil || nf == nil {
 		return resp, err
 	}
@@ -583,12 +583,12 @@ func (s *Service) issueFamily(ctx context.Context, c *store.Client, subject stri
 	return resp, nil
 }
 
-// mint makes the tokens issue hands out without storing anything: an
-// access token and, when withRefresh (and the route allows it), the
-// refresh token with the new family that the caller must store before
-// answering (nil without one). famID names the family ("" for a new random
-// one); authTime is when the subject authenticated.
-func (s *Service) mint(c *store.Client, subject string, scopes []string, withRefresh bool, p *Profile, extra map[string]string, famID string, now, authTime time.Time) (*TokenResponse, *store.NewFamily, error) {
+// mint makes the tokens issueFamily hands out without storing anything:
+// an access token and, when withRefresh (and the route allows it), the
+// refresh token with the new family (named famID, or a random id when it
+// is "") that the caller must store before answering (nil without one).
+// authTime is when the subject authenticated.
+func (s *Service) mint(c *store.Client, subject string, scopes []string, withRefresh bool, p *Profile, extra map[string]string, now, authTime time.Time, famID string) (*TokenResponse, *store.NewFamily, error) {
 	withRefresh = withRefresh && !p.NoRefresh
 	if !withRefresh {
 		famID = ""

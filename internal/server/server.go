@@ -58,8 +58,8 @@ type Options struct {
 	// CleanupEvery is how often expired rows are deleted. Default 10m.
 	CleanupEvery time.Duration
 	// DeviceSessions is the login session the device verification page
-	// (oauth.VerificationPath, RFC 8628) signs users in with; nil leaves
-	// the page unmounted, and device codes then cannot be approved.
+	// (oauth.VerificationPath, RFC 8628) signs users in with; nil means
+	// the sign-in session of the web pages (tests put a stand-in here).
 	DeviceSessions devicepage.Sessions
 }
 

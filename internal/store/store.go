@@ -366,13 +366,13 @@ type Store interface {
 	Attempts
 	Tombstones
 	Identities
+	DeviceAuthorizations
 	AuthCodes
 	WebSessions
-	DeviceAuthorizations
 	// DeleteExpired removes expired refresh tokens, families, denylist
 	// entries, signing keys, stale failure counters, authorization codes
-	// past PurgeAt, expired browser sessions and device authorizations,
-	// returning how many rows went.
+	// past PurgeAt, expired browser sessions and expired device
+	// authorizations, returning how many rows went.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error

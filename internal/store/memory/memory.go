@@ -58,8 +58,8 @@ func New() *Store {
 		families: map[string]store.Family{}, tokens: map[string]store.RefreshToken{},
 		deny: map[string]time.Time{}, attempts: map[string]*attempt{},
 		links: map[linkKey]store.IdentityLink{}, deleted: map[[2]string]bool{},
-		codes: map[string]store.AuthCode{}, sessions: map[string]store.WebSession{},
 		devices: map[string]store.DeviceAuthorization{}, deviceByUser: map[string]string{},
+		codes: map[string]store.AuthCode{}, sessions: map[string]store.WebSession{},
 	}
 }
 
@@ -732,6 +732,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 			n++
 		}
 	}
+	n += s.deleteExpiredDevices(now)
 	for h, c := range s.codes {
 		if !c.PurgeAt.After(now) {
 			delete(s.codes, h)
@@ -744,7 +745,6 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 			n++
 		}
 	}
-	n += s.deleteExpiredDevices(now)
 	return n, nil
 }
 

@@ -197,10 +197,10 @@ var expiryStatements = []string{
 	`DELETE FROM signing_keys WHERE kid IN (
 		SELECT kid FROM signing_keys WHERE expires_at <> 0 AND expires_at <= $1 LIMIT $2)`,
 	`DELETE FROM attempts WHERE key IN (SELECT key FROM attempts WHERE window_start + window_len <= $1 LIMIT $2)`,
-	`DELETE FROM auth_codes WHERE hash IN (SELECT hash FROM auth_codes WHERE purge_at <= $1 LIMIT $2)`,
-	`DELETE FROM web_sessions WHERE id_hash IN (SELECT id_hash FROM web_sessions WHERE expires_at <= $1 LIMIT $2)`,
 	`DELETE FROM device_authorizations WHERE device_code_hash IN (
 		SELECT device_code_hash FROM device_authorizations WHERE expires_at <= $1 LIMIT $2)`,
+	`DELETE FROM auth_codes WHERE hash IN (SELECT hash FROM auth_codes WHERE purge_at <= $1 LIMIT $2)`,
+	`DELETE FROM web_sessions WHERE id_hash IN (SELECT id_hash FROM web_sessions WHERE expires_at <= $1 LIMIT $2)`,
 }
 
 // DeleteExpired removes refresh tokens past their expiry, families whose

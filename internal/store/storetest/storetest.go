@@ -67,14 +67,14 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentProvision", testConcurrentProvision},
 		{"Tombstones", testTombstones},
 		{"ProbeWrite", testProbeWrite},
-		{"AuthCodes", testAuthCodes},
-		{"AuthCodeConcurrentRedemption", testAuthCodeConcurrentRedemption},
-		{"WebSessions", testWebSessions},
-		{"DeleteExpiredBrowser", testDeleteExpiredBrowser},
 		{"DeviceAuthorizations", testDeviceAuthorizations},
 		{"DeviceUpdateCompareAndSet", testDeviceUpdateCompareAndSet},
 		{"DeviceConcurrentRedeem", testDeviceConcurrentRedeem},
 		{"DeviceDeleteExpired", testDeviceDeleteExpired},
+		{"AuthCodes", testAuthCodes},
+		{"AuthCodeConcurrentRedemption", testAuthCodeConcurrentRedemption},
+		{"WebSessions", testWebSessions},
+		{"DeleteExpiredBrowser", testDeleteExpiredBrowser},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
