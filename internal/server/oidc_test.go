@@ -77,9 +77,10 @@ func TestOIDCDiscoveryDocument(t *testing.T) {
 	if !slices.Contains(strs(d.body["token_endpoint_auth_methods_supported"]), "client_secret_basic") {
 		t.Errorf("token_endpoint_auth_methods_supported = %v", d.body["token_endpoint_auth_methods_supported"])
 	}
-	// Without an authorization endpoint, no response type is claimed.
-	if _, ok := d.body["authorization_endpoint"]; ok || len(d.body["response_types_supported"].([]any)) != 0 {
-		t.Errorf("authorization parameters without an authorization endpoint: %s", d.raw)
+	// The authorization endpoint and what it supports.
+	if d.str("authorization_endpoint") != "http://tokengate.test/oauth/authorize" || !slices.Equal(strs(d.body["response_types_supported"]), []string{"code"}) ||
+		!slices.Equal(strs(d.body["code_challenge_methods_supported"]), []string{"S256"}) || d.body["authorization_response_iss_parameter_supported"] != true {
+		t.Errorf("authorization parameters: %s", d.raw)
 	}
 }
 
@@ -99,6 +100,10 @@ routes:
 	}
 	if _, ok := d.body["revocation_endpoint"]; ok {
 		t.Fatalf("unmounted revocation endpoint named: %s", d.raw)
+	}
+	// Without an authorization endpoint, no response type is claimed.
+	if _, ok := d.body["authorization_endpoint"]; ok || len(d.body["response_types_supported"].([]any)) != 0 || d.body["code_challenge_methods_supported"] != nil {
+		t.Fatalf("authorization parameters without an authorization endpoint: %s", d.raw)
 	}
 	if a := ts.do(t, "GET", "/me", "", "", nil); a.status != 405 || a.header.Get("Allow") != "POST" {
 		t.Fatalf("GET on a POST-only userinfo route: %d %v", a.status, a.header)
