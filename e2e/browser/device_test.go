@@ -75,7 +75,7 @@ func TestBrowserDeviceFlow(t *testing.T) {
 	da2 := deviceAuthorization(t, s, "tv")
 	polled = pollDevice(b.ctx, token, "tv", da2)
 	mark := b.mark()
-	b.navigate(t, da2.verificationURI)
+	checkPageHeaders(t, "device page", b.navigate(t, da2.verificationURI))
 	b.do(t, "entering the second user code",
 		chromedp.WaitVisible(chromedp.CSS("#user_code")),
 		chromedp.SendKeys(chromedp.CSS("#user_code"), da2.userCode),
@@ -104,6 +104,9 @@ func TestBrowserDeviceFlow(t *testing.T) {
 	}
 	if offered := run(t, b, "looking for #approve", chromedp.Evaluate[bool](`!!document.querySelector('#approve')`)); offered {
 		t.Errorf("a used user code is offered for approval again\n%s", b.state())
+	}
+	if v := b.cspViolations(); len(v) > 0 {
+		t.Errorf("Chromium reported Content-Security-Policy violations on the device pages:\n%s", strings.Join(v, "\n"))
 	}
 }
 
