@@ -12,11 +12,13 @@ run:
 ## installs (when missing), starts and stops; only TOKENGATE_SKIP_POSTGRES=1 skips them.
 ## scripts/with-python-peers.sh installs the real Django OAuth Toolkit and FastAPI for the
 ## contract differential tests, which then must run (TOKENGATE_TEST_PEERS=1).
+## scripts/with-chromium.sh installs Debian's chromium and the npm package oauth4webapi for
+## the real-browser tests in e2e/browser, which then must run (TOKENGATE_TEST_BROWSER=1).
 test:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
-	bash scripts/with-python-peers.sh bash scripts/with-postgres.sh $(GO) test -race -count=1 -timeout 30m ./...
+	bash scripts/with-chromium.sh bash scripts/with-python-peers.sh bash scripts/with-postgres.sh $(GO) test -race -count=1 -timeout 30m ./...
 	# Login timing is measured without the race detector, which slows argon2id tenfold.
 	$(GO) test -count=1 -run 'TestLoginTimingDoesNotRevealUsers|TestImportedHashLoginCostsTheFormatsOwn' ./internal/server
 
