@@ -300,30 +300,24 @@ func (m *Manager) verifyKey(raw string, o VerifyOptions) (Claims, *verifyKey, er
 	if len(raw) > MaxTokenSize {
 		return Claims{}, nil, fmt.Errorf("token: verify: %w: longer than %d bytes", ErrMalformed, MaxTokenSize)
 	}
-	jws, err := jose.ParseSignedCompact(raw, s.algs)
-	if err != nil {
-		var ua *jose.ErrUnexpectedSignatureAlgorithm
-		if errors.As(err, &ua) {
-			return Claims{}, nil, fmt.Errorf("token: verify: %w: %.16q", ErrAlgorithm, string(ua.Got))
+	sum := sha256.Sum256([]byte(raw))
+	v, hit := m.seen.get(sum)
+	var jws *jose.JSONWebSignature
+	if !hit {
+		var err error
+		if v, jws, err = parseCompact(s, raw); err != nil {
+			return Claims{}, nil, err
 		}
-		return Claims{}, nil, fmt.Errorf("token: verify: %w: not a compact JWS", ErrMalformed)
 	}
-	if len(jws.Signatures) != 1 {
-		return Claims{}, nil, fmt.Errorf("token: verify: %w: want one signature", ErrMalformed)
-	}
-	h := jws.Signatures[0].Header
-	if h.KeyID == "" {
-		return Claims{}, nil, fmt.Errorf("token: verify: %w: no kid header", ErrUnknownKey)
-	}
-	key := s.verify[h.KeyID]
+	key := s.verify[v.kid]
 	if key == nil {
-		return Claims{}, nil, fmt.Errorf("token: verify: %w: kid %.40q", ErrUnknownKey, h.KeyID)
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: kid %.40q", ErrUnknownKey, v.kid)
 	}
 	if key.purpose != "" && (key.purpose != store.PurposeIDToken || !o.IDToken) {
 		return Claims{}, nil, fmt.Errorf("token: verify: %w: key %s signs only ID tokens", ErrUnknownKey, key.id)
 	}
-	if h.Algorithm != string(key.alg) {
-		return Claims{}, nil, fmt.Errorf("token: verify: %w: %.16q on a %s key", ErrAlgorithm, h.Algorithm, key.alg)
+	if v.alg != string(key.alg) {
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: %.16q on a %s key", ErrAlgorithm, v.alg, key.alg)
 	}
 	now := o.Now
 	if now.IsZero() {
@@ -333,19 +327,19 @@ func (m *Manager) verifyKey(raw string, o VerifyOptions) (Claims, *verifyKey, er
 	if !key.expiresAt.IsZero() && !now.Before(key.expiresAt.Add(leeway)) {
 		return Claims{}, nil, fmt.Errorf("token: verify: %w: key %s expired", ErrUnknownKey, key.id)
 	}
-	payload, err := jws.Verify(key.public)
-	if err != nil {
-		return Claims{}, nil, fmt.Errorf("token: verify: %w (key %s)", ErrSignature, key.id)
+	if !hit {
+		// The signature is checked only now that the key may be used for
+		// this token, and remembered only once it verified.
+		var err error
+		if v, err = verifySignature(jws, key, v); err != nil {
+			return Claims{}, nil, err
+		}
+		m.seen.put(sum, v)
 	}
-	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
-	if !sameType(typ, o.Type) {
-		return Claims{}, nil, fmt.Errorf("token: verify: %w: typ %.32q, want %q", ErrType, typ, o.Type)
+	if !sameType(v.typ, o.Type) {
+		return Claims{}, nil, fmt.Errorf("token: verify: %w: typ %.32q, want %q", ErrType, v.typ, o.Type)
 	}
-	var c Claims
-	hasExp, err := decodeClaims(payload, &c)
-	if err != nil {
-		return Claims{}, nil, fmt.Errorf("token: verify: %w: %w", ErrMalformed, err)
-	}
+	c, hasExp := v.claims, v.hasExp
 	if !hasExp {
 		return Claims{}, nil, fmt.Errorf("token: verify: %w: no exp claim", ErrMalformed)
 	}
@@ -374,6 +368,42 @@ func (m *Manager) verifyKey(raw string, o VerifyOptions) (Claims, *verifyKey, er
 		return Claims{}, nil, fmt.Errorf("token: verify: %w", ErrAudience)
 	}
 	return c, key, nil
+}
+
+// parseCompact parses raw as a compact JWS with one signature by a named
+// key and returns what its header says (kid, alg, typ); the signature
+// itself is verified by verifySignature.
+func parseCompact(s *snapshot, raw string) (verified, *jose.JSONWebSignature, error) {
+	jws, err := jose.ParseSignedCompact(raw, s.algs)
+	if err != nil {
+		var ua *jose.ErrUnexpectedSignatureAlgorithm
+		if errors.As(err, &ua) {
+			return verified{}, nil, fmt.Errorf("token: verify: %w: %.16q", ErrAlgorithm, string(ua.Got))
+		}
+		return verified{}, nil, fmt.Errorf("token: verify: %w: not a compact JWS", ErrMalformed)
+	}
+	if len(jws.Signatures) != 1 {
+		return verified{}, nil, fmt.Errorf("token: verify: %w: want one signature", ErrMalformed)
+	}
+	h := jws.Signatures[0].Header
+	if h.KeyID == "" {
+		return verified{}, nil, fmt.Errorf("token: verify: %w: no kid header", ErrUnknownKey)
+	}
+	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
+	return verified{kid: h.KeyID, alg: h.Algorithm, typ: typ}, jws, nil
+}
+
+// verifySignature verifies the signature of jws with key and decodes its
+// claims into v.
+func verifySignature(jws *jose.JSONWebSignature, key *verifyKey, v verified) (verified, error) {
+	payload, err := jws.Verify(key.public)
+	if err != nil {
+		return verified{}, fmt.Errorf("token: verify: %w (key %s)", ErrSignature, key.id)
+	}
+	if v.hasExp, err = decodeClaims(payload, &v.claims); err != nil {
+		return verified{}, fmt.Errorf("token: verify: %w: %w", ErrMalformed, err)
+	}
+	return v, nil
 }
 
 // lifetime is the longest exp − iat accepted for a token of type typ,

@@ -194,6 +194,8 @@ type Manager struct {
 	// lastMiss is when (Unix ns) an unknown kid last made VerifyFresh
 	// re-read the keys.
 	lastMiss atomic.Int64
+	// seen remembers tokens whose signature verified (verifiedCache).
+	seen verifiedCache
 }
 
 // freshInterval is the least time between two key re-reads caused by
