@@ -384,6 +384,15 @@ type ClientImport struct {
 	AllowWeakHashes bool   `json:"allow_weak_hashes,omitempty"`
 }
 
+// UserImport is part of a user export (tokengate user import;
+// docs/migrate/) to import: JSON Lines or CSV text of at most what one
+// request body may hold (64 KiB).
+type UserImport struct {
+	Format          string `json:"format,omitempty"` // "jsonl", "csv" or "" (detected)
+	Data            string `json:"data"`
+	AllowWeakHashes bool   `json:"allow_weak_hashes,omitempty"`
+}
+
 // ImportReport is what an import did. Refused records never show a
 // secret or hash.
 type ImportReport struct {
@@ -394,8 +403,9 @@ type ImportReport struct {
 
 // ImportRefusal is one record an import did not take.
 type ImportRefusal struct {
-	Line     int    `json:"line"` // in Data
-	ClientID string `json:"client_id"`
+	Line     int    `json:"line"`               // in Data
+	ClientID string `json:"client_id"`          // client imports
+	Username string `json:"username,omitempty"` // user imports
 	Reason   string `json:"reason"`
 }
 
@@ -404,6 +414,17 @@ type ImportRefusal struct {
 func (c *Client) ImportClients(ctx context.Context, in ClientImport) (*ImportReport, error) {
 	var out ImportReport
 	if err := c.do(ctx, "POST", "/import/clients", in, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ImportUsers imports users; run twice, the second run creates nothing
+// and counts every user unchanged. An imported foreign hash is upgraded
+// to argon2id at the user's first login.
+func (c *Client) ImportUsers(ctx context.Context, in UserImport) (*ImportReport, error) {
+	var out ImportReport
+	if err := c.do(ctx, "POST", "/import/users", in, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

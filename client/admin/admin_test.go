@@ -92,6 +92,17 @@ bootstrap:
 	if err := adm.DeleteClient(ctx, "web"); err != nil {
 		t.Fatal(err)
 	}
+	users := admin.UserImport{Format: "csv", Data: "username,password_hash,scopes\nimp1,{noop}imp1-pw,read\nweak,$1$abcdefgh$weakdigest,\n"}
+	for run, want := range []admin.ImportReport{{Created: 1}, {Unchanged: 1}} {
+		rep, err := adm.ImportUsers(ctx, users)
+		if err != nil || rep.Created != want.Created || rep.Unchanged != want.Unchanged || len(rep.Refused) != 1 ||
+			rep.Refused[0].Line != 3 || rep.Refused[0].Username != "weak" || rep.Refused[0].ClientID != "" || rep.Refused[0].Reason == "" {
+			t.Fatalf("user import, run %d: %+v %v", run+1, rep, err)
+		}
+	}
+	if u, err := adm.GetUser(ctx, "imp1"); err != nil || !slices.Equal(u.Scopes, []string{"read"}) {
+		t.Fatalf("imported user: %v %v", u, err)
+	}
 	k, err := adm.RotateKeys(ctx)
 	if err != nil {
 		t.Fatal(err)

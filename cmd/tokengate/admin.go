@@ -76,25 +76,28 @@ func (m *Main) user(ctx context.Context, args []string) error {
 	allowWeak := fs.boolean("import", "allow-weak-hashes", "import unsalted MD5/SHA-1 hashes too; they are upgraded to argon2id at the first login")
 	batch := fs.integer("import", "batch", 500, "users created per transaction")
 	var rf remoteFlags
-	if verb != "import" {
-		rf.register(fs.FlagSet)
-	}
+	rf.register(fs.FlagSet)
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
+	}
+	if verb == "import" {
+		file, err := m.oneArg("user import", pos, "FILE")
+		if err != nil {
+			return err
+		}
+		o := admin.ImportOptions{Format: admin.ImportFormat(*format), AllowWeak: *allowWeak, BatchSize: *batch}
+		if m.remoteOn(&rf) {
+			return m.remoteImportUsers(ctx, rf, file, o)
+		}
+		return m.withStore(ctx, c, func(cfg config.Config, st store.Store) error {
+			return m.importUsers(ctx, cfg, st, file, o)
+		})
 	}
 	if m.remoteOn(&rf) {
 		return m.remoteUser(ctx, rf, verb, pos, *scopes, *keepSessions, *asJSON)
 	}
 	switch verb {
-	case "import":
-		file, err := m.oneArg("user import", pos, "FILE")
-		if err != nil {
-			return err
-		}
-		return m.withStore(ctx, c, func(cfg config.Config, st store.Store) error {
-			return m.importUsers(ctx, cfg, st, file, admin.ImportOptions{Format: admin.ImportFormat(*format), AllowWeak: *allowWeak, BatchSize: *batch})
-		})
 	case "list":
 		return m.withStore(ctx, c, func(_ config.Config, st store.Store) error {
 			users, err := (&admin.Users{Store: st}).List(ctx)
@@ -205,6 +208,13 @@ func (m *Main) importUsers(ctx context.Context, cfg config.Config, st store.Stor
 	}
 	users := &admin.Users{Store: st, Hash: h.Hash}
 	rep, err := users.ImportUsers(ctx, f, o)
+	return m.printUserImport(file, rep, err)
+}
+
+// printUserImport prints a user import's counts and each refused record
+// with its line and reason (never a hash); anything refused makes the
+// command fail.
+func (m *Main) printUserImport(file string, rep admin.ImportReport, err error) error {
 	for _, r := range rep.Refused {
 		who := ""
 		if r.Username != "" {

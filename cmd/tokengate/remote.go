@@ -316,17 +316,41 @@ func allPages[T any](list func(admin.ListOptions) (*admin.Page[T], error)) ([]T,
 // the server's 64 KiB body limit with room for JSON escaping.
 const importChunk = 24 << 10
 
-// remoteImportClients sends a client export to the admin API in parts of
-// whole records (CSV parts repeat the header), adds up the reports and
-// prints them as the local import does, with the file's line numbers.
+// remoteImportClients sends a client export to the admin API in parts
+// (remoteImport) and prints the report as the local import does.
 func (m *Main) remoteImportClients(ctx context.Context, r remoteFlags, file string, o iadmin.ImportOptions) error {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return err
-	}
 	adm, err := m.adminClient(ctx, r)
 	if err != nil {
 		return err
+	}
+	rep, err := remoteImport(file, o, func(format, data string) (*admin.ImportReport, error) {
+		return adm.ImportClients(ctx, admin.ClientImport{Format: format, Data: data, AllowWeakHashes: o.AllowWeak})
+	})
+	return m.printClientImport(file, rep, err)
+}
+
+// remoteImportUsers sends a user export to the admin API in parts
+// (remoteImport) and prints the report as the local import does.
+func (m *Main) remoteImportUsers(ctx context.Context, r remoteFlags, file string, o iadmin.ImportOptions) error {
+	adm, err := m.adminClient(ctx, r)
+	if err != nil {
+		return err
+	}
+	rep, err := remoteImport(file, o, func(format, data string) (*admin.ImportReport, error) {
+		return adm.ImportUsers(ctx, admin.UserImport{Format: format, Data: data, AllowWeakHashes: o.AllowWeak})
+	})
+	return m.printUserImport(file, rep, err)
+}
+
+// remoteImport reads an export and sends it with send in parts of whole
+// records of at most importChunk bytes (CSV parts repeat the header),
+// adding up the reports with the file's own line numbers. On an error it
+// returns the report of the parts sent before it.
+func remoteImport(file string, o iadmin.ImportOptions, send func(format, data string) (*admin.ImportReport, error)) (iadmin.ImportReport, error) {
+	var total iadmin.ImportReport
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return total, err
 	}
 	format := string(o.Format)
 	if format == "" {
@@ -340,12 +364,11 @@ func (m *Main) remoteImportClients(ctx context.Context, r remoteFlags, file stri
 	if format == "csv" && len(lines) > 0 {
 		header, first = lines[0], 1
 	}
-	var total iadmin.ImportReport
-	send := func(part []string, start int) error {
+	sendPart := func(part []string, start int) error {
 		if len(part) == 0 {
 			return nil
 		}
-		rep, err := adm.ImportClients(ctx, admin.ClientImport{Format: format, Data: header + strings.Join(part, ""), AllowWeakHashes: o.AllowWeak})
+		rep, err := send(format, header+strings.Join(part, ""))
 		if err != nil {
 			return err
 		}
@@ -356,7 +379,7 @@ func (m *Main) remoteImportClients(ctx context.Context, r remoteFlags, file stri
 			if header != "" {
 				line = start + f.Line - 2 // the part's line 1 is the header
 			}
-			total.Refused = append(total.Refused, iadmin.Refusal{Line: line, ClientID: f.ClientID, Reason: f.Reason})
+			total.Refused = append(total.Refused, iadmin.Refusal{Line: line, ClientID: f.ClientID, Username: f.Username, Reason: f.Reason})
 		}
 		return nil
 	}
@@ -365,8 +388,8 @@ func (m *Main) remoteImportClients(ctx context.Context, r remoteFlags, file stri
 	for i := first; i < len(lines); i++ {
 		l := lines[i]
 		if !inQuote && size > 0 && size+len(l) > importChunk {
-			if err := send(part, start); err != nil {
-				return m.printClientImport(file, total, err)
+			if err := sendPart(part, start); err != nil {
+				return total, err
 			}
 			part, size, start = part[:0], 0, i+1
 		}
@@ -376,5 +399,5 @@ func (m *Main) remoteImportClients(ctx context.Context, r remoteFlags, file stri
 			inQuote = !inQuote // a quoted field goes on over the line break
 		}
 	}
-	return m.printClientImport(file, total, send(part, start))
+	return total, sendPart(part, start)
 }

@@ -37,7 +37,7 @@ func TestEveryVerbTakesOnlyItsFlagsAndArguments(t *testing.T) {
 		{[]string{"user", "disable"}, []string{"NAME"}, remote},
 		{[]string{"user", "enable"}, []string{"NAME"}, remote},
 		{[]string{"user", "delete"}, []string{"NAME"}, remote},
-		{[]string{"user", "import"}, []string{"FILE"}, with(local, "format", "allow-weak-hashes", "batch")},
+		{[]string{"user", "import"}, []string{"FILE"}, with(remote, "format", "allow-weak-hashes", "batch")},
 		{[]string{"client", "add"}, []string{"ID"}, with(remote, "grants", "scopes", "public", "secret-stdin", "no-introspect", "resources", "redirect-uris", "third-party", "origins")},
 		{[]string{"client", "list"}, nil, with(remote, "json")},
 		{[]string{"client", "get"}, []string{"ID"}, with(remote, "json")},

@@ -100,7 +100,7 @@ func (a *Users) ImportUsers(ctx context.Context, r io.Reader, o ImportOptions) (
 	}
 	next, err := recordReader(br, o.Format)
 	if err != nil {
-		return rep, err
+		return rep, badData(err)
 	}
 	seen := map[string]int{}
 	var batch []store.User
@@ -121,7 +121,7 @@ func (a *Users) ImportUsers(ctx context.Context, r io.Reader, o ImportOptions) (
 			break
 		}
 		if err != nil {
-			return rep, err
+			return rep, badData(err)
 		}
 		if refusal != nil {
 			rep.Refused = append(rep.Refused, *refusal)

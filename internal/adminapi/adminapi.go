@@ -99,6 +99,7 @@ func New(o Options) *API {
 	a.add("DELETE", "/clients/{}", a.deleteClient)
 	a.add("POST", "/clients/{}/rotate-secret", a.rotateSecret)
 	a.add("POST", "/import/clients", a.importClients)
+	a.add("POST", "/import/users", a.importUsers)
 	a.add("GET", "/keys", a.listKeys)
 	a.add("POST", "/keys/rotate", a.rotateKeys)
 	return a

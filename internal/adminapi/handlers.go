@@ -565,26 +565,45 @@ func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request, c *call) erro
 	return nil
 }
 
+// importRequest is the body of an import: the export's text, as much of
+// a file as MaxBodyBytes allows (the remote CLI sends a larger file in
+// parts).
+type importRequest struct {
+	Format          string `json:"format"`
+	Data            string `json:"data"`
+	AllowWeakHashes bool   `json:"allow_weak_hashes"`
+}
+
+// decodeImport reads an importRequest and checks its format.
+func decodeImport(r *http.Request) (importRequest, error) {
+	var in importRequest
+	if err := decode(r, &in); err != nil {
+		return in, err
+	}
+	switch in.Format {
+	case "", string(admin.ImportJSONLines), string(admin.ImportCSV):
+	default:
+		return in, &admin.InvalidError{Fields: []admin.FieldError{{Field: "format", Message: "must be jsonl or csv"}}}
+	}
+	return in, nil
+}
+
+// importOptions are the admin.ImportOptions of in.
+func (in importRequest) importOptions() admin.ImportOptions {
+	return admin.ImportOptions{Format: admin.ImportFormat(in.Format), AllowWeak: in.AllowWeakHashes}
+}
+
 // importClients runs a client import (admin.ImportClients) on the export
 // in the body: a request holds as much of a file as MaxBodyBytes allows,
 // and the remote CLI sends a larger file in parts. The answer counts what
 // was done and names each refused record by line and reason, never by
 // its secret or hash; run twice, the second run creates nothing.
 func (a *API) importClients(w http.ResponseWriter, r *http.Request, c *call) error {
-	var in struct {
-		Format          string `json:"format"`
-		Data            string `json:"data"`
-		AllowWeakHashes bool   `json:"allow_weak_hashes"`
-	}
-	if err := decode(r, &in); err != nil {
+	in, err := decodeImport(r)
+	if err != nil {
 		return err
 	}
-	switch in.Format {
-	case "", string(admin.ImportJSONLines), string(admin.ImportCSV):
-	default:
-		return &admin.InvalidError{Fields: []admin.FieldError{{Field: "format", Message: "must be jsonl or csv"}}}
-	}
-	rep, err := a.o.Clients.ImportClients(r.Context(), strings.NewReader(in.Data), admin.ImportOptions{Format: admin.ImportFormat(in.Format), AllowWeak: in.AllowWeakHashes})
+	rep, err := a.o.Clients.ImportClients(r.Context(), strings.NewReader(in.Data), in.importOptions())
 	if err != nil {
 		return err
 	}
@@ -601,6 +620,38 @@ func (a *API) importClients(w http.ResponseWriter, r *http.Request, c *call) err
 	}{rep.Created, rep.Unchanged, make([]refusal, 0, len(rep.Refused))}
 	for _, f := range rep.Refused {
 		out.Refused = append(out.Refused, refusal{f.Line, f.ClientID, f.Reason})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// importUsers runs a user import (admin.ImportUsers) on the export in the
+// body, as importClients does for clients: password hashes go through the
+// server's bounded hasher, and the answer names each refused record by
+// line, username and reason, never by its hash; run twice, the second run
+// creates nothing.
+func (a *API) importUsers(w http.ResponseWriter, r *http.Request, c *call) error {
+	in, err := decodeImport(r)
+	if err != nil {
+		return err
+	}
+	rep, err := a.o.Users.ImportUsers(r.Context(), strings.NewReader(in.Data), in.importOptions())
+	if err != nil {
+		return err
+	}
+	a.audit(w, r, c, "user.import", strconv.Itoa(rep.Created)+" created")
+	type refusal struct {
+		Line     int    `json:"line"`
+		Username string `json:"username"`
+		Reason   string `json:"reason"`
+	}
+	out := struct {
+		Created   int       `json:"created"`
+		Unchanged int       `json:"unchanged"`
+		Refused   []refusal `json:"refused"`
+	}{rep.Created, rep.Unchanged, make([]refusal, 0, len(rep.Refused))}
+	for _, f := range rep.Refused {
+		out.Refused = append(out.Refused, refusal{f.Line, f.Username, f.Reason})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
