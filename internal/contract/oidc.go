@@ -38,27 +38,11 @@ func userinfoEndpoint(env *Env) http.Handler {
 	})
 }
 
-// bearerStatus is the HTTP status of an error of a bearer-protected
-// endpoint, derived from its code (RFC 6750 §3.1).
-func bearerStatus(e *oauth.Error) int {
-	switch e.Code {
-	case oauth.CodeInvalidRequest:
-		return http.StatusBadRequest
-	case oauth.CodeInvalidToken:
-		return http.StatusUnauthorized
-	case oauth.CodeInsufficientScope:
-		return http.StatusForbidden
-	case oauth.CodeTemporarilyUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 // writeBearerError renders e as RFC 6750 §3: a WWW-Authenticate: Bearer
 // challenge with error, error_description and, for insufficient_scope,
 // the scope needed; the JSON body says the same.
 func writeBearerError(w http.ResponseWriter, env *Env, r *http.Request, e *oauth.Error) {
-	status := bearerStatus(e)
+	status := HTTPStatus(e)
 	if status >= 500 {
 		logCause(env.Log, r, e)
 		retryAfter(w, e.RetryAfter)
