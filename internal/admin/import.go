@@ -87,34 +87,13 @@ const maxImportLine = 64 << 10
 // the others. Run twice, the second run creates nothing.
 func (a *Users) ImportUsers(ctx context.Context, r io.Reader, o ImportOptions) (ImportReport, error) {
 	var rep ImportReport
-	if o.BatchSize <= 0 {
-		o.BatchSize = 500
-	}
-	br := bufio.NewReaderSize(r, maxImportLine)
-	if o.Format == "" {
-		o.Format = ImportCSV
-		head, _ := br.Peek(512)
-		if t := bytes.TrimLeft(head, " \t\r\n\ufeff"); len(t) > 0 && t[0] == '{' {
-			o.Format = ImportJSONLines
-		}
-	}
+	br := openImport(r, &o)
 	next, err := recordReader(br, o.Format)
 	if err != nil {
 		return rep, badData(err)
 	}
 	seen := map[string]int{}
-	var batch []store.User
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := a.Store.CreateUsers(ctx, batch); err != nil {
-			return fmt.Errorf("creating a batch of %d users (none of them was created): %w", len(batch), err)
-		}
-		rep.Created += len(batch)
-		batch = batch[:0]
-		return nil
-	}
+	batch := &batcher[store.User]{size: o.BatchSize, what: "users", create: a.Store.CreateUsers, created: &rep.Created}
 	for {
 		rec, refusal, err := next()
 		if errors.Is(err, io.EOF) {
@@ -160,14 +139,61 @@ func (a *Users) ImportUsers(ctx context.Context, r io.Reader, o ImportOptions) (
 			return rep, fmt.Errorf("user %q: %w", rec.Username, err)
 		}
 		now := a.now()
-		batch = append(batch, store.User{Username: rec.Username, PasswordHash: hash, Scopes: rec.Scopes, Disabled: rec.Disabled, CreatedAt: now, UpdatedAt: now})
-		if len(batch) >= o.BatchSize {
-			if err := flush(); err != nil {
-				return rep, err
-			}
+		if err := batch.add(ctx, store.User{Username: rec.Username, PasswordHash: hash, Scopes: rec.Scopes, Disabled: rec.Disabled, CreatedAt: now, UpdatedAt: now}); err != nil {
+			return rep, err
 		}
 	}
-	return rep, flush()
+	return rep, batch.flush(ctx)
+}
+
+// openImport fills in o's defaults (batch size; the format, sniffed from
+// the first bytes when not given) and returns the buffered reader the
+// record readers read r through.
+func openImport(r io.Reader, o *ImportOptions) *bufio.Reader {
+	if o.BatchSize <= 0 {
+		o.BatchSize = 500
+	}
+	br := bufio.NewReaderSize(r, maxImportLine)
+	if o.Format == "" {
+		o.Format = ImportCSV
+		head, _ := br.Peek(512)
+		if t := bytes.TrimLeft(head, " \t\r\n\ufeff"); len(t) > 0 && t[0] == '{' {
+			o.Format = ImportJSONLines
+		}
+	}
+	return br
+}
+
+// batcher collects the new records of an import and creates them in
+// transactions of size, all or none each, counting them in created.
+type batcher[T any] struct {
+	size    int
+	what    string // "users", "clients": for the error
+	create  func(context.Context, []T) error
+	created *int
+	batch   []T
+}
+
+// add queues v, creating the batch once it is full.
+func (b *batcher[T]) add(ctx context.Context, v T) error {
+	b.batch = append(b.batch, v)
+	if len(b.batch) >= b.size {
+		return b.flush(ctx)
+	}
+	return nil
+}
+
+// flush creates what is queued.
+func (b *batcher[T]) flush(ctx context.Context) error {
+	if len(b.batch) == 0 {
+		return nil
+	}
+	if err := b.create(ctx, b.batch); err != nil {
+		return fmt.Errorf("creating a batch of %d %s (none of them was created): %w", len(b.batch), b.what, err)
+	}
+	*b.created += len(b.batch)
+	b.batch = b.batch[:0]
+	return nil
 }
 
 // importHash checks an imported hash and returns what to store, or why

@@ -51,34 +51,13 @@ type clientRecord struct {
 // never the secret.
 func (a *Clients) ImportClients(ctx context.Context, r io.Reader, o ImportOptions) (ImportReport, error) {
 	var rep ImportReport
-	if o.BatchSize <= 0 {
-		o.BatchSize = 500
-	}
-	br := bufio.NewReaderSize(r, maxImportLine)
-	if o.Format == "" {
-		o.Format = ImportCSV
-		head, _ := br.Peek(512)
-		if t := bytes.TrimLeft(head, " \t\r\n\ufeff"); len(t) > 0 && t[0] == '{' {
-			o.Format = ImportJSONLines
-		}
-	}
+	br := openImport(r, &o)
 	next, err := clientRecordReader(br, o.Format)
 	if err != nil {
 		return rep, badData(err)
 	}
 	seen := map[string]int{}
-	var batch []store.Client
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := a.Store.CreateClients(ctx, batch); err != nil {
-			return fmt.Errorf("creating a batch of %d clients (none of them was created): %w", len(batch), err)
-		}
-		rep.Created += len(batch)
-		batch = batch[:0]
-		return nil
-	}
+	batch := &batcher[store.Client]{size: o.BatchSize, what: "clients", create: a.Store.CreateClients, created: &rep.Created}
 	for {
 		rec, refusal, err := next()
 		if errors.Is(err, io.EOF) {
@@ -122,14 +101,11 @@ func (a *Clients) ImportClients(ctx context.Context, r io.Reader, o ImportOption
 		case !errors.Is(err, store.ErrNotFound):
 			return rep, fmt.Errorf("client %q: %w", c.ID, err)
 		}
-		batch = append(batch, c)
-		if len(batch) >= o.BatchSize {
-			if err := flush(); err != nil {
-				return rep, err
-			}
+		if err := batch.add(ctx, c); err != nil {
+			return rep, err
 		}
 	}
-	return rep, flush()
+	return rep, batch.flush(ctx)
 }
 
 // badData is an export that cannot be read on (a bad CSV header or
