@@ -208,22 +208,22 @@ func (m *Main) importUsers(ctx context.Context, cfg config.Config, st store.Stor
 	}
 	users := &admin.Users{Store: st, Hash: h.Hash}
 	rep, err := users.ImportUsers(ctx, f, o)
-	return m.printUserImport(file, rep, err)
+	return m.printImport("user", file, rep, err)
 }
 
-// printUserImport prints a user import's counts and each refused record
-// with its line and reason (never a hash); anything refused makes the
-// command fail.
-func (m *Main) printUserImport(file string, rep admin.ImportReport, err error) error {
+// printImport prints an import's counts and each refused record with its
+// line, its user or client and the reason (never a hash or secret);
+// anything refused makes the command fail. kind is "user" or "client".
+func (m *Main) printImport(kind, file string, rep admin.ImportReport, err error) error {
 	for _, r := range rep.Refused {
 		who := ""
-		if r.Username != "" {
-			who = fmt.Sprintf(" (user %q)", r.Username)
+		if name := r.Username + r.ClientID; name != "" {
+			who = fmt.Sprintf(" (%s %q)", kind, name)
 		}
 		fmt.Fprintf(m.Stderr, "%s:%d%s: refused: %s\n", file, r.Line, who, r.Reason)
 	}
 	if rep.Created == 0 && len(rep.Refused) == 0 && err == nil {
-		fmt.Fprintf(m.Stdout, "nothing to do: all %d user(s) already exist unchanged\n", rep.Unchanged)
+		fmt.Fprintf(m.Stdout, "nothing to do: all %d %s(s) already exist unchanged\n", rep.Unchanged, kind)
 		return nil
 	}
 	fmt.Fprintf(m.Stdout, "%d created, %d unchanged, %d refused\n", rep.Created, rep.Unchanged, len(rep.Refused))
@@ -237,7 +237,7 @@ func (m *Main) printUserImport(file string, rep admin.ImportReport, err error) e
 }
 
 // importClients runs admin.ImportClients on file and prints what it did
-// (printClientImport).
+// (printImport).
 func (m *Main) importClients(ctx context.Context, _ config.Config, st store.Store, file string, o admin.ImportOptions) error {
 	f, err := os.Open(file)
 	if err != nil {
@@ -245,32 +245,7 @@ func (m *Main) importClients(ctx context.Context, _ config.Config, st store.Stor
 	}
 	defer f.Close()
 	rep, err := (&admin.Clients{Store: st}).ImportClients(ctx, f, o)
-	return m.printClientImport(file, rep, err)
-}
-
-// printClientImport prints a client import's counts and each refused
-// record with its line and reason (never a secret or hash); anything
-// refused makes the command fail.
-func (m *Main) printClientImport(file string, rep admin.ImportReport, err error) error {
-	for _, r := range rep.Refused {
-		who := ""
-		if r.ClientID != "" {
-			who = fmt.Sprintf(" (client %q)", r.ClientID)
-		}
-		fmt.Fprintf(m.Stderr, "%s:%d%s: refused: %s\n", file, r.Line, who, r.Reason)
-	}
-	if rep.Created == 0 && len(rep.Refused) == 0 && err == nil {
-		fmt.Fprintf(m.Stdout, "nothing to do: all %d client(s) already exist unchanged\n", rep.Unchanged)
-		return nil
-	}
-	fmt.Fprintf(m.Stdout, "%d created, %d unchanged, %d refused\n", rep.Created, rep.Unchanged, len(rep.Refused))
-	if err != nil {
-		return err
-	}
-	if n := len(rep.Refused); n > 0 {
-		return fmt.Errorf("%d record(s) refused; the others were imported", n)
-	}
-	return nil
+	return m.printImport("client", file, rep, err)
 }
 
 func nonNil(s []string) []string {

@@ -326,7 +326,7 @@ func (m *Main) remoteImportClients(ctx context.Context, r remoteFlags, file stri
 	rep, err := remoteImport(file, o, func(format, data string) (*admin.ImportReport, error) {
 		return adm.ImportClients(ctx, admin.ClientImport{Format: format, Data: data, AllowWeakHashes: o.AllowWeak})
 	})
-	return m.printClientImport(file, rep, err)
+	return m.printImport("client", file, rep, err)
 }
 
 // remoteImportUsers sends a user export to the admin API in parts
@@ -339,7 +339,7 @@ func (m *Main) remoteImportUsers(ctx context.Context, r remoteFlags, file string
 	rep, err := remoteImport(file, o, func(format, data string) (*admin.ImportReport, error) {
 		return adm.ImportUsers(ctx, admin.UserImport{Format: format, Data: data, AllowWeakHashes: o.AllowWeak})
 	})
-	return m.printUserImport(file, rep, err)
+	return m.printImport("user", file, rep, err)
 }
 
 // remoteImport reads an export and sends it with send in parts of whole
