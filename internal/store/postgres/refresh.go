@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -44,31 +43,17 @@ var (
 // the family id exists.
 func (db *DB) CreateFamily(ctx context.Context, f store.Family, t store.RefreshToken) error {
 	const op = "create family"
-	if len(t.Hash) == 0 {
-		return fmt.Errorf("postgres: %s: empty token hash", op)
-	}
-	scopes, err := sqlrow.JoinList("scope", f.Scopes)
+	args, err := sqlrow.NewFamilyArgs(f, t)
 	if err != nil {
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
-	var extra string
-	if len(f.Extra) > 0 {
-		b, err := json.Marshal(f.Extra)
-		if err != nil {
-			return fmt.Errorf("postgres: %s: encode extra: %w", op, err)
-		}
-		extra = string(b)
-	}
-	if f.ExpiresAt.IsZero() {
-		f.ExpiresAt = t.ExpiresAt
-	}
-	_, err = db.exec(ctx, `INSERT INTO families
-			(id, subject, client_id, scopes, auth_time, generation, rotated_at, revoked, expires_at, extra, rotation, format, hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		f.ID, f.Subject, f.ClientID, scopes, sqlrow.Nanos(f.AuthTime), f.Generation, sqlrow.Nanos(f.RotatedAt),
-		f.Revoked, sqlrow.Nanos(f.ExpiresAt), extra, f.Rotation, f.Format, t.Hash)
+	_, err = db.exec(ctx, insertFamilySQL, args...)
 	return wrapErr(op, err)
 }
+
+// insertFamilySQL inserts a new family (CreateFamily, and the redemption
+// of an approved device authorization) with sqlrow.NewFamilyArgs.
+const insertFamilySQL = `INSERT INTO families (` + sqlrow.NewFamilyColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
 
 // GetFamily returns the family id and its subject's state in one round
 // trip; ErrNotFound when it does not exist.

@@ -3,31 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/tokengate/tokengate/internal/store"
 	"github.com/tokengate/tokengate/internal/store/sqlrow"
 )
-
-// deviceColumns are the columns scanDevice reads, in order.
-const deviceColumns = `device_code_hash, user_code_hash, client_id, scopes, created_at, expires_at,
-	poll_interval, last_poll_at, status, username, auth_time, version`
-
-func scanDevice(s sqlrow.Scanner) (store.DeviceAuthorization, error) {
-	var d store.DeviceAuthorization
-	var scopes string
-	var created, expires, interval, lastPoll, authTime int64
-	if err := s.Scan(&d.DeviceCodeHash, &d.UserCodeHash, &d.ClientID, &scopes, &created, &expires,
-		&interval, &lastPoll, &d.Status, &d.Username, &authTime, &d.Version); err != nil {
-		return store.DeviceAuthorization{}, err
-	}
-	d.Scopes = sqlrow.SplitList(scopes)
-	d.CreatedAt, d.ExpiresAt = sqlrow.FromNanos(created), sqlrow.FromNanos(expires)
-	d.Interval, d.LastPollAt, d.AuthTime = time.Duration(interval), sqlrow.FromNanos(lastPoll), sqlrow.FromNanos(authTime)
-	return d, nil
-}
 
 // CreateDeviceAuthorization stores d; an expired authorization holding
 // the same user code is replaced in the same transaction.
@@ -45,7 +25,7 @@ func (db *DB) CreateDeviceAuthorization(ctx context.Context, d store.DeviceAutho
 			d.UserCodeHash, sqlrow.Nanos(d.CreatedAt)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO device_authorizations (`+deviceColumns+`)
+		_, err := tx.ExecContext(ctx, `INSERT INTO device_authorizations (`+sqlrow.DeviceColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
 			d.DeviceCodeHash, d.UserCodeHash, d.ClientID, scopes, sqlrow.Nanos(d.CreatedAt), sqlrow.Nanos(d.ExpiresAt),
 			int64(d.Interval), sqlrow.Nanos(d.LastPollAt), d.Status, d.Username, sqlrow.Nanos(d.AuthTime))
@@ -56,14 +36,14 @@ func (db *DB) CreateDeviceAuthorization(ctx context.Context, d store.DeviceAutho
 
 // GetDeviceAuthorization returns the authorization of a device code hash.
 func (db *DB) GetDeviceAuthorization(ctx context.Context, deviceCodeHash []byte) (store.DeviceAuthorization, error) {
-	d, err := scanDevice(db.r.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM device_authorizations WHERE device_code_hash = ?`, deviceCodeHash))
+	d, err := sqlrow.ScanDevice(db.r.QueryRowContext(ctx, `SELECT `+sqlrow.DeviceColumns+` FROM device_authorizations WHERE device_code_hash = ?`, deviceCodeHash))
 	return d, wrapErr("get device authorization", err)
 }
 
 // GetDeviceAuthorizationByUserCode returns the authorization of a user
 // code hash.
 func (db *DB) GetDeviceAuthorizationByUserCode(ctx context.Context, userCodeHash []byte) (store.DeviceAuthorization, error) {
-	d, err := scanDevice(db.r.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM device_authorizations WHERE user_code_hash = ?`, userCodeHash))
+	d, err := sqlrow.ScanDevice(db.r.QueryRowContext(ctx, `SELECT `+sqlrow.DeviceColumns+` FROM device_authorizations WHERE user_code_hash = ?`, userCodeHash))
 	return d, wrapErr("get device authorization", err)
 }
 
@@ -71,21 +51,11 @@ func (db *DB) GetDeviceAuthorizationByUserCode(ctx context.Context, userCodeHash
 // with issue, the family's creation, in one write transaction.
 func (db *DB) UpdateDeviceAuthorization(ctx context.Context, d store.DeviceAuthorization, issue *store.NewFamily) error {
 	const op = "update device authorization"
-	var famScopes, extra string
+	var famArgs []any
 	if issue != nil {
-		if len(issue.Token.Hash) == 0 {
-			return fmt.Errorf("sqlite: %s: empty token hash", op)
-		}
 		var err error
-		if famScopes, err = sqlrow.JoinList("scope", issue.Family.Scopes); err != nil {
+		if famArgs, err = sqlrow.NewFamilyArgs(issue.Family, issue.Token); err != nil {
 			return fmt.Errorf("sqlite: %s: %w", op, err)
-		}
-		if len(issue.Family.Extra) > 0 {
-			b, err := json.Marshal(issue.Family.Extra)
-			if err != nil {
-				return fmt.Errorf("sqlite: %s: encode extra: %w", op, err)
-			}
-			extra = string(b)
 		}
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
@@ -108,17 +78,9 @@ func (db *DB) UpdateDeviceAuthorization(ctx context.Context, d store.DeviceAutho
 		if issue == nil {
 			return nil
 		}
-		f, t := issue.Family, issue.Token
-		if f.ExpiresAt.IsZero() {
-			f.ExpiresAt = t.ExpiresAt
-		}
 		// As CreateFamily: the family keeps its live token's hash; no
 		// token row (migration 0011).
-		_, err = tx.ExecContext(ctx, `INSERT INTO families
-			(id, subject, client_id, scopes, auth_time, generation, rotated_at, revoked, expires_at, extra, rotation, format, hash)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			f.ID, f.Subject, f.ClientID, famScopes, sqlrow.Nanos(f.AuthTime), f.Generation, sqlrow.Nanos(f.RotatedAt),
-			f.Revoked, sqlrow.Nanos(f.ExpiresAt), extra, f.Rotation, f.Format, t.Hash)
+		_, err = tx.ExecContext(ctx, insertFamilySQL, famArgs...)
 		return err
 	})
 	return wrapErr(op, err)

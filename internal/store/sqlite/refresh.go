@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -33,34 +32,20 @@ const (
 // exists.
 func (db *DB) CreateFamily(ctx context.Context, f store.Family, t store.RefreshToken) error {
 	const op = "create family"
-	if len(t.Hash) == 0 {
-		return fmt.Errorf("sqlite: %s: empty token hash", op)
-	}
-	scopes, err := sqlrow.JoinList("scope", f.Scopes)
+	args, err := sqlrow.NewFamilyArgs(f, t)
 	if err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
-	var extra string
-	if len(f.Extra) > 0 {
-		b, err := json.Marshal(f.Extra)
-		if err != nil {
-			return fmt.Errorf("sqlite: %s: encode extra: %w", op, err)
-		}
-		extra = string(b)
-	}
-	if f.ExpiresAt.IsZero() {
-		f.ExpiresAt = t.ExpiresAt
-	}
 	err = db.commit.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO families
-			(id, subject, client_id, scopes, auth_time, generation, rotated_at, revoked, expires_at, extra, rotation, format, hash)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			f.ID, f.Subject, f.ClientID, scopes, sqlrow.Nanos(f.AuthTime), f.Generation, sqlrow.Nanos(f.RotatedAt),
-			f.Revoked, sqlrow.Nanos(f.ExpiresAt), extra, f.Rotation, f.Format, t.Hash)
+		_, err := tx.ExecContext(ctx, insertFamilySQL, args...)
 		return err
 	})
 	return wrapErr(op, err)
 }
+
+// insertFamilySQL inserts a new family (CreateFamily, and the redemption
+// of an approved device authorization) with sqlrow.NewFamilyArgs.
+const insertFamilySQL = `INSERT INTO families (` + sqlrow.NewFamilyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // GetFamily returns the family id and its subject's state; ErrNotFound
 // when it does not exist.

@@ -2,6 +2,7 @@ package sqlrow
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -291,4 +292,55 @@ func fillFamily(f *store.Family, scopes, extra string, auth, rotated, fexp int64
 		}
 	}
 	return nil
+}
+
+// DeviceColumns are the device_authorizations columns ScanDevice reads, in
+// order.
+const DeviceColumns = `device_code_hash, user_code_hash, client_id, scopes, created_at, expires_at,
+	poll_interval, last_poll_at, status, username, auth_time, version`
+
+// ScanDevice reads a row of DeviceColumns.
+func ScanDevice(s Scanner) (store.DeviceAuthorization, error) {
+	var d store.DeviceAuthorization
+	var scopes string
+	var created, expires, interval, lastPoll, authTime int64
+	if err := s.Scan(&d.DeviceCodeHash, &d.UserCodeHash, &d.ClientID, &scopes, &created, &expires,
+		&interval, &lastPoll, &d.Status, &d.Username, &authTime, &d.Version); err != nil {
+		return store.DeviceAuthorization{}, err
+	}
+	d.Scopes = SplitList(scopes)
+	d.CreatedAt, d.ExpiresAt = FromNanos(created), FromNanos(expires)
+	d.Interval, d.LastPollAt, d.AuthTime = time.Duration(interval), FromNanos(lastPoll), FromNanos(authTime)
+	return d, nil
+}
+
+// NewFamilyColumns are the columns a new family is inserted with, in the
+// order of NewFamilyArgs.
+const NewFamilyColumns = `id, subject, client_id, scopes, auth_time, generation, rotated_at, revoked, expires_at, extra, rotation, format, hash`
+
+// NewFamilyArgs are the values of NewFamilyColumns for family f created
+// with its first refresh token t: the family keeps the token's hash (no
+// token row, since migration 0011), and a zero f.ExpiresAt defaults to
+// t.ExpiresAt.
+func NewFamilyArgs(f store.Family, t store.RefreshToken) ([]any, error) {
+	if len(t.Hash) == 0 {
+		return nil, errors.New("empty token hash")
+	}
+	scopes, err := JoinList("scope", f.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	var extra string
+	if len(f.Extra) > 0 {
+		b, err := json.Marshal(f.Extra)
+		if err != nil {
+			return nil, fmt.Errorf("encode extra: %w", err)
+		}
+		extra = string(b)
+	}
+	if f.ExpiresAt.IsZero() {
+		f.ExpiresAt = t.ExpiresAt
+	}
+	return []any{f.ID, f.Subject, f.ClientID, scopes, Nanos(f.AuthTime), f.Generation, Nanos(f.RotatedAt),
+		f.Revoked, Nanos(f.ExpiresAt), extra, f.Rotation, f.Format, t.Hash}, nil
 }
