@@ -128,6 +128,9 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, flag.ErrHelp
 			}
+			if strings.HasPrefix(err.Error(), "flag provided but not defined") {
+				fmt.Fprintf(fs.Output(), "(an argument that begins with '-' goes after --: tokengate %s [flags] -- ARG)\n", fs.Name())
+			}
 			return nil, errUsage
 		}
 		rest := fs.Args()

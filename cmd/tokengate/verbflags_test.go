@@ -119,3 +119,18 @@ func TestMissingArgumentNamesIt(t *testing.T) {
 		}
 	}
 }
+
+// TestArgumentsThatLookLikeFlags: a key id made before ids avoided a
+// leading '-' still has to be revocable. `--` ends the flags, and the error
+// for an unknown flag says so.
+func TestArgumentsThatLookLikeFlags(t *testing.T) {
+	db := "sqlite:" + t.TempDir() + "/t.db"
+	_, stderr, code := runInProcess("keys", "revoke", "-EHSDrsdb8vyV_W7QJmLlw", "--db", db)
+	if code != 2 || !strings.Contains(stderr, "after --") {
+		t.Fatalf("keys revoke -KID: exit %d, stderr %q: want exit 2 and a hint about --", code, stderr)
+	}
+	_, stderr, code = runInProcess("keys", "revoke", "--db", db, "--", "-EHSDrsdb8vyV_W7QJmLlw")
+	if code == 0 || code == 2 || !strings.Contains(stderr, "-EHSDrsdb8vyV_W7QJmLlw") || !strings.Contains(stderr, "not found") {
+		t.Fatalf("keys revoke -- -KID: exit %d, stderr %q: want the kid looked up and not found", code, stderr)
+	}
+}

@@ -55,15 +55,29 @@ func joseAlg(alg string) (jose.SignatureAlgorithm, bool) {
 	return "", false
 }
 
+// newKeyID draws a random 128-bit key id, base64url-encoded. Ids are typed
+// on command lines (`tokengate keys revoke KID`), where a leading '-' reads
+// as a flag, so a draw that would start with '-' (one in 64) is drawn again.
+func (m *Manager) newKeyID() (string, error) {
+	b := make([]byte, 16)
+	for {
+		if _, err := io.ReadFull(m.rand, b); err != nil {
+			return "", fmt.Errorf("generating key id: %w", err)
+		}
+		if kid := base64.RawURLEncoding.EncodeToString(b); kid[0] != '-' {
+			return kid, nil
+		}
+	}
+}
+
 // newKey generates a key of algorithm alg for purpose, encrypting it when
 // a master key is set. An empty kid means a random one.
 func (m *Manager) newKey(kid, alg, purpose string, now time.Time) (store.SigningKey, error) {
 	if kid == "" {
-		b := make([]byte, 16)
-		if _, err := io.ReadFull(m.rand, b); err != nil {
-			return store.SigningKey{}, fmt.Errorf("generating key id: %w", err)
+		var err error
+		if kid, err = m.newKeyID(); err != nil {
+			return store.SigningKey{}, err
 		}
-		kid = base64.RawURLEncoding.EncodeToString(b)
 	}
 	var priv crypto.Signer
 	var err error

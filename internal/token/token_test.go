@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -1001,4 +1002,36 @@ func FuzzVerify(f *testing.F) {
 			t.Errorf("accepted claims that were not signed: %q %+v", raw, c)
 		}
 	})
+}
+
+// dashFirst is a random source whose every draw of a key id would encode
+// with a leading '-' (base64url index 62 is 0b111110: bytes 0xF8..0xFB)
+// for its first n reads, and random bytes after.
+type dashFirst struct{ n int }
+
+func (d *dashFirst) Read(p []byte) (int, error) {
+	if d.n > 0 {
+		d.n--
+		for i := range p {
+			p[i] = 0xF8
+		}
+		return len(p), nil
+	}
+	return rand.Read(p)
+}
+
+// TestKeyIDsNeverStartWithADash: a key id is typed on command lines
+// (`tokengate keys revoke KID`), where a leading '-' reads as a flag. One
+// draw in 64 of a base64url id starts with '-', so generated ids are drawn
+// again until they do not.
+func TestKeyIDsNeverStartWithADash(t *testing.T) {
+	clk := newClock()
+	m := newManager(t, &fakeKeys{}, clk, Options{Rand: &dashFirst{n: 3}})
+	kid := m.ActiveKeyID()
+	if kid == "" || strings.HasPrefix(kid, "-") {
+		t.Fatalf("key id %q", kid)
+	}
+	if len(kid) != 22 {
+		t.Fatalf("key id %q: want 22 base64url characters (128 bits)", kid)
+	}
 }
