@@ -153,3 +153,65 @@ func TestDeletingAClientEndsItsOwnTokens(t *testing.T) {
 		t.Fatal("the token of a deleted client is still active")
 	}
 }
+
+// TestARecreatedClientDoesNotReviveTokens: deleting a client ends every
+// access token issued to it, its own and its users' (also those without a
+// refresh family), and a new client created later under the same id does
+// not bring them back: a token issued before its client was created is
+// inactive.
+func TestARecreatedClientDoesNotReviveTokens(t *testing.T) {
+	ctx := context.Background()
+	fx := newCoreFixture(t, memory.New())
+	svc := store.Client{ID: "svc", SecretHash: secret.Hash("s"), Grants: []string{GrantClientCredentials}, Scopes: []string{"read"}, CreatedAt: fx.now}
+	cli := store.Client{ID: "cli", Public: true, Grants: []string{GrantPassword}, Scopes: []string{"read"}, CreatedAt: fx.now}
+	for _, c := range []store.Client{svc, cli} {
+		if err := fx.store.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	own, err := fx.svc.Token(ctx, &TokenRequest{GrantType: GrantClientCredentials, ClientID: "svc", ClientSecret: "s"}, &Profile{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := fx.svc.Token(ctx, &TokenRequest{GrantType: GrantPassword, ClientID: "cli", Username: "alice", Password: "alice-pw"}, &Profile{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user.RefreshToken != "" {
+		t.Fatal("the password-only client got a refresh token; the test needs a token without a family")
+	}
+	for _, tok := range []string{own.AccessToken, user.AccessToken} {
+		if !fx.active(t, tok) {
+			t.Fatal("a fresh token is inactive")
+		}
+	}
+	if err := fx.store.DeleteClient(ctx, "cli"); err != nil {
+		t.Fatal(err)
+	}
+	if fx.active(t, user.AccessToken) {
+		t.Fatal("a user's token issued to a deleted client is still active")
+	}
+	if err := fx.store.DeleteClient(ctx, "svc"); err != nil {
+		t.Fatal(err)
+	}
+	fx.now = fx.now.Add(2 * time.Second)
+	for _, c := range []store.Client{svc, cli} {
+		c.CreatedAt = fx.now
+		if err := fx.store.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fx.active(t, own.AccessToken) {
+		t.Fatal("a deleted client's own token came back when a client of the same id was created")
+	}
+	if fx.active(t, user.AccessToken) {
+		t.Fatal("a user's token of a deleted client came back when a client of the same id was created")
+	}
+	again, err := fx.svc.Token(ctx, &TokenRequest{GrantType: GrantClientCredentials, ClientID: "svc", ClientSecret: "s"}, &Profile{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fx.active(t, again.AccessToken) {
+		t.Fatal("the new client's own token is inactive")
+	}
+}

@@ -197,7 +197,7 @@ func (s *Service) UserInfo(ctx context.Context, raw string) (*UserInfo, error) {
 		return nil, errInvalidToken("the access token is invalid")
 	}
 	sid, _ := cl.Extra[ClaimSession].(string)
-	st, err := s.store.AccessState(ctx, store.AccessQuery{JTI: cl.ID, FamilyID: sid, Subject: cl.Subject})
+	st, err := s.store.AccessState(ctx, store.AccessQuery{JTI: cl.ID, FamilyID: sid, Subject: cl.Subject, ClientID: cl.ClientID})
 	if err != nil {
 		return nil, s.storeErr(err, errServer(err))
 	}

@@ -136,7 +136,7 @@ func (s *Service) introspectAccess(ctx context.Context, raw string, now time.Tim
 		return nil, false, nil
 	}
 	sid, _ := cl.Extra[ClaimSession].(string)
-	st, err := s.store.AccessState(ctx, store.AccessQuery{JTI: cl.ID, FamilyID: sid, Subject: cl.Subject})
+	st, err := s.store.AccessState(ctx, store.AccessQuery{JTI: cl.ID, FamilyID: sid, Subject: cl.Subject, ClientID: cl.ClientID})
 	if err != nil {
 		return nil, true, s.storeErr(err, errServer(err))
 	}
@@ -155,20 +155,25 @@ func (s *Service) introspectAccess(ctx context.Context, raw string, now time.Tim
 }
 
 // accessActive decides whether a verified, unexpired access token is still
-// active: not denied, its family (sid) not revoked, for a client's own
-// token the client still exists, and, for a user's
-// token, the user exists, is enabled, and ended no sessions after the
-// token was issued. iat has whole seconds, so a token is compared with the
-// second the user's sessions ended: one issued within that same second
-// stays active unless its family was revoked (SECURITY.md).
+// active: not denied, its family (sid) not revoked, the client it was
+// issued to still exists and was created before the token (a token of a
+// deleted client does not come back with a new client of the same id),
+// and, for a user's token, the user exists, is enabled, and ended no
+// sessions after the token was issued. iat has whole seconds, so a token
+// is compared with the second the user's sessions ended or the client was
+// created: one issued within that same second stays active unless its
+// family was revoked (SECURITY.md).
 func accessActive(cl token.Claims, st store.AccessState) bool {
 	if st.Denied || st.FamilyRevoked {
 		return false
 	}
+	iat := cl.IssuedAt
+	if !st.TokenClientExists || iat.Before(st.TokenClientCreatedAt.Truncate(time.Second)) {
+		// Deleting a compromised client ends what was issued to it.
+		return false
+	}
 	if cl.Subject == cl.ClientID {
-		// A client's own token lives as long as the client: deleting a
-		// compromised client ends what it holds.
-		return st.ClientExists
+		return true
 	}
 	if !st.UserExists {
 		// A deleted user's tokens die with it; a subject that is a client
@@ -178,6 +183,5 @@ func accessActive(cl token.Claims, st store.AccessState) bool {
 	if st.UserDisabled {
 		return false
 	}
-	iat := cl.IssuedAt
 	return !iat.Before(st.UserNotBefore.Truncate(time.Second)) && !iat.Before(st.UserCreatedAt.Truncate(time.Second))
 }

@@ -308,6 +308,8 @@ type AccessQuery struct {
 	JTI      string
 	FamilyID string // "" when the token carries no sid
 	Subject  string
+	// ClientID is the client the token was issued to (its client_id).
+	ClientID string
 }
 
 // AccessState is what AccessState found.
@@ -325,6 +327,11 @@ type AccessState struct {
 	// ClientExists is true when a client is named Subject (a client's
 	// own tokens carry its id as subject).
 	ClientExists bool
+	// TokenClientExists and TokenClientCreatedAt describe the client
+	// named ClientID, when one exists: a token issued before its client
+	// was created belongs to a deleted client of the same id.
+	TokenClientExists    bool
+	TokenClientCreatedAt time.Time
 }
 
 // Denylist holds the jti of revoked access tokens until they expire.

@@ -579,6 +579,9 @@ func (s *Store) AccessState(ctx context.Context, q store.AccessQuery) (store.Acc
 		st.UserExists, st.UserDisabled, st.UserCreatedAt, st.UserNotBefore = true, u.Disabled, u.CreatedAt, u.NotBefore
 	}
 	_, st.ClientExists = s.clients[q.Subject]
+	if c, ok := s.clients[q.ClientID]; ok {
+		st.TokenClientExists, st.TokenClientCreatedAt = true, c.CreatedAt
+	}
 	return st, nil
 }
 

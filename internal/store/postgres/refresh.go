@@ -131,18 +131,23 @@ func (db *DB) AccessState(ctx context.Context, q store.AccessQuery) (store.Acces
 	var (
 		st                 store.AccessState
 		created, notBefore int64
+		clientCreated      *int64
 	)
 	err := db.queryRow(ctx, func(r pgx.Row) error {
-		return r.Scan(&st.Denied, &st.FamilyRevoked, &st.UserExists, &st.UserDisabled, &created, &notBefore, &st.ClientExists)
+		return r.Scan(&st.Denied, &st.FamilyRevoked, &st.UserExists, &st.UserDisabled, &created, &notBefore, &st.ClientExists, &clientCreated)
 	}, `SELECT
 			EXISTS (SELECT 1 FROM denylist WHERE jti = $1),
 			$2::text <> '' AND NOT EXISTS (SELECT 1 FROM families WHERE id = $2 AND NOT revoked),
 			u.username IS NOT NULL, COALESCE(u.disabled, false), COALESCE(u.created_at, 0), COALESCE(u.not_before, 0),
-			EXISTS (SELECT 1 FROM clients WHERE id = $3)
-		FROM (SELECT 1) one LEFT JOIN users u ON u.username = $3`, q.JTI, q.FamilyID, q.Subject)
+			EXISTS (SELECT 1 FROM clients WHERE id = $3),
+			(SELECT created_at FROM clients WHERE id = $4)
+		FROM (SELECT 1) one LEFT JOIN users u ON u.username = $3`, q.JTI, q.FamilyID, q.Subject, q.ClientID)
 	if err != nil {
 		return store.AccessState{}, wrapErr("access state", err)
 	}
 	st.UserCreatedAt, st.UserNotBefore = sqlrow.FromNanos(created), sqlrow.FromNanos(notBefore)
+	if clientCreated != nil {
+		st.TokenClientExists, st.TokenClientCreatedAt = true, sqlrow.FromNanos(*clientCreated)
+	}
 	return st, nil
 }

@@ -141,7 +141,8 @@ const accessStateSQL = `SELECT
 			COALESCE((SELECT disabled FROM users WHERE username = ?3), 0),
 			COALESCE((SELECT created_at FROM users WHERE username = ?3), 0),
 			COALESCE((SELECT not_before FROM users WHERE username = ?3), 0),
-			EXISTS (SELECT 1 FROM clients WHERE id = ?3)`
+			EXISTS (SELECT 1 FROM clients WHERE id = ?3),
+			(SELECT created_at FROM clients WHERE id = ?4)`
 
 // AccessState reads the denylist, the family and the subject's state in
 // one query.
@@ -149,12 +150,16 @@ func (db *DB) AccessState(ctx context.Context, q store.AccessQuery) (store.Acces
 	var (
 		st                 store.AccessState
 		created, notBefore int64
+		clientCreated      sql.NullInt64
 	)
-	err := db.accessStateR.QueryRowContext(ctx, q.JTI, q.FamilyID, q.Subject).
-		Scan(&st.Denied, &st.FamilyRevoked, &st.UserExists, &st.UserDisabled, &created, &notBefore, &st.ClientExists)
+	err := db.accessStateR.QueryRowContext(ctx, q.JTI, q.FamilyID, q.Subject, q.ClientID).
+		Scan(&st.Denied, &st.FamilyRevoked, &st.UserExists, &st.UserDisabled, &created, &notBefore, &st.ClientExists, &clientCreated)
 	if err != nil {
 		return store.AccessState{}, wrapErr("access state", err)
 	}
 	st.UserCreatedAt, st.UserNotBefore = sqlrow.FromNanos(created), sqlrow.FromNanos(notBefore)
+	if clientCreated.Valid {
+		st.TokenClientExists, st.TokenClientCreatedAt = true, sqlrow.FromNanos(clientCreated.Int64)
+	}
 	return st, nil
 }

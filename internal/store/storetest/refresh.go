@@ -354,6 +354,7 @@ func testAccessState(t *testing.T, s store.Store) {
 	must(t, s.CreateUser(ctx(t), store.User{Username: "alice", CreatedAt: at(0), UpdatedAt: at(0)}))
 	must(t, s.CreateUser(ctx(t), store.User{Username: "dis", Disabled: true, CreatedAt: at(time.Second), UpdatedAt: at(0)}))
 	must(t, s.CreateClient(ctx(t), store.Client{ID: "svc", CreatedAt: at(0)}))
+	must(t, s.CreateClient(ctx(t), store.Client{ID: "web", CreatedAt: at(2 * time.Second)}))
 	newFamily(t, s, "dead", "alice", "web", "d0", at(0), time.Hour)
 	must(t, s.RevokeFamily(ctx(t), "dead"))
 	must(t, s.DenyAccessToken(ctx(t), "denied", at(time.Hour)))
@@ -366,17 +367,20 @@ func testAccessState(t *testing.T, s store.Store) {
 	}{
 		{store.AccessQuery{JTI: "j", Subject: "alice"},
 			store.AccessState{UserExists: true, UserCreatedAt: at(0), UserNotBefore: at(time.Minute)}},
-		{store.AccessQuery{JTI: "denied", FamilyID: "dead", Subject: "dis"},
+		{store.AccessQuery{JTI: "j", Subject: "alice", ClientID: "web"},
+			store.AccessState{UserExists: true, UserCreatedAt: at(0), UserNotBefore: at(time.Minute), TokenClientExists: true, TokenClientCreatedAt: at(2 * time.Second)}},
+		{store.AccessQuery{JTI: "denied", FamilyID: "dead", Subject: "dis", ClientID: "gone"},
 			store.AccessState{Denied: true, FamilyRevoked: true, UserExists: true, UserDisabled: true, UserCreatedAt: at(time.Second)}},
-		{store.AccessQuery{JTI: "j", FamilyID: "gone", Subject: "svc"},
-			store.AccessState{FamilyRevoked: true, ClientExists: true}},
+		{store.AccessQuery{JTI: "j", FamilyID: "gone", Subject: "svc", ClientID: "svc"},
+			store.AccessState{FamilyRevoked: true, ClientExists: true, TokenClientExists: true, TokenClientCreatedAt: at(0)}},
 		{store.AccessQuery{JTI: "j", FamilyID: "", Subject: "nobody"}, store.AccessState{}},
 	} {
 		got, err := s.AccessState(ctx(t), tc.q)
 		must(t, err)
 		if got.Denied != tc.want.Denied || got.FamilyRevoked != tc.want.FamilyRevoked || got.UserExists != tc.want.UserExists ||
 			got.UserDisabled != tc.want.UserDisabled || !got.UserCreatedAt.Equal(tc.want.UserCreatedAt) ||
-			!got.UserNotBefore.Equal(tc.want.UserNotBefore) || got.ClientExists != tc.want.ClientExists {
+			!got.UserNotBefore.Equal(tc.want.UserNotBefore) || got.ClientExists != tc.want.ClientExists ||
+			got.TokenClientExists != tc.want.TokenClientExists || !got.TokenClientCreatedAt.Equal(tc.want.TokenClientCreatedAt) {
 			t.Errorf("AccessState(%+v) =\n %+v, want\n %+v", tc.q, got, tc.want)
 		}
 	}
