@@ -68,6 +68,10 @@ func (s *signer) VerifyFresh(context.Context, string, token.VerifyOptions) (toke
 	return token.Claims{}, errors.New("not verifiable")
 }
 
+func (s *signer) VerifyFreshWith(context.Context, string, token.VerifyOptions, func(context.Context, token.Claims, string) (bool, error)) (token.Claims, error) {
+	return token.Claims{}, errors.New("not verifiable")
+}
+
 // macKey is the test signer's refresh-token MAC key, named "tk".
 var macKey = []byte("0123456789abcdef0123456789abcdef")
 

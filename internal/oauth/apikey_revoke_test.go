@@ -215,3 +215,43 @@ func TestARecreatedClientDoesNotReviveTokens(t *testing.T) {
 		t.Fatal("the new client's own token is inactive")
 	}
 }
+
+// TestARevokedSigningKeyEndsItsTokensAtIntrospectionAndUserinfo: the
+// signing key's revocation is read with the token's other state (one
+// statement) and ends the token at once.
+func TestARevokedSigningKeyEndsItsTokensAtIntrospectionAndUserinfo(t *testing.T) {
+	ctx := context.Background()
+	fx := newCoreFixture(t, memory.New())
+	fx.web.Scopes = []string{"read", ScopeOpenID}
+	if err := fx.store.UpdateClient(ctx, fx.web); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := fx.svc.Token(ctx, &TokenRequest{GrantType: GrantPassword, ClientID: "web", Username: "alice", Password: "alice-pw", Scope: "read openid"}, &Profile{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fx.active(t, resp.AccessToken) {
+		t.Fatal("a fresh token is inactive")
+	}
+	if _, err := fx.svc.UserInfo(ctx, resp.AccessToken); err != nil {
+		t.Fatalf("userinfo with a fresh token: %v", err)
+	}
+	if err := fx.store.AddSigningKey(ctx, store.SigningKey{ID: fakeKeyID, Algorithm: "EdDSA", Private: []byte("p"), CreatedAt: fx.now}, "", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.store.AddSigningKey(ctx, store.SigningKey{ID: "next", Algorithm: "EdDSA", Private: []byte("p"), CreatedAt: fx.now}, fakeKeyID, fx.now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if !fx.active(t, resp.AccessToken) {
+		t.Fatal("the token of a retired (not revoked) key is inactive")
+	}
+	if err := fx.store.RevokeSigningKey(ctx, fakeKeyID, fx.now); err != nil {
+		t.Fatal(err)
+	}
+	if fx.active(t, resp.AccessToken) {
+		t.Fatal("the token of a revoked key is still active")
+	}
+	if _, err := fx.svc.UserInfo(ctx, resp.AccessToken); err == nil || AsError(err).Code != CodeInvalidToken {
+		t.Fatalf("userinfo with the token of a revoked key: %v, want invalid_token", err)
+	}
+}

@@ -189,17 +189,15 @@ func (s *Service) UserInfo(ctx context.Context, raw string) (*UserInfo, error) {
 	if raw == "" || len(raw) > maxCredentialLen || !validText(raw) || !looksLikeJWT(raw) {
 		return nil, errInvalidToken("the access token is invalid")
 	}
-	cl, err := s.signer.VerifyFresh(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeAccess, Now: s.now()})
+	st, stErr := store.AccessState{}, error(nil)
+	cl, err := s.signer.VerifyFreshWith(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeAccess, Now: s.now()}, s.readAccessState(&st, &stErr))
 	switch {
+	case stErr != nil:
+		return nil, s.storeErr(stErr, errServer(stErr))
 	case errors.Is(err, token.ErrExpired):
 		return nil, errInvalidToken("the access token has expired")
 	case err != nil:
 		return nil, errInvalidToken("the access token is invalid")
-	}
-	sid, _ := cl.Extra[ClaimSession].(string)
-	st, err := s.store.AccessState(ctx, store.AccessQuery{JTI: cl.ID, FamilyID: sid, Subject: cl.Subject, ClientID: cl.ClientID})
-	if err != nil {
-		return nil, s.storeErr(err, errServer(err))
 	}
 	if !accessActive(cl, st) {
 		return nil, errInvalidToken("the access token has been revoked")

@@ -131,14 +131,17 @@ func (s *Service) Introspect(ctx context.Context, raw string) (*Introspection, e
 // introspectAccess introspects raw as a signed access token; ok is false
 // when it does not verify as one.
 func (s *Service) introspectAccess(ctx context.Context, raw string, now time.Time) (*Introspection, bool, error) {
-	cl, err := s.signer.VerifyFresh(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeAccess, Now: now})
+	st, stErr := store.AccessState{}, error(nil)
+	cl, err := s.signer.VerifyFreshWith(ctx, raw, token.VerifyOptions{Issuer: s.settings.Issuer, Type: token.TypeAccess, Now: now}, s.readAccessState(&st, &stErr))
+	if stErr != nil {
+		return nil, true, s.storeErr(stErr, errServer(stErr))
+	}
+	if errors.Is(err, token.ErrUnknownKey) && st.KeyRevoked {
+		// Signed by a revoked key: an access token, inactive.
+		return &Introspection{}, true, nil
+	}
 	if err != nil {
 		return nil, false, nil
-	}
-	sid, _ := cl.Extra[ClaimSession].(string)
-	st, err := s.store.AccessState(ctx, store.AccessQuery{JTI: cl.ID, FamilyID: sid, Subject: cl.Subject, ClientID: cl.ClientID})
-	if err != nil {
-		return nil, true, s.storeErr(err, errServer(err))
 	}
 	if !accessActive(cl, st) {
 		return &Introspection{}, true, nil
@@ -152,6 +155,18 @@ func (s *Service) introspectAccess(ctx context.Context, raw string, now time.Tim
 		out.Username = cl.Subject
 	}
 	return out, true, nil
+}
+
+// readAccessState is the key-revocation check of VerifyFreshWith for an
+// access token: it reads, in one statement, the signing key's revocation
+// with everything accessActive decides on, into st (a store error into
+// stErr).
+func (s *Service) readAccessState(st *store.AccessState, stErr *error) func(context.Context, token.Claims, string) (bool, error) {
+	return func(ctx context.Context, cl token.Claims, kid string) (bool, error) {
+		sid, _ := cl.Extra[ClaimSession].(string)
+		*st, *stErr = s.store.AccessState(ctx, store.AccessQuery{JTI: cl.ID, FamilyID: sid, Subject: cl.Subject, ClientID: cl.ClientID, KeyID: kid})
+		return st.KeyRevoked, *stErr
+	}
 }
 
 // accessActive decides whether a verified, unexpired access token is still

@@ -58,6 +58,9 @@ const (
 type Signer interface {
 	Sign(c token.Claims, typ string) (string, error)
 	VerifyFresh(ctx context.Context, raw string, o token.VerifyOptions) (token.Claims, error)
+	// VerifyFreshWith is VerifyFresh with the signing key's revocation
+	// read by revoked, which folds it into the caller's own store read.
+	VerifyFreshWith(ctx context.Context, raw string, o token.VerifyOptions, revoked func(ctx context.Context, c token.Claims, kid string) (bool, error)) (token.Claims, error)
 	// NewRefresh makes an opaque refresh token stating c under the
 	// active refresh-token MAC key; OpenRefresh verifies one (reading no
 	// store) and returns what it states.

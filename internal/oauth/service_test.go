@@ -48,6 +48,24 @@ func (f *fakeSigner) VerifyFresh(_ context.Context, raw string, o token.VerifyOp
 	return c, nil
 }
 
+// fakeKeyID is the kid the fake signer reports for every token.
+const fakeKeyID = "fake-key"
+
+func (f *fakeSigner) VerifyFreshWith(ctx context.Context, raw string, o token.VerifyOptions, revoked func(context.Context, token.Claims, string) (bool, error)) (token.Claims, error) {
+	c, err := f.VerifyFresh(ctx, raw, o)
+	if err != nil {
+		return c, err
+	}
+	rev, err := revoked(ctx, c, fakeKeyID)
+	if err != nil {
+		return token.Claims{}, err
+	}
+	if rev {
+		return token.Claims{}, token.ErrUnknownKey
+	}
+	return c, nil
+}
+
 // fakeMACKey is the fake signer's refresh-token MAC key, named "fk".
 var fakeMACKey = []byte("0123456789abcdef0123456789abcdef")
 

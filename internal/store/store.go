@@ -310,6 +310,9 @@ type AccessQuery struct {
 	Subject  string
 	// ClientID is the client the token was issued to (its client_id).
 	ClientID string
+	// KeyID is the kid of the key that signed the token: its revocation
+	// is read in the same statement.
+	KeyID string
 }
 
 // AccessState is what AccessState found.
@@ -332,6 +335,9 @@ type AccessState struct {
 	// was created belongs to a deleted client of the same id.
 	TokenClientExists    bool
 	TokenClientCreatedAt time.Time
+	// KeyRevoked is true when the signing key named KeyID was revoked
+	// (as Keys.SigningKeyRevoked reports it).
+	KeyRevoked bool
 }
 
 // Denylist holds the jti of revoked access tokens until they expire.

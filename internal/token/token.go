@@ -211,6 +211,19 @@ const freshInterval = time.Second
 // once, before their next reload. That costs one store read; Verify is
 // the pure, store-free check.
 func (m *Manager) VerifyFresh(ctx context.Context, raw string, o VerifyOptions) (Claims, error) {
+	return m.VerifyFreshWith(ctx, raw, o, func(ctx context.Context, _ Claims, kid string) (bool, error) {
+		return m.ks.SigningKeyRevoked(ctx, kid)
+	})
+}
+
+// VerifyFreshWith is VerifyFresh with the store read of the key's
+// revocation left to revoked, so that a caller that reads the store for
+// the token anyway (introspection: denylist, session, subject) reads the
+// revocation in the same statement. revoked is called once, only for a
+// token that otherwise verified, with its claims and the id of the key
+// that signed it, and must report whether that key is revoked; its error
+// is returned wrapped.
+func (m *Manager) VerifyFreshWith(ctx context.Context, raw string, o VerifyOptions, revoked func(ctx context.Context, c Claims, kid string) (bool, error)) (Claims, error) {
 	c, kid, err := m.verify(raw, o)
 	if errors.Is(err, ErrUnknownKey) {
 		now := m.now().UnixNano()
@@ -226,11 +239,11 @@ func (m *Manager) VerifyFresh(ctx context.Context, raw string, o VerifyOptions) 
 	if err != nil {
 		return c, err
 	}
-	revoked, err := m.ks.SigningKeyRevoked(ctx, kid)
+	rev, err := revoked(ctx, c, kid)
 	if err != nil {
 		return Claims{}, fmt.Errorf("token: verify: checking key %s: %w", kid, err)
 	}
-	if revoked {
+	if rev {
 		return Claims{}, fmt.Errorf("token: verify: %w: key %s revoked", ErrUnknownKey, kid)
 	}
 	return c, nil

@@ -582,6 +582,11 @@ func (s *Store) AccessState(ctx context.Context, q store.AccessQuery) (store.Acc
 	if c, ok := s.clients[q.ClientID]; ok {
 		st.TokenClientExists, st.TokenClientCreatedAt = true, c.CreatedAt
 	}
+	for _, k := range s.signing {
+		if k.ID == q.KeyID {
+			st.KeyRevoked = !k.RevokedAt.IsZero()
+		}
+	}
 	return st, nil
 }
 

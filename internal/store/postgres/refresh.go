@@ -125,8 +125,8 @@ func (db *DB) EndSessions(ctx context.Context, username string, at time.Time) (i
 	return n, nil
 }
 
-// AccessState reads the denylist, the family and the subject's state in
-// one query.
+// AccessState reads the denylist, the family, the subject's and the
+// client's state and the signing key's revocation in one query.
 func (db *DB) AccessState(ctx context.Context, q store.AccessQuery) (store.AccessState, error) {
 	var (
 		st                 store.AccessState
@@ -134,14 +134,15 @@ func (db *DB) AccessState(ctx context.Context, q store.AccessQuery) (store.Acces
 		clientCreated      *int64
 	)
 	err := db.queryRow(ctx, func(r pgx.Row) error {
-		return r.Scan(&st.Denied, &st.FamilyRevoked, &st.UserExists, &st.UserDisabled, &created, &notBefore, &st.ClientExists, &clientCreated)
+		return r.Scan(&st.Denied, &st.FamilyRevoked, &st.UserExists, &st.UserDisabled, &created, &notBefore, &st.ClientExists, &clientCreated, &st.KeyRevoked)
 	}, `SELECT
 			EXISTS (SELECT 1 FROM denylist WHERE jti = $1),
 			$2::text <> '' AND NOT EXISTS (SELECT 1 FROM families WHERE id = $2 AND NOT revoked),
 			u.username IS NOT NULL, COALESCE(u.disabled, false), COALESCE(u.created_at, 0), COALESCE(u.not_before, 0),
 			EXISTS (SELECT 1 FROM clients WHERE id = $3),
-			(SELECT created_at FROM clients WHERE id = $4)
-		FROM (SELECT 1) one LEFT JOIN users u ON u.username = $3`, q.JTI, q.FamilyID, q.Subject, q.ClientID)
+			(SELECT created_at FROM clients WHERE id = $4),
+			EXISTS (SELECT 1 FROM signing_keys WHERE kid = $5 AND revoked_at <> 0)
+		FROM (SELECT 1) one LEFT JOIN users u ON u.username = $3`, q.JTI, q.FamilyID, q.Subject, q.ClientID, q.KeyID)
 	if err != nil {
 		return store.AccessState{}, wrapErr("access state", err)
 	}

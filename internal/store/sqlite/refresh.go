@@ -142,18 +142,19 @@ const accessStateSQL = `SELECT
 			COALESCE((SELECT created_at FROM users WHERE username = ?3), 0),
 			COALESCE((SELECT not_before FROM users WHERE username = ?3), 0),
 			EXISTS (SELECT 1 FROM clients WHERE id = ?3),
-			(SELECT created_at FROM clients WHERE id = ?4)`
+			(SELECT created_at FROM clients WHERE id = ?4),
+			EXISTS (SELECT 1 FROM signing_keys WHERE kid = ?5 AND revoked_at <> 0)`
 
-// AccessState reads the denylist, the family and the subject's state in
-// one query.
+// AccessState reads the denylist, the family, the subject's and the
+// client's state and the signing key's revocation in one query.
 func (db *DB) AccessState(ctx context.Context, q store.AccessQuery) (store.AccessState, error) {
 	var (
 		st                 store.AccessState
 		created, notBefore int64
 		clientCreated      sql.NullInt64
 	)
-	err := db.accessStateR.QueryRowContext(ctx, q.JTI, q.FamilyID, q.Subject, q.ClientID).
-		Scan(&st.Denied, &st.FamilyRevoked, &st.UserExists, &st.UserDisabled, &created, &notBefore, &st.ClientExists, &clientCreated)
+	err := db.accessStateR.QueryRowContext(ctx, q.JTI, q.FamilyID, q.Subject, q.ClientID, q.KeyID).
+		Scan(&st.Denied, &st.FamilyRevoked, &st.UserExists, &st.UserDisabled, &created, &notBefore, &st.ClientExists, &clientCreated, &st.KeyRevoked)
 	if err != nil {
 		return store.AccessState{}, wrapErr("access state", err)
 	}

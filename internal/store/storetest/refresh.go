@@ -384,6 +384,21 @@ func testAccessState(t *testing.T, s store.Store) {
 			t.Errorf("AccessState(%+v) =\n %+v, want\n %+v", tc.q, got, tc.want)
 		}
 	}
+	// The signing key's revocation is read in the same statement.
+	// k-old is retired by k-new, then revoked as compromised.
+	must(t, s.AddSigningKey(ctx(t), store.SigningKey{ID: "k-old", Algorithm: "EdDSA", Private: []byte("p"), CreatedAt: at(0)}, "", time.Time{}))
+	must(t, s.AddSigningKey(ctx(t), store.SigningKey{ID: "k-new", Algorithm: "EdDSA", Private: []byte("p"), CreatedAt: at(time.Second)}, "k-old", at(time.Hour)))
+	must(t, s.RevokeSigningKey(ctx(t), "k-old", at(time.Minute)))
+	for kid, want := range map[string]bool{"k-old": true, "k-new": false, "k-none": false, "": false} {
+		got, err := s.AccessState(ctx(t), store.AccessQuery{JTI: "j", Subject: "alice", KeyID: kid})
+		must(t, err)
+		if got.KeyRevoked != want {
+			t.Errorf("AccessState(KeyID %q).KeyRevoked = %v, want %v", kid, got.KeyRevoked, want)
+		}
+		if rv, err := s.SigningKeyRevoked(ctx(t), kid); err != nil || rv != want {
+			t.Errorf("SigningKeyRevoked(%q) = %v, %v; AccessState must agree with it", kid, rv, err)
+		}
+	}
 	// A live family is not revoked (EndSessions revoked alice's).
 	newFamily(t, s, "fresh", "bob", "web", "f0", at(0), time.Hour)
 	got, err := s.AccessState(ctx(t), store.AccessQuery{JTI: "j", FamilyID: "fresh", Subject: "bob"})
