@@ -140,6 +140,16 @@ func (a *Clients) List(ctx context.Context) ([]store.Client, error) {
 	return cs, nil
 }
 
+// Page returns at most limit clients whose ids sort after `after` (byte
+// order), reading no more than that from the store.
+func (a *Clients) Page(ctx context.Context, after string, limit int) ([]store.Client, error) {
+	cs, err := a.Store.ListClientsAfter(ctx, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing clients: %w", err)
+	}
+	return cs, nil
+}
+
 // Update applies ch to client id and returns the result. Every node's
 // client cache is invalidated by the store's change feed
 // (store.Clients.ClientsVersion), so the change applies within

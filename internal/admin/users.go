@@ -96,6 +96,16 @@ func (a *Users) List(ctx context.Context) ([]store.User, error) {
 	return us, nil
 }
 
+// Page returns at most limit users whose names sort after `after` (byte
+// order), reading no more than that from the store.
+func (a *Users) Page(ctx context.Context, after string, limit int) ([]store.User, error) {
+	us, err := a.Store.ListUsersAfter(ctx, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing users: %w", err)
+	}
+	return us, nil
+}
+
 // SetScopes replaces the scopes a user may be granted. Tokens already
 // issued keep their scopes until they expire or are refreshed.
 func (a *Users) SetScopes(ctx context.Context, name string, scopes []string) error {

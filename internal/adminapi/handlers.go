@@ -176,7 +176,12 @@ func page[T any](items []T, key func(T) string, limit int, after string) ([]T, *
 	if after != "" {
 		i = sort.Search(len(items), func(i int) bool { return key(items[i]) > after })
 	}
-	items = items[i:]
+	return cut(items[i:], key, limit)
+}
+
+// cut returns the first limit items and, when more follow, the cursor of
+// the next page (the key of the page's last item).
+func cut[T any](items []T, key func(T) string, limit int) ([]T, *string) {
 	if len(items) <= limit {
 		return items, nil
 	}
@@ -251,11 +256,12 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	us, err := a.o.Users.List(r.Context())
+	// One more than the page tells whether another page follows.
+	us, err := a.o.Users.Page(r.Context(), after, limit+1)
 	if err != nil {
 		return err
 	}
-	items, next := page(us, func(u store.User) string { return u.Username }, limit, after)
+	items, next := cut(us, func(u store.User) string { return u.Username }, limit)
 	out := list[userJSON]{Items: make([]userJSON, 0, len(items)), NextCursor: next}
 	for _, u := range items {
 		out.Items = append(out.Items, userOut(u))
@@ -495,11 +501,11 @@ func (a *API) listClients(w http.ResponseWriter, r *http.Request, c *call) error
 	if err != nil {
 		return err
 	}
-	cls, err := a.o.Clients.List(r.Context())
+	cls, err := a.o.Clients.Page(r.Context(), after, limit+1)
 	if err != nil {
 		return err
 	}
-	items, next := page(cls, func(cl store.Client) string { return cl.ID }, limit, after)
+	items, next := cut(cls, func(cl store.Client) string { return cl.ID }, limit)
 	out := list[clientJSON]{Items: make([]clientJSON, 0, len(items)), NextCursor: next}
 	for _, cl := range items {
 		out.Items = append(out.Items, clientOut(cl))

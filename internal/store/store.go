@@ -198,6 +198,10 @@ type Users interface {
 	CreateUser(ctx context.Context, u User) error
 	GetUser(ctx context.Context, username string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
+	// ListUsersAfter returns at most limit users whose names sort after
+	// `after` in byte order, in that order: a page of the list that reads
+	// no more than the page.
+	ListUsersAfter(ctx context.Context, after string, limit int) ([]User, error)
 	// UpdateUser replaces the password hash, disabled flag and scopes.
 	UpdateUser(ctx context.Context, u User) error
 	// CreateUsers stores new users in one transaction, all or none:
@@ -222,6 +226,9 @@ type Clients interface {
 	CreateClient(ctx context.Context, c Client) error
 	GetClient(ctx context.Context, id string) (Client, error)
 	ListClients(ctx context.Context) ([]Client, error)
+	// ListClientsAfter returns at most limit clients whose ids sort after
+	// `after` in byte order, in that order.
+	ListClientsAfter(ctx context.Context, after string, limit int) ([]Client, error)
 	// UpdateClient replaces the secret hash, public flag, grants, scopes,
 	// lifetimes, reuse interval, resources, redirect URIs, third-party
 	// flag and origins of the client c.ID; ErrNotFound when

@@ -152,6 +152,21 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 	return out, nil
 }
 
+// ListUsersAfter implements store.Users.
+func (s *Store) ListUsersAfter(ctx context.Context, after string, limit int) ([]store.User, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []store.User
+	for _, name := range slices.Sorted(maps.Keys(s.users)) {
+		if len(out) < limit && name > after {
+			out = append(out, cloneUser(s.users[name]))
+		}
+	}
+	return out, nil
+}
+
 // UpdateUser implements store.Users; the not-before time is kept.
 func (s *Store) UpdateUser(ctx context.Context, u store.User) error {
 	if err := s.lock(ctx); err != nil {
@@ -323,6 +338,21 @@ func (s *Store) ListClients(ctx context.Context) ([]store.Client, error) {
 	out := make([]store.Client, 0, len(s.clients))
 	for _, id := range slices.Sorted(maps.Keys(s.clients)) {
 		out = append(out, cloneClient(s.clients[id]))
+	}
+	return out, nil
+}
+
+// ListClientsAfter implements store.Clients.
+func (s *Store) ListClientsAfter(ctx context.Context, after string, limit int) ([]store.Client, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []store.Client
+	for _, id := range slices.Sorted(maps.Keys(s.clients)) {
+		if len(out) < limit && id > after {
+			out = append(out, cloneClient(s.clients[id]))
+		}
 	}
 	return out, nil
 }

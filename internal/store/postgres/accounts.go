@@ -73,6 +73,13 @@ func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 	return us, wrapErr("list users", err)
 }
 
+// ListUsersAfter returns a page of users in byte order of name (the
+// primary key's order).
+func (db *DB) ListUsersAfter(ctx context.Context, after string, limit int) ([]store.User, error) {
+	us, err := list(ctx, db, sqlrow.ScanUser, `SELECT `+sqlrow.UserSelect+` FROM users WHERE username > $1 ORDER BY username LIMIT $2`, after, max(limit, 0))
+	return us, wrapErr("list users", err)
+}
+
 // UpdateUser replaces the password hash, disabled flag, scopes and
 // UpdatedAt of an existing user; ErrNotFound when absent.
 func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
@@ -225,6 +232,13 @@ func (db *DB) GetClient(ctx context.Context, id string) (store.Client, error) {
 // ListClients returns every client ordered by id.
 func (db *DB) ListClients(ctx context.Context) ([]store.Client, error) {
 	cs, err := list(ctx, db, sqlrow.ScanClient, `SELECT `+sqlrow.ClientColumns+` FROM clients ORDER BY id`)
+	return cs, wrapErr("list clients", err)
+}
+
+// ListClientsAfter returns a page of clients in byte order of id (the
+// primary key's order).
+func (db *DB) ListClientsAfter(ctx context.Context, after string, limit int) ([]store.Client, error) {
+	cs, err := list(ctx, db, sqlrow.ScanClient, `SELECT `+sqlrow.ClientColumns+` FROM clients WHERE id > $1 ORDER BY id LIMIT $2`, after, max(limit, 0))
 	return cs, wrapErr("list clients", err)
 }
 

@@ -350,3 +350,60 @@ func testClientsVersion(t *testing.T, s store.Store) {
 	must(t, s.DeleteClient(ctx(t), "svc"))
 	t.Logf("delete seen after %v", waitClientsChange(t, s, v, "delete"))
 }
+
+// testListPages checks ListUsersAfter and ListClientsAfter: byte order
+// (upper case before lower case, "é" after "z", whatever the database's
+// collation), a page starts strictly after the cursor, which need not
+// exist, and is at most limit long.
+func testListPages(t *testing.T, s store.Store) {
+	names := []string{"b", "a", "Z", "é", "z", "a-1", "a.1", "aa"}
+	want := []string{"Z", "a", "a-1", "a.1", "aa", "b", "z", "é"}
+	for _, n := range names {
+		must(t, s.CreateUser(ctx(t), store.User{Username: n, CreatedAt: at(0), UpdatedAt: at(0)}))
+		must(t, s.CreateClient(ctx(t), store.Client{ID: n, Public: true, CreatedAt: at(0)}))
+	}
+	users := func(after string, limit int) []string {
+		us, err := s.ListUsersAfter(ctx(t), after, limit)
+		must(t, err)
+		var out []string
+		for _, u := range us {
+			out = append(out, u.Username)
+		}
+		return out
+	}
+	clients := func(after string, limit int) []string {
+		cs, err := s.ListClientsAfter(ctx(t), after, limit)
+		must(t, err)
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.ID)
+		}
+		return out
+	}
+	for name, list := range map[string]func(string, int) []string{"users": users, "clients": clients} {
+		var all []string
+		for after := ""; ; {
+			p := list(after, 3)
+			if len(p) > 3 {
+				t.Fatalf("%s: page of %d, limit 3", name, len(p))
+			}
+			if len(p) == 0 {
+				break
+			}
+			all = append(all, p...)
+			after = p[len(p)-1]
+		}
+		if !slices.Equal(all, want) {
+			t.Errorf("%s paged: %q, want %q", name, all, want)
+		}
+		if got := list("a0", 2); !slices.Equal(got, []string{"aa", "b"}) {
+			t.Errorf("%s after a cursor that is no record: %q", name, got)
+		}
+		if got := list("é", 5); len(got) != 0 {
+			t.Errorf("%s after the last: %q", name, got)
+		}
+		if got := list("", 100); !slices.Equal(got, want) {
+			t.Errorf("%s in one page: %q", name, got)
+		}
+	}
+}

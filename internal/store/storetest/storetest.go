@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CreateUsers", testCreateUsers},
 		{"ReplacePasswordHash", testReplacePasswordHash},
 		{"ReplacePasswordHashConcurrent", testReplacePasswordHashConcurrent},
+		{"ListPages", testListPages},
 		{"Clients", testClients},
 		{"DeleteClientRevokesFamilies", testDeleteClientRevokesFamilies},
 		{"CreateClients", testCreateClients},
