@@ -77,6 +77,22 @@ func (a *APIKeys) List(ctx context.Context, username string) ([]store.APIKey, er
 	return keys, nil
 }
 
+// Page returns at most limit API keys whose ids sort after `after` (byte
+// order), only username's when it is set (ErrNotFound when that user does
+// not exist), reading no more than that from the store.
+func (a *APIKeys) Page(ctx context.Context, username, after string, limit int) ([]store.APIKey, error) {
+	if username != "" {
+		if _, err := a.Store.GetUser(ctx, username); err != nil {
+			return nil, fmt.Errorf("user %q: %w", username, err)
+		}
+	}
+	keys, err := a.Store.ListAPIKeysAfter(ctx, username, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing API keys: %w", err)
+	}
+	return keys, nil
+}
+
 // Revoke revokes an API key: exchanging it fails from now on.
 func (a *APIKeys) Revoke(ctx context.Context, id string) error {
 	if err := a.Store.RevokeAPIKey(ctx, id, a.now()); err != nil {

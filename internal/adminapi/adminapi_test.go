@@ -60,7 +60,12 @@ func TestPageFollowsCursors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, next := page(items, id, limit, cur)
+		// As a store reads it: one more than the page, after the cursor.
+		i := 0
+		for i < len(items) && items[i] <= cur {
+			i++
+		}
+		p, next := cut(items[i:min(i+limit+1, len(items))], id, limit)
 		got = append(got, p...)
 		pages++
 		if next == nil {

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -167,16 +166,6 @@ func pageParams(q url.Values) (int, string, error) {
 		return 0, "", &admin.InvalidError{Fields: fe}
 	}
 	return limit, after, nil
-}
-
-// page returns at most limit items whose key sorts after `after` (items
-// are sorted by key) and the cursor of the next page, or nil.
-func page[T any](items []T, key func(T) string, limit int, after string) ([]T, *string) {
-	i := 0
-	if after != "" {
-		i = sort.Search(len(items), func(i int) bool { return key(items[i]) > after })
-	}
-	return cut(items[i:], key, limit)
 }
 
 // cut returns the first limit items and, when more follow, the cursor of
@@ -399,11 +388,11 @@ func (a *API) listAPIKeys(w http.ResponseWriter, r *http.Request, c *call) error
 	if err != nil {
 		return err
 	}
-	keys, err := a.o.APIKeys.List(r.Context(), c.params[0])
+	keys, err := a.o.APIKeys.Page(r.Context(), c.params[0], after, limit+1)
 	if err != nil {
 		return named("user", err)
 	}
-	items, next := page(keys, func(k store.APIKey) string { return k.ID }, limit, after)
+	items, next := cut(keys, func(k store.APIKey) string { return k.ID }, limit)
 	out := list[apiKeyJSON]{Items: make([]apiKeyJSON, 0, len(items)), NextCursor: next}
 	for _, k := range items {
 		out.Items = append(out.Items, apiKeyOut(k))

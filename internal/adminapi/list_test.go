@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/tokengate/tokengate/internal/admin"
 	"github.com/tokengate/tokengate/internal/store"
 	"github.com/tokengate/tokengate/internal/store/memory"
 )
@@ -29,6 +30,16 @@ func (p *pageCounter) ListClients(ctx context.Context) ([]store.Client, error) {
 	return p.Store.ListClients(ctx)
 }
 
+func (p *pageCounter) ListAPIKeys(ctx context.Context) ([]store.APIKey, error) {
+	p.whole++
+	return p.Store.ListAPIKeys(ctx)
+}
+
+func (p *pageCounter) ListAPIKeysAfter(ctx context.Context, username, after string, limit int) ([]store.APIKey, error) {
+	p.limits = append(p.limits, limit)
+	return p.Store.ListAPIKeysAfter(ctx, username, after, limit)
+}
+
 func (p *pageCounter) ListUsersAfter(ctx context.Context, after string, limit int) ([]store.User, error) {
 	p.limits = append(p.limits, limit)
 	return p.Store.ListUsersAfter(ctx, after, limit)
@@ -47,6 +58,7 @@ func TestListPagesReadOnlyThePage(t *testing.T) {
 	api, mem, _ := newImportAPI(t)
 	pc := &pageCounter{Store: mem}
 	api.o.Users.Store, api.o.Clients.Store = pc, pc
+	api.o.APIKeys = &admin.APIKeys{Store: pc}
 	ctx := context.Background()
 	const n = 25
 	for i := range n {
@@ -57,8 +69,11 @@ func TestListPagesReadOnlyThePage(t *testing.T) {
 		if err := mem.CreateClient(ctx, store.Client{ID: id, Public: true}); err != nil {
 			t.Fatal(err)
 		}
+		if err := mem.CreateAPIKey(ctx, store.APIKey{ID: id, Hash: []byte(id), Username: "r100"}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	for _, tc := range []struct{ path, key string }{{"/users", "username"}, {"/clients", "client_id"}} {
+	for _, tc := range []struct{ path, key string }{{"/users", "username"}, {"/clients", "client_id"}, {"/users/r100/api-keys", "id"}} {
 		pc.whole, pc.limits = 0, nil
 		var seen []string
 		cursor := ""

@@ -263,6 +263,10 @@ type APIKeys interface {
 	// GetAPIKeyByHash returns the key whose SHA-256 is hash.
 	GetAPIKeyByHash(ctx context.Context, hash []byte) (APIKey, error)
 	ListAPIKeys(ctx context.Context) ([]APIKey, error)
+	// ListAPIKeysAfter returns at most limit keys whose ids sort after
+	// `after` in byte order, in that order; with username set, only that
+	// user's keys.
+	ListAPIKeysAfter(ctx context.Context, username, after string, limit int) ([]APIKey, error)
 	// RevokeAPIKey marks the key revoked; ErrNotFound when absent.
 	RevokeAPIKey(ctx context.Context, id string, at time.Time) error
 	// TouchAPIKey records a use of the key.

@@ -426,6 +426,21 @@ func (s *Store) ListAPIKeys(ctx context.Context) ([]store.APIKey, error) {
 	return out, nil
 }
 
+// ListAPIKeysAfter implements store.APIKeys.
+func (s *Store) ListAPIKeysAfter(ctx context.Context, username, after string, limit int) ([]store.APIKey, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []store.APIKey
+	for _, id := range slices.Sorted(maps.Keys(s.keys)) {
+		if k := s.keys[id]; len(out) < limit && id > after && (username == "" || k.Username == username) {
+			out = append(out, cloneKey(k))
+		}
+	}
+	return out, nil
+}
+
 // RevokeAPIKey implements store.APIKeys.
 func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
 	return s.updateKey(ctx, "revoke API key", id, func(k *store.APIKey) { k.RevokedAt = at })

@@ -264,6 +264,14 @@ func (db *DB) ListAPIKeys(ctx context.Context) ([]store.APIKey, error) {
 	return ks, wrapErr("list api keys", err)
 }
 
+// ListAPIKeysAfter returns a page of keys in byte order of id (the
+// primary key's order), only username's when it is set.
+func (db *DB) ListAPIKeysAfter(ctx context.Context, username, after string, limit int) ([]store.APIKey, error) {
+	ks, err := list(ctx, db, sqlrow.ScanAPIKey, `SELECT `+sqlrow.APIKeyColumns+` FROM api_keys
+		WHERE id > ?2 AND (?1 = '' OR username = ?1) ORDER BY id LIMIT ?3`, username, after, max(limit, 0))
+	return ks, wrapErr("list api keys", err)
+}
+
 // RevokeAPIKey marks the key revoked at at; revoking again keeps the first
 // time. ErrNotFound when absent.
 func (db *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {

@@ -380,6 +380,42 @@ func testListPages(t *testing.T, s store.Store) {
 		}
 		return out
 	}
+	// API keys: a's, b's and a client's, interleaved by id.
+	for i, owner := range []string{"a", "b", "", "a", "b", "a"} {
+		k := store.APIKey{ID: "key_" + string(rune('0'+i)), Hash: []byte{byte(i), 1, 2, 3}, Username: owner, CreatedAt: at(0)}
+		if owner == "" {
+			k.ClientID = "z"
+		}
+		must(t, s.CreateAPIKey(ctx(t), k))
+	}
+	keys := func(user string) func(string, int) []string {
+		return func(after string, limit int) []string {
+			ks, err := s.ListAPIKeysAfter(ctx(t), user, after, limit)
+			must(t, err)
+			var out []string
+			for _, k := range ks {
+				out = append(out, k.ID)
+			}
+			return out
+		}
+	}
+	for user, want := range map[string][]string{"a": {"key_0", "key_3", "key_5"}, "": {"key_0", "key_1", "key_2", "key_3", "key_4", "key_5"}, "nobody": nil} {
+		var all []string
+		for after := ""; ; {
+			p := keys(user)(after, 2)
+			if len(p) > 2 {
+				t.Fatalf("API keys of %q: page of %d, limit 2", user, len(p))
+			}
+			if len(p) == 0 {
+				break
+			}
+			all = append(all, p...)
+			after = p[len(p)-1]
+		}
+		if !slices.Equal(all, want) {
+			t.Errorf("API keys of %q paged: %q, want %q", user, all, want)
+		}
+	}
 	for name, list := range map[string]func(string, int) []string{"users": users, "clients": clients} {
 		var all []string
 		for after := ""; ; {
