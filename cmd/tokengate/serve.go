@@ -101,7 +101,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	srv, err := server.New(ctx, server.Options{Config: cfg, Store: st, Logger: log})
+	srv, err := server.New(ctx, server.Options{Config: cfg, Store: st, Logger: log, DeferIDTokenKey: true})
 	if err != nil {
 		return err
 	}

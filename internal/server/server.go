@@ -61,6 +61,11 @@ type Options struct {
 	// (oauth.VerificationPath, RFC 8628) signs users in with; nil means
 	// the sign-in session of the web pages (tests put a stand-in here).
 	DeviceSessions devicepage.Sessions
+	// DeferIDTokenKey lets a first start (a store without an ID token
+	// key) answer before the RS256 ID token key is generated: Run makes
+	// it in the background, and an ID token asked for meanwhile waits for
+	// it. Without Run (a handler served by hand) leave it false.
+	DeferIDTokenKey bool
 }
 
 // Server is a ready tokengate server.
@@ -123,13 +128,13 @@ func maxLifetimes(cfg *config.Config) (access, refresh time.Duration) {
 // NewKeyManager builds the signing key manager the config describes, for
 // servers that re-read the keys every DefaultKeyReload.
 func NewKeyManager(cfg *config.Config, st store.Store, now func() time.Time) (*token.Manager, error) {
-	return newKeyManager(cfg, st, now, DefaultKeyReload)
+	return newKeyManager(cfg, st, now, DefaultKeyReload, false)
 }
 
 // newKeyManager builds the key manager: a JWT lives at most as long as the
 // config's longest lifetime of its kind (access tokens are at+jwt; the
 // other JWTs tokengate signs are refresh tokens).
-func newKeyManager(cfg *config.Config, st store.Store, now func() time.Time, reload time.Duration) (*token.Manager, error) {
+func newKeyManager(cfg *config.Config, st store.Store, now func() time.Time, reload time.Duration, deferID bool) (*token.Manager, error) {
 	var mk []byte
 	if cfg.MasterKey != "" {
 		mk = token.DeriveMasterKey(cfg.MasterKey)
@@ -141,6 +146,7 @@ func newKeyManager(cfg *config.Config, st store.Store, now func() time.Time, rel
 		// key of their own (OIDC Core §15.1), published beside the
 		// default key and rotated with it.
 		IDTokenAlgorithm: token.AlgRS256,
+		DeferIDTokenKey:  deferID,
 		MaxLifetimes:     map[string]time.Duration{token.TypeAccess: access, token.TypeJWT: refresh},
 		ReloadInterval:   reload,
 	})
@@ -188,7 +194,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, store: o.Store, log: o.Logger, reg: o.Registry, now: o.Now, reload: o.KeyReload, cleanup: o.CleanupEvery, device: o.DeviceSessions}
 	var err error
-	if s.keys, err = newKeyManager(&cfg, o.Store, o.Now, o.KeyReload); err != nil {
+	if s.keys, err = newKeyManager(&cfg, o.Store, o.Now, o.KeyReload, o.DeferIDTokenKey); err != nil {
 		return nil, err
 	}
 	if err := s.keys.Init(ctx); err != nil {
@@ -535,8 +541,10 @@ func (s *Server) RunWithOps(ctx context.Context, ln, opsLn net.Listener) error {
 		listeners = append(listeners, opsLn)
 	}
 	bg, stopBG := context.WithCancel(ctx)
+	var bgDone sync.WaitGroup
+	defer bgDone.Wait() // the store may be closed once Run returns
 	defer stopBG()
-	go s.background(bg)
+	bgDone.Go(func() { s.background(bg) })
 	errc := make(chan error, len(servers))
 	for i, hs := range servers {
 		go func() { errc <- hs.Serve(listeners[i]) }()
@@ -567,8 +575,15 @@ func (s *Server) RunWithOps(ctx context.Context, ln, opsLn net.Listener) error {
 	return first
 }
 
-// background reloads signing keys and deletes expired rows.
+// background makes a deferred ID token key, reloads signing keys and
+// deletes expired rows.
 func (s *Server) background(ctx context.Context) {
+	ensureID := func() {
+		if err := s.keys.EnsureIDTokenKey(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("making the ID token key (retried at the next key reload)", "err", err)
+		}
+	}
+	ensureID()
 	reload := time.NewTicker(s.reload)
 	defer reload.Stop()
 	clean := time.NewTicker(s.cleanup)
@@ -578,6 +593,7 @@ func (s *Server) background(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-reload.C:
+			ensureID()
 			if err := s.keys.Reload(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("reloading signing keys", "err", err)
 			}

@@ -171,13 +171,37 @@ func (m *Manager) IDTokenAlgorithms() []string {
 		return nil
 	}
 	var out []string
-	if s.idActive != nil {
+	switch {
+	case s.idActive != nil:
 		out = append(out, string(s.idActive.alg))
+	case m.idAlg != "":
+		// Deferred and not made yet: SignIDToken waits for it.
+		out = append(out, m.idAlg)
 	}
 	if a := string(s.active.alg); !slices.Contains(out, a) {
 		out = append(out, a)
 	}
 	return out
+}
+
+// waitIDKey waits, up to idKeyWait, for a snapshot with an ID token key
+// (EnsureIDTokenKey making a deferred one) and returns the newest
+// snapshot.
+func (m *Manager) waitIDKey() *snapshot {
+	timer := time.NewTimer(m.idKeyWait)
+	defer timer.Stop()
+	for {
+		next := m.nextInstall()
+		s := m.snap.Load()
+		if s.idActive != nil {
+			return s
+		}
+		select {
+		case <-next:
+		case <-timer.C:
+			return m.snap.Load()
+		}
+	}
 }
 
 // SignIDToken signs an OpenID Connect ID token (typ JWT) with the key for
@@ -193,10 +217,17 @@ func (m *Manager) SignIDToken(c Claims, alg, accessToken string) (string, string
 	if s == nil {
 		return "", "", fmt.Errorf("token: sign ID token: %w", ErrNotInitialized)
 	}
+	wantID := m.idAlg != "" && (alg == "" || alg == m.idAlg)
+	if wantID && s.idActive == nil {
+		s = m.waitIDKey()
+	}
 	var k *signingKey
 	switch {
 	case s.idActive != nil && (alg == "" || alg == string(s.idActive.alg)):
 		k = s.idActive
+	case wantID:
+		// Never the default key instead: clients expect IDTokenAlgorithm.
+		return "", "", fmt.Errorf("token: sign ID token: %w: the %s ID token key is not made yet", ErrNoIDTokenKey, m.idAlg)
 	case alg == "" || alg == string(s.active.alg):
 		k = s.active
 	default:

@@ -142,6 +142,12 @@ type Options struct {
 	MasterKey []byte
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// DeferIDTokenKey makes Init leave a missing ID token key to
+	// EnsureIDTokenKey, so that a first start does not wait for its
+	// generation (RSA-2048 takes 50–300 ms here). Until the key exists,
+	// SignIDToken waits for it, up to 5 s, and IDTokenAlgorithms already
+	// names IDTokenAlgorithm.
+	DeferIDTokenKey bool
 	// Rand is the source of key ids, GCM nonces and Ed25519 seeds; nil
 	// means crypto/rand.Reader. (Since Go 1.26 ECDSA and RSA key
 	// generation always use the system source.)
@@ -191,6 +197,13 @@ type Manager struct {
 
 	mu   sync.Mutex // serializes Init, Reload and Rotate
 	snap atomic.Pointer[snapshot]
+	// deferID and idKeyWait: see Options.DeferIDTokenKey.
+	deferID   bool
+	idKeyWait time.Duration
+	// installed is closed, and replaced, whenever a new snapshot is
+	// installed: SignIDToken waits on it for a deferred ID token key.
+	installedMu sync.Mutex
+	installed   chan struct{}
 	// lastMiss is when (Unix ns) an unknown kid last made VerifyFresh
 	// re-read the keys.
 	lastMiss atomic.Int64
@@ -288,6 +301,9 @@ func NewManager(ks KeyStore, opts Options) (*Manager, error) {
 		reloadEvery: opts.ReloadInterval,
 		now:         opts.Now,
 		rand:        opts.Rand,
+		deferID:     opts.DeferIDTokenKey,
+		idKeyWait:   5 * time.Second,
+		installed:   make(chan struct{}),
 	}
 	if opts.MasterKey != nil {
 		m.masterKey = append([]byte(nil), opts.MasterKey...)
@@ -316,7 +332,7 @@ func (m *Manager) Init(ctx context.Context) error {
 		}
 		purpose, alg := "", m.alg
 		if activeIndex(keys, "") >= 0 {
-			if m.idAlg == "" || activeIndex(keys, store.PurposeIDToken) >= 0 {
+			if m.idAlg == "" || m.deferID || activeIndex(keys, store.PurposeIDToken) >= 0 {
 				return m.install(keys)
 			}
 			purpose, alg = store.PurposeIDToken, m.idAlg
@@ -359,7 +375,48 @@ func (m *Manager) install(keys []store.SigningKey) error {
 		return fmt.Errorf("token: loading signing keys: %w", err)
 	}
 	m.snap.Store(s)
+	m.installedMu.Lock()
+	close(m.installed)
+	m.installed = make(chan struct{})
+	m.installedMu.Unlock()
 	return nil
+}
+
+// nextInstall returns a channel closed when the next snapshot is
+// installed.
+func (m *Manager) nextInstall() <-chan struct{} {
+	m.installedMu.Lock()
+	defer m.installedMu.Unlock()
+	return m.installed
+}
+
+// EnsureIDTokenKey makes and stores the ID token key when none is active
+// (after a deferred Init; see Options.DeferIDTokenKey), and is a no-op
+// otherwise. The key is generated before any lock is taken, so that
+// reloads and rotations do not wait for it; of nodes doing this at once
+// on one store, one key is stored and every node loads it.
+func (m *Manager) EnsureIDTokenKey(ctx context.Context) error {
+	if s := m.snap.Load(); m.idAlg == "" || s == nil || s.idActive != nil {
+		return nil
+	}
+	now := m.now().UTC()
+	k, err := m.newKey("", m.idAlg, store.PurposeIDToken, now)
+	if err != nil {
+		return fmt.Errorf("token: ID token key: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	keys, err := m.ks.ListSigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("token: ID token key: listing signing keys: %w", err)
+	}
+	if activeIndex(keys, store.PurposeIDToken) < 0 {
+		// expectActive "" succeeds only while no ID token key is active.
+		if err := m.ks.AddSigningKey(ctx, k, "", m.retireUntil(now)); err != nil && !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("token: ID token key: storing it: %w", err)
+		}
+	}
+	return m.reload(ctx)
 }
 
 // retireUntil is when a key retired at now has no live token left: nodes
