@@ -399,6 +399,17 @@ func (m *Manager) EnsureIDTokenKey(ctx context.Context) error {
 	if s := m.snap.Load(); m.idAlg == "" || s == nil || s.idActive != nil {
 		return nil
 	}
+	// Another node may have made it already: then load it, and spare the
+	// generation.
+	keys, err := m.ks.ListSigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("token: ID token key: listing signing keys: %w", err)
+	}
+	if activeIndex(keys, store.PurposeIDToken) >= 0 {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.reload(ctx)
+	}
 	now := m.now().UTC()
 	k, err := m.newKey("", m.idAlg, store.PurposeIDToken, now)
 	if err != nil {
@@ -406,8 +417,7 @@ func (m *Manager) EnsureIDTokenKey(ctx context.Context) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	keys, err := m.ks.ListSigningKeys(ctx)
-	if err != nil {
+	if keys, err = m.ks.ListSigningKeys(ctx); err != nil {
 		return fmt.Errorf("token: ID token key: listing signing keys: %w", err)
 	}
 	if activeIndex(keys, store.PurposeIDToken) < 0 {
