@@ -71,7 +71,11 @@ type Kind struct {
 	RateLimited bool
 	// CORS lets browser clients call the endpoint from the origins their
 	// client registration lists.
-	CORS  bool
+	CORS bool
+	// Safe marks an endpoint whose GET changes nothing and reads no
+	// credential (a public document): only such an endpoint answers HEAD
+	// as it answers GET.
+	Safe  bool
 	build func(env *Env, r Route, prof oauth.Profile) http.Handler
 }
 
@@ -103,7 +107,7 @@ func Kinds() map[string]Kind {
 				}
 				return env.Authorize
 			}},
-		"jwks": {Method: http.MethodGet, Role: "jwks",
+		"jwks": {Method: http.MethodGet, Safe: true, Role: "jwks",
 			build: func(env *Env, _ Route, _ oauth.Profile) http.Handler {
 				return staticJSON(func() []byte { return env.JWKS() }, "public, max-age=300")
 			}},
@@ -119,11 +123,11 @@ func Kinds() map[string]Kind {
 			build: func(env *Env, _ Route, p oauth.Profile) http.Handler { return datarheiRefresh(env, p) }},
 		"device_authorization": {RateLimited: true, Method: http.MethodPost, Options: []Option{OptDefaultClient}, Role: "device_authorization",
 			build: func(env *Env, _ Route, p oauth.Profile) http.Handler { return deviceAuthorizationEndpoint(env, p) }},
-		"metadata": {Method: http.MethodGet,
+		"metadata": {Method: http.MethodGet, Safe: true,
 			build: func(env *Env, _ Route, _ oauth.Profile) http.Handler {
 				return staticJSON(func() []byte { return env.Metadata() }, "public, max-age=3600")
 			}},
-		"oidc_discovery": {Method: http.MethodGet,
+		"oidc_discovery": {Method: http.MethodGet, Safe: true,
 			build: func(env *Env, _ Route, _ oauth.Profile) http.Handler {
 				return staticJSON(func() []byte { return env.OIDCDiscovery() }, "public, max-age=3600")
 			}},

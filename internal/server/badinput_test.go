@@ -236,6 +236,10 @@ func (bs *badServer) routes(t *testing.T) []badRoute {
 		}
 		out = append(out, badRoute{path: r.Path, method: k.Method, endpoint: r.Endpoint, response: r.Response, formOnly: r.Body == "form"})
 		byPath[r.Path] = append(byPath[r.Path], k.Method)
+		if k.Safe {
+			// A public document answers HEAD too.
+			byPath[r.Path] = append(byPath[r.Path], http.MethodHead)
+		}
 	}
 	for i := range out {
 		out[i].served = slices.Sorted(slices.Values(byPath[out[i].path]))

@@ -27,6 +27,14 @@ func newRouter() *router {
 	return &router{routes: map[string]map[string]http.Handler{}, preflight: map[string]http.Handler{}}
 }
 
+// handleSafe routes a GET whose handler changes nothing, and HEAD to the
+// same handler (net/http drops the body). Other GET routes answer HEAD
+// with 405: a HEAD must not issue a code or a token.
+func (rt *router) handleSafe(path string, h http.Handler) {
+	rt.handle(http.MethodGet, path, h)
+	rt.handle(http.MethodHead, path, h)
+}
+
 func (rt *router) handle(method, path string, h http.Handler) {
 	m := rt.routes[path]
 	if m == nil {
@@ -51,9 +59,6 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h, ok := m[r.Method]
-	if !ok && r.Method == http.MethodHead {
-		h, ok = m[http.MethodGet]
-	}
 	if !ok {
 		allow := make([]string, 0, len(m))
 		for meth := range m {

@@ -302,7 +302,11 @@ func (s *Server) mount() error {
 			h = limit(h)
 		}
 		h = s.instrument(b.Route.Path, h)
-		rt.handle(b.Method, b.Route.Path, h)
+		if b.Kind.Safe && b.Method == http.MethodGet {
+			rt.handleSafe(b.Route.Path, h)
+		} else {
+			rt.handle(b.Method, b.Route.Path, h)
+		}
 	}
 	// The sign-in pages, at fixed paths, behind the rate limit like the
 	// token endpoint whose password check they share.
@@ -312,7 +316,7 @@ func (s *Server) mount() error {
 		rt.handle(m, web.LoginPath, login)
 		rt.handle(m, web.LogoutPath, logout)
 	}
-	rt.handle(http.MethodGet, web.CSSPath, s.instrument(web.CSSPath, pages.Stylesheet()))
+	rt.handleSafe(web.CSSPath, s.instrument(web.CSSPath, pages.Stylesheet()))
 	if err := s.mountDevicePage(rt, lim, built); err != nil {
 		return err
 	}
@@ -345,8 +349,8 @@ func (s *Server) mount() error {
 		contract.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}))
 	readyz := s.instrument("/readyz", http.HandlerFunc(s.ready))
-	rt.handle(http.MethodGet, "/healthz", healthz)
-	rt.handle(http.MethodGet, "/readyz", readyz)
+	rt.handleSafe("/healthz", healthz)
+	rt.handleSafe("/readyz", readyz)
 	if ops != rt {
 		ops.handle(http.MethodGet, "/healthz", healthz)
 		ops.handle(http.MethodGet, "/readyz", readyz)
