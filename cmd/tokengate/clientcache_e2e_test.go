@@ -2,8 +2,6 @@ package main
 
 import (
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,13 +12,8 @@ import (
 // CLI (another process, on the same SQLite file) stop working within
 // milliseconds, through PRAGMA data_version.
 func TestCLIChangesReachTheRunningServersClientCache(t *testing.T) {
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "tokengate.yaml")
-	if err := os.WriteFile(cfgPath, []byte(e2eConfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	db := "sqlite:" + filepath.Join(dir, "tg.db")
-	p := startServer(t, "--config", cfgPath, "--db", db)
+	srv := startE2E(t)
+	p, db := srv.proc, srv.db
 	cc := url.Values{"grant_type": {"client_credentials"}}
 	// within polls until the secret gets want, for at most 2 s.
 	within := func(sec string, want int, what string) time.Duration {

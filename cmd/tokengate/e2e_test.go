@@ -176,14 +176,28 @@ bootstrap:
     - {id: app, secret: app-secret, grants: [password, refresh_token, client_credentials, "urn:tokengate:params:oauth:grant-type:api-key"], scopes: [read]}
 `
 
-func TestEndToEnd(t *testing.T) {
+// e2eServer is a server on e2eConfig and a new SQLite database in a
+// temporary directory.
+type e2eServer struct {
+	*proc
+	dir, cfgPath, db string
+}
+
+// startE2E writes e2eConfig and serves it on a new database.
+func startE2E(t *testing.T) e2eServer {
+	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "tokengate.yaml")
 	if err := os.WriteFile(cfgPath, []byte(e2eConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	db := "sqlite:" + filepath.Join(dir, "tg.db")
-	p := startServer(t, "--config", cfgPath, "--db", db)
+	return e2eServer{proc: startServer(t, "--config", cfgPath, "--db", db), dir: dir, cfgPath: cfgPath, db: db}
+}
+
+func TestEndToEnd(t *testing.T) {
+	srv := startE2E(t)
+	p, cfgPath, db := srv.proc, srv.cfgPath, srv.db
 
 	// Every grant over real HTTP.
 	st, tok := post(t, p.base, "/oauth/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-pw"}}, "app", "app-secret")

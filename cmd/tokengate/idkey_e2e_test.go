@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,13 +14,8 @@ import (
 // no longer delays a first start); discovery names RS256 from the first
 // answer, the key is published shortly after, and it is stored once.
 func TestFirstStartMakesTheIDTokenKeyInTheBackground(t *testing.T) {
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "tokengate.yaml")
-	if err := os.WriteFile(cfgPath, []byte(e2eConfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	db := "sqlite:" + filepath.Join(dir, "tg.db")
-	p := startServer(t, "--config", cfgPath, "--db", db)
+	srv := startE2E(t)
+	p, cfgPath, db := srv.proc, srv.cfgPath, srv.db
 
 	getJSON := func(path string, v any) {
 		t.Helper()

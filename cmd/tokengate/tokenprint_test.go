@@ -31,12 +31,8 @@ func runEnv(t *testing.T, env []string, args ...string) (string, string, int) {
 }
 
 func TestTokenPrintCachesAndResumes(t *testing.T) {
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "tokengate.yaml")
-	if err := os.WriteFile(cfgPath, []byte(e2eConfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startServer(t, "--config", cfgPath, "--db", filepath.Join(dir, "tg.db"))
+	srv := startE2E(t)
+	p, dir := srv.proc, srv.dir
 	home := filepath.Join(dir, "home")
 	env := []string{"XDG_CONFIG_HOME=" + home, "HOME=" + home, "TOKENGATE_URL=" + p.base,
 		"TOKENGATE_CLIENT_ID=app", "TOKENGATE_CLIENT_SECRET=app-secret", "TOKENGATE_USERNAME=alice", "TOKENGATE_PASSWORD=alice-pw"}
@@ -83,12 +79,8 @@ func TestTokenPrintCachesAndResumes(t *testing.T) {
 // refresh it once between them (the cache is locked and re-read), and a
 // run with the user name but no password resumes the cached session.
 func TestTokenPrintConcurrentRunsRefreshOnce(t *testing.T) {
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "tokengate.yaml")
-	if err := os.WriteFile(cfgPath, []byte(e2eConfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := startServer(t, "--config", cfgPath, "--db", filepath.Join(dir, "tg.db"))
+	srv := startE2E(t)
+	p, dir := srv.proc, srv.dir
 	home := filepath.Join(dir, "home")
 	env := []string{"XDG_CONFIG_HOME=" + home, "HOME=" + home, "TOKENGATE_URL=" + p.base,
 		"TOKENGATE_CLIENT_ID=app", "TOKENGATE_CLIENT_SECRET=app-secret", "TOKENGATE_USERNAME=alice"}

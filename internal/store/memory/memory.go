@@ -158,13 +158,22 @@ func (s *Store) ListUsersAfter(ctx context.Context, after string, limit int) ([]
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	var out []store.User
-	for _, name := range slices.Sorted(maps.Keys(s.users)) {
-		if len(out) < limit && name > after {
-			out = append(out, cloneUser(s.users[name]))
+	return pageAfter(s.users, after, limit, func(store.User) bool { return true }, cloneUser), nil
+}
+
+// pageAfter returns clones of at most limit records of m that keep
+// accepts, whose keys sort after `after`, in key order.
+func pageAfter[T any](m map[string]T, after string, limit int, keep func(T) bool, clone func(T) T) []T {
+	var out []T
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if len(out) >= limit {
+			break
+		}
+		if k > after && keep(m[k]) {
+			out = append(out, clone(m[k]))
 		}
 	}
-	return out, nil
+	return out
 }
 
 // UpdateUser implements store.Users; the not-before time is kept.
@@ -348,13 +357,7 @@ func (s *Store) ListClientsAfter(ctx context.Context, after string, limit int) (
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	var out []store.Client
-	for _, id := range slices.Sorted(maps.Keys(s.clients)) {
-		if len(out) < limit && id > after {
-			out = append(out, cloneClient(s.clients[id]))
-		}
-	}
-	return out, nil
+	return pageAfter(s.clients, after, limit, func(store.Client) bool { return true }, cloneClient), nil
 }
 
 // DeleteClient implements store.Clients.
@@ -432,13 +435,7 @@ func (s *Store) ListAPIKeysAfter(ctx context.Context, username, after string, li
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	var out []store.APIKey
-	for _, id := range slices.Sorted(maps.Keys(s.keys)) {
-		if k := s.keys[id]; len(out) < limit && id > after && (username == "" || k.Username == username) {
-			out = append(out, cloneKey(k))
-		}
-	}
-	return out, nil
+	return pageAfter(s.keys, after, limit, func(k store.APIKey) bool { return username == "" || k.Username == username }, cloneKey), nil
 }
 
 // RevokeAPIKey implements store.APIKeys.
