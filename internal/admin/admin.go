@@ -4,6 +4,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/hex"
@@ -186,6 +187,9 @@ func Bootstrap(ctx context.Context, st store.Store, b Seed, hash func(ctx contex
 		if skip {
 			continue
 		}
+		if reason, err := userNameClash(ctx, st, u.Username); err != nil || reason != "" {
+			return fmt.Errorf("bootstrap user %q: %w", u.Username, cmp.Or(err, errors.New(reason)))
+		}
 		ph := u.PasswordHash
 		if u.Password != "" {
 			var err error
@@ -224,6 +228,9 @@ func Bootstrap(ctx context.Context, st store.Store, b Seed, hash func(ctx contex
 		}
 		if skip {
 			continue
+		}
+		if reason, err := clientNameClash(ctx, st, c.ID); err != nil || reason != "" {
+			return fmt.Errorf("bootstrap client %q: %w", c.ID, cmp.Or(err, errors.New(reason)))
 		}
 		err = st.CreateClient(ctx, want)
 		if errors.Is(err, store.ErrConflict) {

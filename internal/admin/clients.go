@@ -101,6 +101,12 @@ func (a *Clients) Add(ctx context.Context, n NewClient) (store.Client, string, e
 	if err := f.err(); err != nil {
 		return store.Client{}, "", err
 	}
+	if reason, err := clientNameClash(ctx, a.Store, n.ID); err != nil {
+		return store.Client{}, "", err
+	} else if reason != "" {
+		f.add("client_id", "%s", reason)
+		return store.Client{}, "", f.err()
+	}
 	sec, generated := n.Secret, false
 	if !n.Public && sec == "" {
 		var err error

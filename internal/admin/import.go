@@ -138,6 +138,12 @@ func (a *Users) ImportUsers(ctx context.Context, r io.Reader, o ImportOptions) (
 		case !errors.Is(err, store.ErrNotFound):
 			return rep, fmt.Errorf("user %q: %w", rec.Username, err)
 		}
+		if reason, err := userNameClash(ctx, a.Store, rec.Username); err != nil {
+			return rep, err
+		} else if reason != "" {
+			refuse("%s", reason)
+			continue
+		}
 		now := a.now()
 		if err := batch.add(ctx, store.User{Username: rec.Username, PasswordHash: hash, Scopes: rec.Scopes, Disabled: rec.Disabled, CreatedAt: now, UpdatedAt: now}); err != nil {
 			return rep, err

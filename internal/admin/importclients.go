@@ -101,6 +101,12 @@ func (a *Clients) ImportClients(ctx context.Context, r io.Reader, o ImportOption
 		case !errors.Is(err, store.ErrNotFound):
 			return rep, fmt.Errorf("client %q: %w", c.ID, err)
 		}
+		if reason, err := clientNameClash(ctx, a.Store, c.ID); err != nil {
+			return rep, err
+		} else if reason != "" {
+			refuse("%s", reason)
+			continue
+		}
 		if err := batch.add(ctx, c); err != nil {
 			return rep, err
 		}

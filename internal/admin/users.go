@@ -62,6 +62,12 @@ func (a *Users) Create(ctx context.Context, n NewUser) (store.User, error) {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return store.User{}, fmt.Errorf("user %q: %w", n.Username, err)
 	}
+	if reason, err := userNameClash(ctx, a.Store, n.Username); err != nil {
+		return store.User{}, err
+	} else if reason != "" {
+		f.add("username", "%s", reason)
+		return store.User{}, f.err()
+	}
 	var hash string
 	if n.Password != "" {
 		var err error

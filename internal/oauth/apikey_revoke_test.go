@@ -255,3 +255,40 @@ func TestARevokedSigningKeyEndsItsTokensAtIntrospectionAndUserinfo(t *testing.T)
 		t.Fatalf("userinfo with the token of a revoked key: %v, want invalid_token", err)
 	}
 }
+
+// TestAUsersTokenIsNotTakenForItsClientsOwn: a user and a client that
+// share a name (made before such overlaps were refused) give a token whose
+// sub equals its client_id; it is judged as the user's, so disabling the
+// user ends it.
+func TestAUsersTokenIsNotTakenForItsClientsOwn(t *testing.T) {
+	ctx := context.Background()
+	fx := newCoreFixture(t, memory.New())
+	h, err := fx.svc.hasher.Hash(ctx, "svc-pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.store.CreateUser(ctx, store.User{Username: "svc", PasswordHash: h, Scopes: []string{"read"}, CreatedAt: fx.now, UpdatedAt: fx.now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.store.CreateClient(ctx, store.Client{ID: "svc", Public: true, Grants: []string{GrantPassword}, Scopes: []string{"read"}, CreatedAt: fx.now}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := fx.svc.Token(ctx, &TokenRequest{GrantType: GrantPassword, ClientID: "svc", Username: "svc", Password: "svc-pw"}, &Profile{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fx.active(t, resp.AccessToken) {
+		t.Fatal("a fresh token is inactive")
+	}
+	u, err := fx.store.GetUser(ctx, "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Disabled = true
+	if err := fx.store.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if fx.active(t, resp.AccessToken) {
+		t.Fatal("the token of a disabled user is active because its client has the user's name")
+	}
+}

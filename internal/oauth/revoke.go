@@ -187,7 +187,10 @@ func accessActive(cl token.Claims, st store.AccessState) bool {
 		// Deleting a compromised client ends what was issued to it.
 		return false
 	}
-	if cl.Subject == cl.ClientID {
+	if cl.Subject == cl.ClientID && !st.UserExists {
+		// A client's own token. When a user has the client's name too
+		// (made before such overlaps were refused), the token is judged
+		// as that user's: fail closed.
 		return true
 	}
 	if !st.UserExists {
