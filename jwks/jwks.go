@@ -291,7 +291,7 @@ func (ks *KeySet) Keys(ctx context.Context, kid, alg string) ([]*Key, error) {
 	}
 	now := ks.now()
 	if s != nil && ks.isStale(s, now) {
-		s = ks.revalidate(ctx, now)
+		s = ks.revalidate(ctx, now, s)
 	}
 	if s != nil {
 		if m, err := s.match(kid, alg); !errors.Is(err, ErrUnknownKey) {
@@ -355,7 +355,7 @@ func (ks *KeySet) VerifySignature(ctx context.Context, jws string) ([]byte, erro
 func (ks *KeySet) Has(ctx context.Context, k *Key) bool {
 	s := ks.set.Load()
 	if ks.remote && s != nil && ks.isStale(s, ks.now()) {
-		s = ks.revalidate(ctx, ks.now())
+		s = ks.revalidate(ctx, ks.now(), s)
 	}
 	if s == nil || k == nil {
 		return false
@@ -387,19 +387,22 @@ func (ks *KeySet) isStale(s *keys, now time.Time) bool {
 	return ks.maxAge > 0 && now.Sub(s.fetched) >= ks.maxAge
 }
 
-// revalidate starts fetching a stale set again, waits for it up to
-// StaleWait, and returns the set then in use.
-func (ks *KeySet) revalidate(ctx context.Context, now time.Time) *keys {
+// revalidate starts fetching the stale set s again. With StaleWait it
+// waits for the fetch up to that long and returns the set then in use;
+// without, it returns s itself: the caller goes on with the keys at hand,
+// whether or not the fetch it started happens to finish first.
+func (ks *KeySet) revalidate(ctx context.Context, now time.Time, s *keys) *keys {
 	f := ks.start(ctx, now, false)
-	if f != nil && ks.stale > 0 {
-		t := time.NewTimer(ks.stale)
-		select {
-		case <-f.done:
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
+	if f == nil || ks.stale <= 0 {
+		return s
 	}
+	t := time.NewTimer(ks.stale)
+	select {
+	case <-f.done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	t.Stop()
 	return ks.set.Load()
 }
 
