@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"testing"
 )
 
@@ -37,6 +38,26 @@ routes:
 		}
 		if want == http.StatusMethodNotAllowed && a.header.Get("Allow") == "" {
 			t.Errorf("HEAD %s: 405 without an Allow header", path)
+		}
+	}
+}
+
+// TestHeadOnTheMetricsListener: the probes and /metrics on the separate
+// metrics_addr listener answer HEAD as they answer GET, like on the main
+// listener (load balancers probe with either).
+func TestHeadOnTheMetricsListener(t *testing.T) {
+	ts := newServer(t, testConfig+"metrics_addr: 127.0.0.1:9\n")
+	ops := ts.srv.OpsHandler()
+	if ops == nil {
+		t.Fatal("no metrics listener handler with metrics_addr set")
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		for _, m := range []string{http.MethodGet, http.MethodHead} {
+			rec := httptest.NewRecorder()
+			ops.ServeHTTP(rec, httptest.NewRequest(m, path, nil))
+			if rec.Code != http.StatusOK {
+				t.Errorf("%s %s on the metrics listener: %d", m, path, rec.Code)
+			}
 		}
 	}
 }

@@ -352,10 +352,10 @@ func (s *Server) mount() error {
 	rt.handleSafe("/healthz", healthz)
 	rt.handleSafe("/readyz", readyz)
 	if ops != rt {
-		ops.handle(http.MethodGet, "/healthz", healthz)
-		ops.handle(http.MethodGet, "/readyz", readyz)
+		ops.handleSafe("/healthz", healthz)
+		ops.handleSafe("/readyz", readyz)
 	}
-	ops.handle(http.MethodGet, "/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	ops.handleSafe("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	s.handler = recoverer(s.log, limitBody(rt))
 	if ops != rt {
 		s.opsHandler = recoverer(s.log, limitBody(ops))
