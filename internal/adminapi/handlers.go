@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tokengate/tokengate/internal/admin"
 	"github.com/tokengate/tokengate/internal/secret"
@@ -156,7 +158,9 @@ func pageParams(q url.Values) (int, string, error) {
 	var after string
 	if v := q.Get("cursor"); v != "" {
 		b, err := base64.RawURLEncoding.DecodeString(v)
-		if err != nil || len(b) == 0 || len(b) > 256 {
+		// The cursor goes to the store's query: one that no record name
+		// could be (NUL, invalid UTF-8) is refused here, not by the store.
+		if err != nil || len(b) == 0 || len(b) > 256 || !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
 			fe = append(fe, admin.FieldError{Field: "cursor", Message: "must be a next_cursor value from a previous page"})
 		} else {
 			after = string(b)

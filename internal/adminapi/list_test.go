@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http/httptest"
 	"net/url"
@@ -120,5 +121,34 @@ func TestListPagesReadOnlyThePage(t *testing.T) {
 				t.Fatalf("%s: a page of 10 read %d records", tc.path, l)
 			}
 		}
+	}
+}
+
+// TestCursorsThatNameNoRecordAreRefused: a cursor is decoded and handed
+// to the store's query, so one that no record name could be (a NUL byte,
+// invalid UTF-8, which PostgreSQL refuses as a text parameter) is 422
+// before the store is asked.
+func TestCursorsThatNameNoRecordAreRefused(t *testing.T) {
+	api, mem, _ := newImportAPI(t)
+	pc := &pageCounter{Store: mem}
+	api.o.Users.Store, api.o.Clients.Store = pc, pc
+	api.o.APIKeys = &admin.APIKeys{Store: pc}
+	if err := mem.CreateUser(context.Background(), store.User{Username: "r100"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range []string{"a\x00b", "\xff\xfe", "\x00"} {
+		cur := base64.RawURLEncoding.EncodeToString([]byte(raw))
+		for _, path := range []string{"/users", "/clients", "/users/r100/api-keys"} {
+			req := httptest.NewRequest("GET", Prefix+path+"?cursor="+cur, nil)
+			req.Header.Set("Authorization", "Bearer admin")
+			rec := httptest.NewRecorder()
+			api.ServeHTTP(rec, req)
+			if rec.Code != 422 {
+				t.Errorf("GET %s with cursor %q: %d %s, want 422", path, raw, rec.Code, rec.Body)
+			}
+		}
+	}
+	if len(pc.limits) != 0 {
+		t.Fatalf("the store was asked for pages after bad cursors: %v", pc.limits)
 	}
 }
