@@ -3,9 +3,12 @@ package token
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/internal/store"
 )
 
 // TestDeferredIDTokenKey: with DeferIDTokenKey, Init on an empty store
@@ -90,5 +93,45 @@ func TestDeferredIDTokenKeyWaitIsBounded(t *testing.T) {
 	// The default key's algorithm, asked for by name, still signs.
 	if _, alg, err := m.SignIDToken(idClaims(clk.now()), AlgEdDSA, ""); err != nil || alg != AlgEdDSA {
 		t.Fatalf("SignIDToken(EdDSA): %s %v", alg, err)
+	}
+}
+
+// failingAdds is a key store whose AddSigningKey fails while fail is set.
+type failingAdds struct {
+	*fakeKeys
+	fail bool
+}
+
+func (f *failingAdds) AddSigningKey(ctx context.Context, k store.SigningKey, expect string, until time.Time) error {
+	if f.fail {
+		return errors.New("disk full")
+	}
+	return f.fakeKeys.AddSigningKey(ctx, k, expect, until)
+}
+
+// TestDeferredIDTokenKeyAfterAStoreFailure: when storing the ID token key
+// fails, EnsureIDTokenKey says so, nothing is half made (no key loaded,
+// none stored), ID tokens are refused rather than signed by the default
+// key, and the next attempt (the server retries at each key reload)
+// makes it.
+func TestDeferredIDTokenKeyAfterAStoreFailure(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	ks := &failingAdds{fakeKeys: &fakeKeys{}}
+	m := newManager(t, ks, clk, Options{IDTokenAlgorithm: AlgRS256, DeferIDTokenKey: true})
+	m.idKeyWait = 20 * time.Millisecond
+	ks.fail = true
+	if err := m.EnsureIDTokenKey(ctx); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("EnsureIDTokenKey with the store failing: %v", err)
+	}
+	if m.IDTokenKeyID() != "" || ks.len() != 1 {
+		t.Fatalf("after a failed attempt: loaded %q, %d stored keys", m.IDTokenKeyID(), ks.len())
+	}
+	if _, _, err := m.SignIDToken(idClaims(clk.now()), "", ""); !errors.Is(err, ErrNoIDTokenKey) {
+		t.Fatalf("SignIDToken after a failed attempt: %v, want ErrNoIDTokenKey", err)
+	}
+	ks.fail = false
+	if err := m.EnsureIDTokenKey(ctx); err != nil || m.IDTokenKeyID() == "" || ks.len() != 2 {
+		t.Fatalf("retry: %v, loaded %q, %d stored keys", err, m.IDTokenKeyID(), ks.len())
 	}
 }
